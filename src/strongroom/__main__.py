@@ -1,0 +1,5 @@
+"""Allow ``python -m strongroom``."""
+
+from strongroom.cli.app import main
+
+main()

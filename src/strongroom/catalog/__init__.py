@@ -1,0 +1,1 @@
+"""Infrastructure layer: the SQLAlchemy catalog of resources, plans, jobs and recovery points, with Alembic migrations."""

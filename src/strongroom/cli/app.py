@@ -1,0 +1,89 @@
+"""The root ``strongroom`` command: global options, sub-command registration, error rendering."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strongroom import __version__, logs
+from strongroom.cli import quickstart
+from strongroom.cli.render import print_error
+from strongroom.errors import StrongroomError
+
+app = typer.Typer(
+    name="strongroom",
+    help="Self-hosted backup automation: plans, encrypted deduplicated vaults, proven restores.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command(name="quickstart")(quickstart.quickstart)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"strongroom {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="STRONGROOM_HOME",
+            help="Where the embedded catalog and default vault live (default ~/.strongroom).",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(envvar="STRONGROOM_LOG_LEVEL", help="debug, info, warning or error.")
+    ] = "warning",
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Write logs as JSON lines on stderr.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Self-hosted backup automation: plans, encrypted deduplicated vaults, proven restores."""
+    logs.configure("debug" if debug else log_level, json_lines=log_json)
+    ctx.obj = {"home": home, "debug": debug}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn errors into one line, a hint and an exit code (traceback on --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        outcome = app(args=args, prog_name="strongroom", standalone_mode=False)
+    except StrongroomError as error:
+        if debug:
+            raise
+        print_error(str(error), error.hint)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        print_error("aborted", "")
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.TyperException as error:  # usage errors: unknown command or option, bad value
+        if debug:
+            raise
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        if not message:  # bare `strongroom`: the help was printed already
+            sys.exit(0)
+        print_error(message, "Run 'strongroom --help' to see the commands and options.")
+        sys.exit(getattr(error, "exit_code", 2))
+    sys.exit(outcome if isinstance(outcome, int) else 0)

@@ -1,0 +1,30 @@
+"""``strongroom quickstart``: the embedded default, set up and proven in one command."""
+
+from __future__ import annotations
+
+import typer
+
+from strongroom.cli.render import print_table, stdout
+from strongroom.config.home import resolve_home
+from strongroom.services.quickstart import run_quickstart
+
+
+def quickstart(ctx: typer.Context) -> None:
+    """Create STRONGROOM_HOME, back up sample data, verify, restore and compare it.
+
+    Exits 0 only if the restored data matched the source byte for byte.
+    """
+    home = resolve_home(ctx.obj["home"] if ctx.obj else None)
+    report = run_quickstart(home)
+    print_table(
+        f"strongroom quickstart in {home}",
+        ["step", "result", "seconds", "detail"],
+        [
+            [step.step, "ok" if step.ok else "FAILED", f"{step.seconds:.2f}", step.detail]
+            for step in report.steps
+        ],
+    )
+    if not report.ok:
+        stdout.print("[bold red]quickstart failed[/]: the restored data did not match.")
+        raise typer.Exit(1)
+    stdout.print(f"[bold green]quickstart passed[/]: recovery point {report.point_id} restored.")

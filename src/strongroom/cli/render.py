@@ -1,0 +1,45 @@
+"""Rendering helpers shared by the commands: errors, tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from strongroom.logs import mask
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    """How a read command prints its result."""
+
+    table = "table"
+    json = "json"
+
+
+def print_error(message: str, hint: str) -> None:
+    """Print one error line and, if given, one hint line on stderr."""
+    stderr.print(f"[bold red]error:[/] {escape(mask(message))}", highlight=False)
+    if hint:
+        stderr.print(f"[dim]hint:[/] {escape(hint)}", highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON on stdout (no colour, machine-readable)."""
+    stdout.out(json.dumps(data, indent=2, default=str), highlight=False)
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a Rich table with the given columns and rows."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(cell) for cell in row])
+    stdout.print(table)

@@ -1,0 +1,1 @@
+"""Adapters layer: compliance reports computed from the catalog and the vaults."""

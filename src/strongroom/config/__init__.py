@@ -1,0 +1,1 @@
+"""Infrastructure layer: configuration schema (pydantic), loading and validation with paths and lines."""

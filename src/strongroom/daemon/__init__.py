@@ -1,0 +1,1 @@
+"""Interfaces layer: the long-running `strongroom serve` entry (scheduler, executor, lifecycle runner)."""

@@ -1,0 +1,1 @@
+"""Engine layer: jobs and their state machine, scheduler, executors, retry policy, event bus, runs and lifecycle."""

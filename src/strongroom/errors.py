@@ -1,0 +1,206 @@
+"""The one error tree of strongroom.
+
+Every error strongroom raises on purpose derives from :class:`StrongroomError`. Each class
+says whether retrying the same operation can succeed (``retryable``), carries a one-line
+hint for the user, a stable ``code`` (the seed's AWS error names where one exists) and the
+exit code the CLI uses. Third-party exceptions are translated at the adapter boundary with
+``raise ... from exc`` so callers only ever catch these.
+
+This module imports nothing else from the package.
+
+Hierarchy::
+
+    StrongroomError                      not retryable unless a subclass says so
+    ├── ConfigError                      InvalidParameterException
+    │   └── SecretError                  a secret reference that does not resolve
+    ├── NotFoundError                    ResourceNotFoundException
+    ├── AccessDeniedError                AccessDeniedException
+    │   └── WrongKeyError                wrong passphrase / key for a vault
+    ├── InsufficientStorageError         InsufficientStorageException (disk or quota full)
+    ├── IntegrityError                   stored data is corrupt or missing; never restored
+    ├── ConflictError                    the thing is busy or locked by someone else
+    ├── PolicyError                      a vault lock, retention or legal hold forbids it
+    ├── UnsupportedError                 a feature strongroom cannot honour (yet)
+    ├── ToolError                        an external tool failed (pg_dump, mariadb-dump, ...)
+    ├── AbortedError                     cancelled (window closed, shutdown, user)
+    └── TransientError                   retryable
+        ├── ThrottlingError              ThrottlingException
+        ├── ServiceUnavailableError      ServiceUnavailableException
+        ├── InternalServerError          InternalServerError
+        ├── TimeoutError_                RequestTimeout
+        └── NetworkError                 NetworkError
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class StrongroomError(Exception):
+    """Base of every error strongroom raises on purpose.
+
+    Given a message and optionally a hint (what the user can do about it); ``retryable``
+    can be overridden per instance where the same class is sometimes transient.
+    """
+
+    code: ClassVar[str] = "StrongroomError"
+    default_retryable: ClassVar[bool] = False
+    default_hint: ClassVar[str] = ""
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+        self.retryable = self.default_retryable if retryable is None else retryable
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(StrongroomError):
+    """Invalid input: configuration, arguments, parameters."""
+
+    code = "InvalidParameterException"
+    default_hint = "Fix the named setting and run the command again."
+    exit_code = 2
+
+
+class SecretError(ConfigError):
+    """A secret reference (``env:NAME``, ``file:/path``) does not resolve."""
+
+    code = "SecretNotFound"
+    default_hint = "Set the environment variable or create the file the reference names."
+
+
+class NotFoundError(StrongroomError):
+    """A named thing (vault, resource, recovery point, job, database) does not exist."""
+
+    code = "ResourceNotFoundException"
+    exit_code = 3
+
+
+class AccessDeniedError(StrongroomError):
+    """Credentials were refused or a permission is missing."""
+
+    code = "AccessDeniedException"
+    default_hint = "Check the credentials and the permissions of the account in use."
+    exit_code = 4
+
+
+class WrongKeyError(AccessDeniedError):
+    """None of the vault's key wrappings opens with the key material given."""
+
+    code = "WrongKey"
+    default_hint = "Check the passphrase or key file; nothing was written."
+
+
+class InsufficientStorageError(StrongroomError):
+    """The target ran out of space or quota; what was written before stays consistent."""
+
+    code = "InsufficientStorageException"
+    default_hint = "Free space on the target (or run gc) and retry."
+    exit_code = 5
+
+
+class IntegrityError(StrongroomError):
+    """Stored bytes are missing, truncated or altered; strongroom never restores them."""
+
+    code = "IntegrityError"
+    default_hint = "Run 'strongroom vault verify --read-data' to see every damaged object."
+    exit_code = 6
+
+
+class ConflictError(StrongroomError):
+    """Someone else holds the lock or the thing is busy (e.g. a backup already running)."""
+
+    code = "ConflictException"
+    default_retryable = True
+    exit_code = 7
+
+
+class PolicyError(StrongroomError):
+    """A vault lock, retention rule or legal hold forbids the operation."""
+
+    code = "PolicyViolation"
+    exit_code = 8
+
+
+class UnsupportedError(StrongroomError):
+    """A feature or field strongroom cannot honour; it is refused, never ignored."""
+
+    code = "Unsupported"
+    exit_code = 2
+
+
+class ToolError(StrongroomError):
+    """An external tool exited with an error; the message carries its (masked) stderr."""
+
+    code = "ToolError"
+
+
+class AbortedError(StrongroomError):
+    """The operation was cancelled cleanly (completion window, shutdown, user)."""
+
+    code = "Aborted"
+    exit_code = 130
+
+
+class TransientError(StrongroomError):
+    """A failure that can pass on its own; retry with backoff."""
+
+    code = "TransientError"
+    default_retryable = True
+    default_hint = "This is usually temporary; strongroom retries by the retry policy."
+
+
+class ThrottlingError(TransientError):
+    """The service asked us to slow down."""
+
+    code = "ThrottlingException"
+
+
+class ServiceUnavailableError(TransientError):
+    """The service (database, object store, catalog) does not answer right now."""
+
+    code = "ServiceUnavailableException"
+
+
+class InternalServerError(TransientError):
+    """The remote service failed internally."""
+
+    code = "InternalServerError"
+
+
+class TimeoutError_(TransientError):  # the underscore avoids shadowing the builtin
+    """An operation did not finish in time."""
+
+    code = "RequestTimeout"
+
+
+class NetworkError(TransientError):
+    """A connection could not be made or broke."""
+
+    code = "NetworkError"
+
+
+SEED_ERROR_CODES: dict[str, type[StrongroomError]] = {
+    cls.code: cls
+    for cls in (
+        ThrottlingError,
+        ServiceUnavailableError,
+        InternalServerError,
+        TimeoutError_,
+        NetworkError,
+        ConfigError,
+        NotFoundError,
+        AccessDeniedError,
+        InsufficientStorageError,
+    )
+}
+"""The seed's retry configuration, by its error names: which strongroom class each maps to."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Tell whether an error may succeed when retried; unknown exceptions are not retried."""
+    return isinstance(error, StrongroomError) and error.retryable

@@ -1,0 +1,1 @@
+"""Adapters layer: Prometheus metrics for jobs, vaults and runs."""

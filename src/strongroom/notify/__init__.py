@@ -1,0 +1,1 @@
+"""Adapters layer: notification channels for events (email, chat, webhooks)."""

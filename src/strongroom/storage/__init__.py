@@ -1,0 +1,1 @@
+"""Infrastructure layer: blob stores (local, memory, S3) and the wrappers composed over them (retry, metrics)."""
