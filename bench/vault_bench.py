@@ -1,0 +1,326 @@
+"""Vault engine benchmark: strongroom vs borg vs restic (and zstd) on one generated dump.
+
+    .venv/bin/python bench/vault_bench.py [--size-mb 500] [--big-gb 5] [--work DIR]
+
+Generates a reproducible pg_dump-like stream of an orders table (see ``datasets.py``), then
+runs, for each tool, in one run on the same data: the first backup, a second backup of the
+same stream, a backup after 1% of the rows changed, and a restore to /dev/null. Prints wall
+time, MB/s, stored size and peak RSS, and the ratios against borg that the vault issue
+targets. With ``--big-gb`` it also streams that many GB of generated data through a
+strongroom backup to show that peak memory does not grow with the size of the stream.
+Every tool encrypts (borg repokey-blake2, restic's AES, strongroom's AEAD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import datasets
+from measure import Measurement, require, run, table, tree_size
+
+PASSWORD = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway benchmark repository
+STRONGROOM = str(Path(sys.executable).parent / "strongroom")
+
+
+@dataclass
+class Row:
+    tool: str
+    phase: str
+    measurement: Measurement
+    logical_bytes: int
+    stored_bytes: int | None
+
+
+class Tool:
+    name = ""
+
+    def __init__(self, work: Path) -> None:
+        self.repo = work / f"repo-{self.name}"
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self.env = {
+            "BORG_PASSPHRASE": PASSWORD,
+            "RESTIC_PASSWORD": PASSWORD,
+            "STRONGROOM_PASSPHRASE": PASSWORD,
+            "STRONGROOM_HOME": str(work / "strongroom-home"),
+            "BORG_BASE_DIR": str(work / "borg-base"),
+            "RESTIC_CACHE_DIR": str(work / "restic-cache"),
+        }
+
+    def init(self) -> None: ...
+    def backup(self, source: Path, name: str) -> Measurement: ...
+    def restore(self, name: str) -> Measurement: ...
+
+    def stored(self) -> int:
+        return tree_size(self.repo)
+
+
+class Borg(Tool):
+    name = "borg"
+
+    def init(self) -> None:
+        run(["borg", "init", "--encryption", "repokey-blake2", str(self.repo)], env=self.env)
+
+    def backup(self, source: Path, name: str) -> Measurement:
+        return run(
+            [
+                "borg",
+                "create",
+                "--compression",
+                "zstd,3",
+                "--stdin-name",
+                "orders.sql",
+                f"{self.repo}::{name}",
+                "-",
+            ],
+            env=self.env,
+            stdin_path=source,
+        )
+
+    def restore(self, name: str) -> Measurement:
+        return run(
+            ["borg", "extract", "--stdout", f"{self.repo}::{name}"],
+            env=self.env,
+            stdout_to_null=True,
+        )
+
+
+class Restic(Tool):
+    name = "restic"
+
+    def init(self) -> None:
+        run(["restic", "init", "--repo", str(self.repo)], env=self.env)
+
+    def backup(self, source: Path, name: str) -> Measurement:
+        return run(
+            [
+                "restic",
+                "backup",
+                "--repo",
+                str(self.repo),
+                "--stdin",
+                "--stdin-filename",
+                "orders.sql",
+                "--tag",
+                name,
+                "--compression",
+                "auto",
+                "--quiet",
+            ],
+            env=self.env,
+            stdin_path=source,
+        )
+
+    def restore(self, name: str) -> Measurement:
+        return run(
+            ["restic", "dump", "--repo", str(self.repo), "--tag", name, "latest", "orders.sql"],
+            env=self.env,
+            stdout_to_null=True,
+        )
+
+
+class Strongroom(Tool):
+    name = "strongroom"
+
+    def init(self) -> None:
+        shutil.rmtree(self.env["STRONGROOM_HOME"], ignore_errors=True)
+        run(
+            [
+                STRONGROOM,
+                "vault",
+                "create",
+                "bench",
+                "--url",
+                self.repo.as_uri(),
+                "--passphrase-env",
+                "STRONGROOM_PASSPHRASE",
+            ],
+            env=self.env,
+        )
+        self.points: dict[str, str] = {}
+
+    def backup(self, source: Path, name: str) -> Measurement:
+        measured = run(
+            [
+                STRONGROOM,
+                "vault",
+                "backup",
+                "bench",
+                "-",
+                "--stream",
+                "orders.sql",
+                "--tag",
+                f"name={name}",
+                "--passphrase-env",
+                "STRONGROOM_PASSPHRASE",
+            ],
+            env=self.env,
+            stdin_path=source,
+        )
+        self.points[name] = measured.stdout.strip().splitlines()[-1]
+        return measured
+
+    def restore(self, name: str) -> Measurement:
+        return run(
+            [
+                STRONGROOM,
+                "vault",
+                "restore",
+                "bench",
+                self.points[name],
+                "--stream",
+                "orders.sql",
+                "--to",
+                "-",
+                "--passphrase-env",
+                "STRONGROOM_PASSPHRASE",
+            ],
+            env=self.env,
+            stdout_to_null=True,
+        )
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=int, default=500)
+    parser.add_argument("--big-gb", type=float, default=5.0, help="0 to skip the big stream")
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/strongroom-bench"))
+    parser.add_argument("--tools", default="strongroom,borg,restic")
+    args = parser.parse_args()
+    require("borg", "restic", "zstd")
+    args.work.mkdir(parents=True, exist_ok=True)
+    base = datasets.orders_dump(args.work, args.size_mb)
+    changed = datasets.orders_dump_changed(args.work, args.size_mb)
+    size = base.stat().st_size
+
+    rows: list[Row] = []
+    zstd = run(["zstd", "-3", "-T2", "-q", "-c", str(base)], stdout_to_null=True)
+    rows.append(Row("zstd -3 -T2", "compress only", zstd, size, None))
+    classes = {"strongroom": Strongroom, "borg": Borg, "restic": Restic}
+    for tool_name in args.tools.split(","):
+        tool = classes[tool_name](args.work)
+        tool.init()
+        before = tool.stored()
+        for phase, source, name in (
+            ("first backup", base, "one"),
+            ("same stream again", base, "two"),
+            ("after 1% rows changed", changed, "three"),
+        ):
+            measured = tool.backup(source, name)
+            after = tool.stored()
+            rows.append(Row(tool.name, phase, measured, source.stat().st_size, after - before))
+            before = after
+        rows.append(Row(tool.name, "restore to /dev/null", tool.restore("one"), size, None))
+
+    print(
+        table(
+            f"vault benchmark: {human(size)} orders dump, {os.cpu_count()} cores",
+            ["tool", "phase", "wall s", "MB/s", "stored (new)", "peak RSS MiB"],
+            [
+                [
+                    row.tool,
+                    row.phase,
+                    f"{row.measurement.seconds:.2f}",
+                    f"{row.logical_bytes / row.measurement.seconds / 1e6:.0f}",
+                    human(row.stored_bytes) if row.stored_bytes is not None else "-",
+                    f"{row.measurement.peak_rss_mib:.0f}",
+                ]
+                for row in rows
+            ],
+        )
+    )
+    print_ratios(rows)
+    if args.big_gb > 0 and "strongroom" in args.tools:
+        big_stream(args.work, args.big_gb)
+
+
+def print_ratios(rows: list[Row]) -> None:
+    def find(tool: str, phase: str) -> Row | None:
+        return next((row for row in rows if row.tool == tool and row.phase == phase), None)
+
+    checks = []
+    for phase, target in (
+        ("first backup", 2.0),
+        ("same stream again", 2.0),
+        ("restore to /dev/null", 2.0),
+    ):
+        ours, borg = find("strongroom", phase), find("borg", phase)
+        if ours and borg:
+            ratio = borg.measurement.seconds / ours.measurement.seconds
+            checks.append(
+                [
+                    f"{phase}: speed vs borg",
+                    f"{ratio:.2f}x",
+                    f">= {target}x",
+                    "met" if ratio >= target else "NOT met",
+                ]
+            )
+    ours, zstd = find("strongroom", "first backup"), find("zstd -3 -T2", "compress only")
+    if ours and zstd:
+        ratio = ours.measurement.seconds / zstd.measurement.seconds
+        checks.append(
+            [
+                "first backup: wall vs zstd -3 -T2",
+                f"{ratio:.2f}x",
+                "<= 1.25x",
+                "met" if ratio <= 1.25 else "NOT met",
+            ]
+        )
+    ours, borg = find("strongroom", "first backup"), find("borg", "first backup")
+    if ours and borg and ours.stored_bytes and borg.stored_bytes:
+        ratio = ours.stored_bytes / borg.stored_bytes
+        checks.append(
+            [
+                "stored size vs borg",
+                f"{ratio:.3f}x",
+                "<= 1.05x",
+                "met" if ratio <= 1.05 else "NOT met",
+            ]
+        )
+    print(table("targets", ["check", "measured", "target", "verdict"], checks))
+
+
+def big_stream(work: Path, gigabytes: float) -> None:
+    tool = Strongroom(work)
+    tool.init()
+    total = int(gigabytes * 1e9)
+    generator = f"{sys.executable} {Path(__file__).parent / 'stream.py'} {total}"
+    command = (
+        f"{generator} | {STRONGROOM} vault backup bench - --stream big.bin "
+        "--passphrase-env STRONGROOM_PASSPHRASE"
+    )
+    measured = run(command, env=tool.env)
+    print(
+        table(
+            f"strongroom backup of a {gigabytes:g} GB generated stream",
+            ["wall s", "MB/s", "peak RSS MiB", "target"],
+            [
+                [
+                    f"{measured.seconds:.1f}",
+                    f"{total / measured.seconds / 1e6:.0f}",
+                    f"{measured.peak_rss_mib:.0f}",
+                    "< 256 MiB",
+                ]
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

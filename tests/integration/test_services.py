@@ -1,0 +1,111 @@
+"""Smoke tests of the real servers that `dev/services up` starts.
+
+Each test logs in with the project's credentials through the Python client that strongroom's
+own tests use, writes real data, reads it back and removes it again. Names are unique per run
+because several test runs may share the servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import closing
+
+import pytest
+import redis
+from psycopg import sql
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from tests.services import MariaDBService, PostgresService, RedisService, unique_name
+
+pytestmark = pytest.mark.integration
+
+ROWS = [(1, "alpha"), (2, "beta"), (3, "gamma")]
+
+
+def test_postgres_is_version_15_and_stores_rows_with_pgcrypto(
+    postgres_service: PostgresService,
+) -> None:
+    database = unique_name("sr_smoke")
+    with postgres_service.connect(autocommit=True) as admin:
+        assert admin.info.server_version // 10000 == 15
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        with postgres_service.connect(database) as connection:
+            connection.execute("CREATE EXTENSION pgcrypto")
+            connection.execute(
+                "CREATE TABLE item (id integer PRIMARY KEY, name text NOT NULL, digest bytea)"
+            )
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO item (id, name, digest) VALUES (%s, %s, digest(%s, 'sha256'))",
+                    [(number, name, name) for number, name in ROWS],
+                )
+            rows = connection.execute("SELECT id, name, digest FROM item ORDER BY id").fetchall()
+    finally:
+        with postgres_service.connect(autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+
+    assert rows == [(number, name, hashlib.sha256(name.encode()).digest()) for number, name in ROWS]
+
+
+def test_mariadb_stores_rows_and_checksums_tables(mariadb_service: MariaDBService) -> None:
+    database = unique_name("sr_smoke")
+    with closing(mariadb_service.connect()) as connection, connection.cursor() as cursor:
+        cursor.execute("SHOW GRANTS FOR CURRENT_USER()")
+        grants = " ".join(row[0] for row in cursor.fetchall())
+        assert "ALL PRIVILEGES ON *.*" in grants
+        assert "WITH GRANT OPTION" in grants
+
+        cursor.execute(f"CREATE DATABASE `{database}`")
+        try:
+            cursor.execute(
+                f"CREATE TABLE `{database}`.item "
+                "(id INT PRIMARY KEY, name VARCHAR(50) NOT NULL) ENGINE=InnoDB"
+            )
+            cursor.executemany(f"INSERT INTO `{database}`.item VALUES (%s, %s)", ROWS)
+            cursor.execute(f"CREATE TABLE `{database}`.copy LIKE `{database}`.item")
+            cursor.execute(f"INSERT INTO `{database}`.copy SELECT * FROM `{database}`.item")
+            connection.commit()
+
+            cursor.execute(f"SELECT id, name FROM `{database}`.item ORDER BY id")
+            rows = [tuple(row) for row in cursor.fetchall()]
+            cursor.execute(f"CHECKSUM TABLE `{database}`.item, `{database}`.copy")
+            checksums = dict(cursor.fetchall())
+            cursor.execute(f"UPDATE `{database}`.copy SET name = 'changed' WHERE id = 2")
+            connection.commit()
+            cursor.execute(f"CHECKSUM TABLE `{database}`.copy")
+            changed = cursor.fetchone()[1]
+        finally:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+
+    assert rows == ROWS
+    item, copy = checksums[f"{database}.item"], checksums[f"{database}.copy"]
+    assert item is not None
+    assert item == copy
+    assert changed != item
+
+
+def test_redis_stores_a_key_and_refuses_anonymous_clients(redis_service: RedisService) -> None:
+    key = unique_name("strongroom:smoke")
+    value = b"\x00binary\xffpayload"
+    with closing(redis_service.connect()) as client:
+        try:
+            client.set(key, value, ex=600)
+            stored = client.get(key)
+            ttl = client.ttl(key)
+        finally:
+            client.delete(key)
+        assert client.exists(key) == 0
+
+    assert stored == value
+    assert 0 < ttl <= 600
+
+    # No retries: redis-py retries connection errors, and a refused login is one.
+    anonymous = redis.Redis(
+        host=redis_service.host, port=redis_service.port, retry=Retry(NoBackoff(), 0)
+    )
+    with closing(anonymous), pytest.raises(redis.AuthenticationError):
+        anonymous.ping()

@@ -1,0 +1,292 @@
+"""The one place tests find the real servers that `dev/services` starts.
+
+Settings are read per service from the environment when its `STRONGROOM_TEST_<NAME>_URL` is
+set there, else from `$STRONGROOM_SERVICES_DIR/services.json` (default folder
+`/var/tmp/strongroom-services`), which `dev/services up` writes. The other keys of the same
+service (`_HOST`, `_PORT`, `_USER`, `_PASSWORD`, …) override what the URL says.
+
+Each fixture checks that its server really answers, once per session. When a service is not
+configured or does not answer, its tests are skipped with a message naming the command that
+starts it; under `CI=true` they fail instead, because in CI a missing service is a failure.
+No other module may skip a test for a missing service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+import pymysql
+import pymysql.connections
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+DEFAULT_SERVICES_DIR = Path("/var/tmp/strongroom-services")
+CONNECT_TIMEOUT_SECONDS = 5
+
+ServiceT = TypeVar("ServiceT")
+
+
+class ServiceUnavailableError(Exception):
+    """A service is not configured, is misconfigured, or does not answer."""
+
+
+def services_dir() -> Path:
+    """Return the folder `dev/services` keeps its data and `services.json` in."""
+    return Path(os.environ.get("STRONGROOM_SERVICES_DIR") or DEFAULT_SERVICES_DIR)
+
+
+def in_ci() -> bool:
+    """Return True when running in CI (`CI=true`), where missing services fail tests."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def unique_name(prefix: str) -> str:
+    """Return `prefix` plus a suffix no other test run uses, for databases, tables and keys.
+
+    Several engineers' test runs share one set of servers, so tests never reuse fixed names.
+    """
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Server:
+    """Where a server listens and how to log in; `url` holds the same, password included."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresService(Server):
+    """PostgreSQL 15; `user` is a superuser. `bindir` holds the matching server tools."""
+
+    database: str
+    bindir: str | None = None
+
+    def connect(self, database: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+        """Open a psycopg connection to `database` (default: `self.database`).
+
+        Extra keyword arguments (e.g. `autocommit=True`) go to `psycopg.connect`.
+        """
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=database or self.database,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            **kwargs,
+        )
+
+    def child_environment(self, database: str | None = None) -> dict[str, str]:
+        """Return libpq variables for a child process (`pg_dump`, `psql`): no password in argv."""
+        return {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+            "PGDATABASE": database or self.database,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class MariaDBService(Server):
+    """MariaDB; `user` has all privileges with GRANT OPTION."""
+
+    def connect(
+        self, database: str | None = None, **kwargs: Any
+    ) -> pymysql.connections.Connection[Any]:
+        """Open a PyMySQL connection, optionally to `database`; kwargs go to `pymysql.connect`."""
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisService(Server):
+    """Redis; `user` is an ACL user allowed every command, key and channel."""
+
+    db: int = 0
+
+    def connect(self, db: int | None = None, **kwargs: Any) -> redis.Redis:
+        """Return a redis-py client for database `db` (default: `self.db`); kwargs go to it."""
+        return redis.Redis(
+            host=self.host,
+            port=self.port,
+            username=self.user,
+            password=self.password,
+            db=self.db if db is None else db,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS,
+            **kwargs,
+        )
+
+
+def load_settings(name: str) -> dict[str, str]:
+    """Return the `STRONGROOM_TEST_<NAME>_*` settings of one service, keys without the prefix.
+
+    Raises ServiceUnavailableError when the service is not configured anywhere.
+    """
+    prefix = f"STRONGROOM_TEST_{name.upper()}_"
+    source: Mapping[str, object]
+    if f"{prefix}URL" in os.environ:
+        source = os.environ
+    else:
+        path = services_dir() / "services.json"
+        try:
+            source = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ServiceUnavailableError(
+                f"not configured: no {prefix}URL in the environment and no {path}"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ServiceUnavailableError(f"cannot read {path}: {exc}") from exc
+    settings = {
+        key.removeprefix(prefix): str(value)
+        for key, value in source.items()
+        if key.startswith(prefix)
+    }
+    if "URL" not in settings:
+        raise ServiceUnavailableError(f"not configured: no {prefix}URL")
+    return settings
+
+
+def _server_fields(settings: Mapping[str, str]) -> dict[str, Any]:
+    """Return host, port, user, password and url: explicit keys first, else from the URL."""
+    url = settings["URL"]
+    try:
+        parts = urlsplit(url)
+        port = int(settings.get("PORT") or parts.port or 0)
+    except ValueError as exc:
+        raise ServiceUnavailableError(f"bad port in the settings: {exc}") from exc
+    host = settings.get("HOST") or parts.hostname
+    if not host or not port:
+        raise ServiceUnavailableError(f"the settings name no host and port (url {parts.scheme}:…)")
+    return {
+        "host": host,
+        "port": port,
+        "user": settings.get("USER") or unquote(parts.username or ""),
+        "password": settings.get("PASSWORD") or unquote(parts.password or ""),
+        "url": url,
+    }
+
+
+def _url_path(settings: Mapping[str, str]) -> str:
+    return urlsplit(settings["URL"]).path.strip("/")
+
+
+def _build_postgres(settings: Mapping[str, str]) -> PostgresService:
+    return PostgresService(
+        **_server_fields(settings),
+        database=settings.get("DATABASE") or _url_path(settings) or "postgres",
+        bindir=settings.get("BINDIR") or None,
+    )
+
+
+def _probe_postgres(service: PostgresService) -> None:
+    try:
+        with service.connect() as connection:
+            connection.execute("SELECT 1").fetchone()
+    except psycopg.Error as exc:
+        raise ServiceUnavailableError(
+            f"{service.host}:{service.port} does not answer: {exc}"
+        ) from exc
+
+
+def _build_mariadb(settings: Mapping[str, str]) -> MariaDBService:
+    return MariaDBService(**_server_fields(settings))
+
+
+def _probe_mariadb(service: MariaDBService) -> None:
+    try:
+        connection = service.connect()
+        try:
+            connection.ping(reconnect=False)
+        finally:
+            connection.close()
+    except pymysql.MySQLError as exc:
+        raise ServiceUnavailableError(
+            f"{service.host}:{service.port} does not answer: {exc}"
+        ) from exc
+
+
+def _build_redis(settings: Mapping[str, str]) -> RedisService:
+    path = _url_path(settings)
+    try:
+        db = int(settings.get("DB") or path or 0)
+    except ValueError as exc:
+        raise ServiceUnavailableError(f"bad Redis database number: {exc}") from exc
+    return RedisService(**_server_fields(settings), db=db)
+
+
+def _probe_redis(service: RedisService) -> None:
+    # One try: a server that is down should skip at once, not after redis-py's backoff.
+    client = service.connect(retry=Retry(NoBackoff(), 0))
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ServiceUnavailableError(
+            f"{service.host}:{service.port} does not answer: {exc}"
+        ) from exc
+    finally:
+        client.close()
+
+
+def provide(
+    name: str,
+    title: str,
+    build: Callable[[Mapping[str, str]], ServiceT],
+    probe: Callable[[ServiceT], None],
+) -> ServiceT:
+    """Return the settings of service `name` once its server answers.
+
+    Otherwise skip the calling test, or fail it under CI=true, saying how to start the server.
+    """
+    try:
+        service = build(load_settings(name))
+        probe(service)
+    except ServiceUnavailableError as exc:
+        message = f"{title} is not available ({exc}); run `dev/services up {name}`"
+    else:
+        return service
+    # Outside the except block, so that the report is the message alone, not a chain.
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_service() -> PostgresService:
+    """The PostgreSQL 15 server of `dev/services up postgres`."""
+    return provide("postgres", "PostgreSQL", _build_postgres, _probe_postgres)
+
+
+@pytest.fixture(scope="session")
+def mariadb_service() -> MariaDBService:
+    """The MariaDB server of `dev/services up mariadb`."""
+    return provide("mariadb", "MariaDB", _build_mariadb, _probe_mariadb)
+
+
+@pytest.fixture(scope="session")
+def redis_service() -> RedisService:
+    """The Redis server of `dev/services up redis`."""
+    return provide("redis", "Redis", _build_redis, _probe_redis)
