@@ -2,7 +2,9 @@
 
 A blob store maps *names* to immutable byte strings. Names are relative, ``/``-separated
 paths made of ``[A-Za-z0-9._-]`` segments (no empty, ``.`` or ``..`` segment, no leading
-``/``); :func:`check_name` enforces that before any backend sees a name.
+``/``), at most 255 characters a segment and 1024 in all, so that the same name is valid
+as a file path and as an S3 key; :func:`check_name` enforces that before any backend sees
+a name.
 
 Errors: every method raises only :mod:`strongroom.errors` types. ``BlobNotFoundError`` is
 permanent for that name; ``TransientError`` subclasses (network, throttling, unavailable)
@@ -15,11 +17,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from strongroom.errors import ConfigError, NotFoundError
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,255}")
+MAX_NAME_LENGTH: Final = 1024
+"""S3's key limit; a filesystem's NAME_MAX (255) bounds each segment."""
+
+OPERATIONS: Final = ("put", "get", "stat", "list", "delete")
+"""The operations of the contract, by the names wrappers count and report them under."""
 
 
 class BlobNotFoundError(NotFoundError):
@@ -45,6 +52,9 @@ class StoreCapabilities:
     ``ranged_get``: ``get`` with offset/length reads only that range from the medium.
     ``persistent``: data survives the process (false for the memory store).
     ``exclusive_create``: ``put(..., exclusive=True)`` is atomic compare-and-create.
+    ``overlapping_names``: a name can be a blob and the folder of other blobs at once
+    (``a`` and ``a/b``), as in S3. Where false (filesystems), the ``put`` that would make
+    them overlap raises ``ConflictError`` (not retryable) and changes nothing.
     """
 
     atomic_put: bool = True
@@ -52,23 +62,35 @@ class StoreCapabilities:
     ranged_get: bool = True
     persistent: bool = True
     exclusive_create: bool = True
+    overlapping_names: bool = True
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid blob name, else raise ``ConfigError`` naming it."""
     segments = name.split("/")
-    if not name or any(
-        segment in {"", ".", ".."} or not _SEGMENT.match(segment) for segment in segments
+    if (
+        not name
+        or len(name) > MAX_NAME_LENGTH
+        or any(segment in {".", ".."} or not _SEGMENT.fullmatch(segment) for segment in segments)
     ):
-        raise ConfigError(f"invalid blob name {name!r}")
+        raise ConfigError(
+            f"invalid blob name {name!r}",
+            hint="Blob names are '/'-separated segments of A-Z a-z 0-9 . _ - characters.",
+        )
     return name
 
 
 def check_prefix(prefix: str) -> str:
-    """Return a listing prefix if valid: empty, or a name optionally ending in ``/``."""
+    """Return a listing prefix if valid: empty, or a name optionally ending in one ``/``."""
     if prefix:
-        check_name(prefix.rstrip("/"))
+        check_name(prefix.removesuffix("/"))
     return prefix
+
+
+def check_range(offset: int, length: int | None) -> None:
+    """Raise ``ConfigError`` for a negative ``offset`` or ``length`` of a ranged get."""
+    if offset < 0 or (length is not None and length < 0):
+        raise ConfigError(f"invalid blob range: offset={offset}, length={length}")
 
 
 @runtime_checkable
@@ -91,9 +113,10 @@ class BlobStore(Protocol):
     def put(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
         """Store ``data`` under ``name`` atomically.
 
-        Idempotent: writing the same bytes again is a no-op success. Overwrites an existing
-        blob unless ``exclusive``; with ``exclusive`` an existing blob raises
-        ``ConflictError`` (not retryable) and leaves the existing blob untouched.
+        Idempotent: writing the same bytes again is a no-op success, with or without
+        ``exclusive`` (so a retried put whose first attempt landed does not fail).
+        Overwrites an existing blob unless ``exclusive``; with ``exclusive`` an existing
+        blob with other bytes raises ``ConflictError`` (not retryable) and stays untouched.
         Raises ``InsufficientStorageError`` when the medium is full; nothing partial
         stays visible under ``name``.
         """
@@ -111,7 +134,11 @@ class BlobStore(Protocol):
         ...
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
-        """Yield every blob whose name starts with ``prefix``, in no promised order."""
+        """Yield every blob whose name starts with ``prefix``, in no promised order.
+
+        ``prefix`` is a plain string prefix (``"data"`` matches ``datax/1``; ``"data/"``
+        does not). An invalid prefix raises ``ConfigError`` at the call, not on iteration.
+        """
         ...
 
     def delete(self, name: str) -> None:
