@@ -1,0 +1,279 @@
+"""The local index cache: a SQLite file mapping chunk ids to places in packs.
+
+The dedup lookup must stay bounded in memory whatever the vault size, so the index lives
+in SQLite (about 60-70 bytes a chunk on disk, a few MiB of page cache in memory), not in a
+Python dict. The cache mirrors the ``index/`` fragments of the store: :meth:`IndexCache.sync`
+merges new fragments and starts over when one it merged is gone (docs/vault-format.md §9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from strongroom.errors import IntegrityError, NotFoundError, UnsupportedError
+from strongroom.logs import get_logger
+from strongroom.storage.base import BlobStore
+from strongroom.vault.format import INDEX_PREFIX, ChunkEntry, pack_name, sha_suffix
+from strongroom.vault.index import IndexedPack, open_fragment
+
+SCHEMA_VERSION: Final = "2"
+SYNC_BATCH: Final = 8
+_log = get_logger(__name__)
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fragments(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS packs(
+    pack INTEGER PRIMARY KEY, name BLOB NOT NULL UNIQUE, salt BLOB NOT NULL,
+    generation INTEGER NOT NULL, size INTEGER NOT NULL, indexed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(
+    id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+    stored INTEGER NOT NULL, raw INTEGER NOT NULL, flags INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a chunk is: its pack (name, salt, generation, size) and its entry."""
+
+    pack_digest: bytes
+    salt: bytes
+    generation: int
+    pack_size: int
+    entry: ChunkEntry
+
+    @property
+    def pack_name(self) -> str:
+        """The pack's object name."""
+        return pack_name(self.pack_digest.hex())
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPack:
+    """A pack the index knows; ``indexed`` chunks of the index lie in it."""
+
+    digest: bytes
+    salt: bytes
+    generation: int
+    size: int
+    indexed: int
+
+    @property
+    def name(self) -> str:
+        """The pack's object name."""
+        return pack_name(self.digest.hex())
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+class IndexCache:
+    """The SQLite index of one vault, shared by its readers and writers (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError:
+            _log.warning("index cache %s is unreadable; rebuilding it", path)
+            for suffix in ("", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        connection = _connect(self.path)
+        connection.executescript(_SCHEMA)
+        row = connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif row[0] != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"index cache schema {row[0]}")
+        return connection
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def session(self) -> CacheSession:
+        """Return a writer's view: its own connection with private pending tables."""
+        return CacheSession(self.path)
+
+    def known_fragments(self) -> set[str]:
+        """Return the names of the fragments merged so far."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT name FROM fragments")}
+
+    def reset(self) -> None:
+        """Forget everything (the next sync reloads every fragment)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM chunks")
+            self._db.execute("DELETE FROM packs")
+            self._db.execute("DELETE FROM fragments")
+            self._db.execute("COMMIT")
+
+    def add_fragment(self, name: str, packs: list[IndexedPack]) -> None:
+        """Merge one fragment's packs and chunks (first location of a chunk wins)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._db.execute("SELECT 1 FROM fragments WHERE name=?", (name,)).fetchone():
+                    self._db.execute("ROLLBACK")
+                    return
+                for pack in packs:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO packs(name, salt, generation, size, indexed) "
+                        "VALUES (?,?,?,?,0)",
+                        (pack.digest, pack.salt, pack.generation, pack.size),
+                    )
+                    (number,) = self._db.execute(
+                        "SELECT pack FROM packs WHERE name=?", (pack.digest,)
+                    ).fetchone()
+                    inserted = self._db.executemany(
+                        "INSERT OR IGNORE INTO chunks VALUES (?,?,?,?,?,?)",
+                        (
+                            (e.chunk_id, number, e.offset, e.stored_length, e.raw_length, e.flags)
+                            for e in pack.entries
+                        ),
+                    ).rowcount
+                    self._db.execute(
+                        "UPDATE packs SET indexed = indexed + ? WHERE pack = ?", (inserted, number)
+                    )
+                self._db.execute("INSERT INTO fragments(name) VALUES (?)", (name,))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def sync(
+        self, store: BlobStore, data_key_of: Callable[[int], bytes], *, threads: int = 4
+    ) -> dict[str, str]:
+        """Bring the cache up to the store's ``index/`` fragments.
+
+        Returns the damaged fragments (name -> reason); they are skipped, not merged, and
+        retried on the next sync. Store errors propagate.
+        """
+        listed = {
+            info.name for info in store.list(INDEX_PREFIX) if sha_suffix(info.name, INDEX_PREFIX)
+        }
+        known = self.known_fragments()
+        if known - listed:
+            _log.info("index fragments were removed from the vault; rebuilding the index cache")
+            self.reset()
+            known = set()
+        new = sorted(listed - known)
+        damaged: dict[str, str] = {}
+
+        def load(name: str) -> list[IndexedPack] | None:
+            try:
+                data = store.get(name)
+            except NotFoundError:
+                return None
+            if hashlib.sha256(data).hexdigest() != sha_suffix(name, INDEX_PREFIX):
+                raise IntegrityError(f"{name}: its bytes do not match its name")
+            return open_fragment(data, data_key_of, name)
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="index-sync") as pool:
+            for start in range(0, len(new), SYNC_BATCH):
+                batch = new[start : start + SYNC_BATCH]
+                futures = [pool.submit(load, name) for name in batch]
+                for name, future in zip(batch, futures, strict=True):
+                    try:
+                        packs = future.result()
+                    except (IntegrityError, UnsupportedError) as exc:
+                        damaged[name] = str(exc)
+                        _log.warning("index fragment %s is damaged: %s", name, exc)
+                        continue
+                    if packs is not None:
+                        self.add_fragment(name, packs)
+        return damaged
+
+    def locate(self, chunk_id: bytes) -> Location | None:
+        """Return where the chunk is stored, or None if the index does not know it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT c.offset, c.stored, c.raw, c.flags, p.name, p.salt, p.generation, p.size "
+                "FROM chunks c JOIN packs p ON p.pack = c.pack WHERE c.id = ?",
+                (chunk_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        offset, stored, raw, flags, name, salt, generation, size = row
+        return Location(
+            name, salt, generation, size, ChunkEntry(chunk_id, offset, stored, raw, flags)
+        )
+
+    def packs(self) -> list[CachedPack]:
+        """Return every pack the index names."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, salt, generation, size, indexed FROM packs"
+            ).fetchall()
+        return [CachedPack(*row) for row in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """Return (number of chunks, number of packs) in the index."""
+        with self._lock:
+            (chunks,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
+            (packs,) = self._db.execute("SELECT count(*) FROM packs").fetchone()
+        return int(chunks), int(packs)
+
+
+class CacheSession:
+    """One writer's connection: dedup lookups over the index plus what it stored itself.
+
+    Its pending tables are TEMP tables (spilled to disk by SQLite), so a long backup
+    stays bounded in memory too.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = _connect(path)
+        self._db.executescript(
+            "CREATE TEMP TABLE pending(id BLOB PRIMARY KEY, stored INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE TEMP TABLE referenced(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+        )
+
+    def stored_length(self, chunk_id: bytes) -> int | None:
+        """Return the stored length of a chunk the index or this session holds, else None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT stored FROM temp.pending WHERE id=? "
+                "UNION ALL SELECT stored FROM main.chunks WHERE id=? LIMIT 1",
+                (chunk_id, chunk_id),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_pending(self, chunk_id: bytes, stored_length: int) -> None:
+        """Record that this session stored the chunk."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO temp.pending VALUES (?,?)", (chunk_id, stored_length)
+            )
+
+    def reference(self, chunk_id: bytes) -> bool:
+        """Record that the recovery point references the chunk; True the first time."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO temp.referenced VALUES (?)", (chunk_id,)
+            )
+            return cursor.rowcount == 1
+
+    def close(self) -> None:
+        """Drop the session's tables and close its connection."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,168 @@
+"""Fetching chunks: find them in the index, read them with ranged gets, check them.
+
+Adjacent chunks of one pack are read in one request (a *segment*). :func:`prefetch` keeps
+a bounded number of segments in flight on a thread pool (download, decrypt, decompress
+and id check all run there), yielding plaintext in order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from strongroom.errors import IntegrityError, NotFoundError
+from strongroom.storage.base import BlobStore
+from strongroom.vault.cache import IndexCache, Location
+from strongroom.vault.keyring import Keyring
+from strongroom.vault.pack import PackKeys, open_chunk
+
+
+@dataclass(slots=True)
+class Segment:
+    """Contiguous chunks of one pack, read with one ranged get."""
+
+    first: Location
+    locations: list[Location] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        """Offset of the first chunk in the pack."""
+        return self.first.entry.offset
+
+    @property
+    def end(self) -> int:
+        """Offset just past the last chunk."""
+        last = self.locations[-1].entry
+        return last.offset + last.stored_length
+
+    def extends(self, location: Location, max_bytes: int) -> bool:
+        """Tell whether ``location`` directly follows this segment in the same pack."""
+        return (
+            location.pack_digest == self.first.pack_digest
+            and location.entry.offset == self.end
+            and location.entry.offset + location.entry.stored_length - self.start <= max_bytes
+        )
+
+
+def group_segments(locations: Iterable[Location], max_bytes: int) -> Iterator[Segment]:
+    """Group consecutive locations into segments of at most ``max_bytes`` (or one chunk)."""
+    segment: Segment | None = None
+    for location in locations:
+        if segment is not None and segment.extends(location, max_bytes):
+            segment.locations.append(location)
+            continue
+        if segment is not None:
+            yield segment
+        segment = Segment(location, [location])
+    if segment is not None:
+        yield segment
+
+
+class ChunkFetcher:
+    """Reads and checks chunks of one vault (thread-safe)."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        cache: IndexCache,
+        keyring: Keyring,
+        resync: Callable[[], object] | None = None,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._keyring = keyring
+        self._pack_keys = PackKeys(keyring.data_key)
+        self._resync = resync
+        self._resync_lock = threading.Lock()
+        self._syncs = 0
+
+    def locate(self, chunk_id: bytes, generation: int, what: str) -> Location:
+        """Return where chunk ``chunk_id`` of key generation ``generation`` is stored.
+
+        If the index does not know it, the index cache is synced and asked again (another
+        writer may have committed since the vault was opened). Raises ``IntegrityError`` naming
+        ``what`` if the chunk is still unknown or lies in a pack of another generation.
+        """
+        syncs = self._syncs
+        location = self._cache.locate(chunk_id)
+        if location is None and self._resync is not None:
+            with self._resync_lock:
+                if syncs == self._syncs:  # nobody synced since we looked
+                    self._resync()
+                    self._syncs += 1
+            location = self._cache.locate(chunk_id)
+        if location is None:
+            raise IntegrityError(f"{what}: chunk {chunk_id.hex()} is in no index fragment")
+        if location.generation != generation:
+            raise IntegrityError(
+                f"{what}: chunk {chunk_id.hex()} lies in a pack of key generation "
+                f"{location.generation}, not {generation}"
+            )
+        return location
+
+    def read_segment(self, segment: Segment, what: str) -> list[bytes]:
+        """Read one segment and return the checked plaintext of its chunks, in order.
+
+        Raises ``IntegrityError`` naming ``what`` (and the pack) when the pack is missing,
+        short or altered.
+        """
+        first = segment.first
+        name = first.pack_name
+        length = segment.end - segment.start
+        try:
+            data = self._store.get(name, segment.start, length)
+        except NotFoundError as exc:
+            raise IntegrityError(f"{what}: pack {name} is missing") from exc
+        if len(data) != length:
+            raise IntegrityError(f"{what}: pack {name} is truncated")
+        aead = self._pack_keys.aead(first.generation, first.salt)
+        keys = self._keyring.get(first.generation)
+        view = memoryview(data)
+        plaintexts = []
+        for location in segment.locations:
+            entry = location.entry
+            start = entry.offset - segment.start
+            piece = view[start : start + entry.stored_length]
+            plaintexts.append(open_chunk(aead, entry, piece, keys, f"{what}: pack {name}"))
+        return plaintexts
+
+    def read_chunk(self, chunk_id: bytes, generation: int, what: str) -> bytes:
+        """Locate and read one chunk; raises ``IntegrityError`` naming ``what``."""
+        location = self.locate(chunk_id, generation, what)
+        return self.read_segment(Segment(location, [location]), what)[0]
+
+
+def prefetch(
+    fetcher: ChunkFetcher,
+    segments: Iterable[Segment],
+    pool: ThreadPoolExecutor,
+    *,
+    max_bytes: int,
+    max_segments: int,
+    what: str,
+) -> Generator[bytes, None, None]:
+    """Yield the plaintext of every chunk of ``segments`` in order, reading ahead.
+
+    At most ``max_segments`` segments and about ``max_bytes`` stored bytes are in flight.
+    Closing the iterator early cancels what was not started.
+    """
+    queue: deque[tuple[Future[list[bytes]], int]] = deque()
+    in_flight = 0
+    try:
+        for segment in segments:
+            size = segment.end - segment.start
+            while queue and (in_flight + size > max_bytes or len(queue) >= max_segments):
+                future, done_size = queue.popleft()
+                in_flight -= done_size
+                yield from future.result()
+            queue.append((pool.submit(fetcher.read_segment, segment, what), size))
+            in_flight += size
+        while queue:
+            future, _ = queue.popleft()
+            yield from future.result()
+    finally:
+        for future, _ in queue:
+            future.cancel()

@@ -1,0 +1,266 @@
+"""The keys of an open vault: the master key and its data-key generations.
+
+``open_master_key`` tries every ``keys/*`` wrapping with the caller's key material;
+:class:`Keyring` loads ``datakeys/*`` generations (docs/vault-format.md §5-6).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import threading
+from datetime import UTC, datetime
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from strongroom.errors import (
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    UnsupportedError,
+    WrongKeyError,
+)
+from strongroom.keys import KeyMaterial, KeyWrapping, parse_aware_time, parse_wrapping
+from strongroom.logs import get_logger
+from strongroom.storage.base import BlobStore
+from strongroom.vault.crypto import GenerationKeys, open_sealed, seal
+from strongroom.vault.format import (
+    DATAKEYS_PREFIX,
+    KEY_BYTES,
+    KEYS_PREFIX,
+    MAGIC_DATAKEYS,
+    MAX_GENERATION,
+    datakeys_generation,
+    datakeys_name,
+    key_id_of,
+)
+
+MAX_DATAKEYS_BYTES: Final = 64 * 1024
+_log = get_logger(__name__)
+
+
+class _GenerationDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    generation: int = Field(ge=1, le=MAX_GENERATION)
+    created: str
+    data_key: str = Field(max_length=64)
+    id_key: str = Field(max_length=64)
+
+    @field_validator("created")
+    @classmethod
+    def _aware(cls, value: str) -> str:
+        parse_aware_time(value)
+        return value
+
+
+def encode_generation(keys: GenerationKeys, master_key: bytes, vault_id: str) -> bytes:
+    """Return the sealed ``datakeys/<generation>-<vault id>`` object holding ``keys``."""
+    document = _GenerationDocument(
+        generation=keys.generation,
+        created=datetime.now(UTC).isoformat(),
+        data_key=base64.b64encode(keys.data_key).decode("ascii"),
+        id_key=base64.b64encode(keys.id_key).decode("ascii"),
+    )
+    return seal(
+        MAGIC_DATAKEYS,
+        keys.generation,
+        master_key,
+        document.model_dump_json().encode(),
+        context=datakeys_name(keys.generation, vault_id).encode("ascii"),
+        compress_level=None,
+    )
+
+
+def decode_generation(
+    data: bytes, generation: int, master_key: bytes, vault_id: str
+) -> GenerationKeys:
+    """Open a ``datakeys/<generation>-<vault id>`` object with the master key.
+
+    Raises ``IntegrityError`` when it is damaged, foreign or names another generation.
+    """
+    what = datakeys_name(generation, vault_id)
+    if len(data) > MAX_DATAKEYS_BYTES:
+        raise IntegrityError(f"{what} is larger than any key generation")
+    header, payload = open_sealed(
+        data, MAGIC_DATAKEYS, lambda _: master_key, what, context=what.encode("ascii")
+    )
+    try:
+        document = _GenerationDocument.model_validate_json(payload)
+        data_key = base64.b64decode(document.data_key, validate=True)
+        id_key = base64.b64decode(document.id_key, validate=True)
+    except (ValidationError, binascii.Error, ValueError) as exc:
+        raise IntegrityError(f"{what} holds a malformed document") from exc
+    if header.generation != generation or document.generation != generation:
+        raise IntegrityError(f"{what} holds generation {document.generation}")
+    if len(data_key) != KEY_BYTES or len(id_key) != KEY_BYTES:
+        raise IntegrityError(f"{what} holds keys of the wrong length")
+    return GenerationKeys(generation, data_key, id_key)
+
+
+def list_wrappings(store: BlobStore) -> tuple[list[KeyWrapping], dict[str, str]]:
+    """Return the store's parseable key wrappings and, by object name, why others are not."""
+    wrappings: list[KeyWrapping] = []
+    damaged: dict[str, str] = {}
+    for info in store.list(KEYS_PREFIX):
+        key_id = key_id_of(info.name)
+        if key_id is None:
+            continue
+        try:
+            wrapping = parse_wrapping(store.get(info.name))
+        except NotFoundError:
+            continue
+        except (IntegrityError, UnsupportedError) as exc:
+            damaged[info.name] = str(exc)
+            continue
+        if wrapping.key_id != key_id:
+            damaged[info.name] = f"holds key id {wrapping.key_id}"
+            continue
+        wrappings.append(wrapping)
+    return wrappings, damaged
+
+
+def open_master_key(
+    store: BlobStore, material: KeyMaterial, vault_id: str
+) -> tuple[bytes, KeyWrapping]:
+    """Unwrap the master key with ``material``; returns it and the wrapping that opened.
+
+    Raises ``WrongKeyError`` if no wrapping of this vault opens, ``IntegrityError`` if
+    the only wrappings that could have opened are damaged.
+    """
+    wrappings, damaged = list_wrappings(store)
+    candidates = [
+        w for w in wrappings if w.kind == material.kind and w.document.vault_id == vault_id
+    ]
+    for wrapping in candidates:
+        try:
+            return wrapping.unwrap(material), wrapping
+        except WrongKeyError:
+            continue
+    if not candidates and damaged:
+        raise IntegrityError(
+            f"no intact key object of this vault opens with a {material.kind}; damaged: "
+            + ", ".join(sorted(damaged))
+        )
+    note = f" ({len(damaged)} key objects are damaged)" if damaged else ""
+    if not candidates:
+        raise WrongKeyError(f"this vault has no key that opens with a {material.kind}{note}")
+    raise WrongKeyError(f"{material.source} opens none of the vault's keys{note}")
+
+
+class Keyring:
+    """The master key and the data-key generations of one open vault (thread-safe)."""
+
+    def __init__(self, store: BlobStore, master_key: bytes, vault_id: str) -> None:
+        self._store = store
+        self._master_key = master_key
+        self._vault_id = vault_id
+        self._lock = threading.Lock()
+        self._generations: dict[int, GenerationKeys] = {}
+        self.damaged: dict[int, str] = {}
+
+    @property
+    def master_key(self) -> bytes:
+        """The vault master key."""
+        return self._master_key
+
+    def refresh(self) -> None:
+        """Load every generation not loaded yet; damaged ones are recorded, not raised."""
+        for info in self._store.list(DATAKEYS_PREFIX):
+            generation = datakeys_generation(info.name, self._vault_id)
+            if generation is None or generation in self._generations:
+                continue
+            self._load(generation)
+
+    def object_name(self, generation: int) -> str:
+        """Return the object name of ``generation``."""
+        return datakeys_name(generation, self._vault_id)
+
+    def generations(self) -> list[int]:
+        """Return the readable generations, oldest first."""
+        with self._lock:
+            return sorted(self._generations)
+
+    def current(self) -> GenerationKeys:
+        """Return the newest readable generation; raises ``IntegrityError`` if there is none
+        or a newer one is damaged (new data must not go under a key meant to be retired)."""
+        with self._lock:
+            newest = max(self._generations, default=0)
+            damaged = [number for number in self.damaged if number > newest]
+        if damaged:
+            raise IntegrityError(
+                f"key generation {max(damaged)} is damaged: {self.damaged[max(damaged)]}"
+            )
+        if not newest:
+            raise IntegrityError("the vault has no readable data-key generation")
+        return self.get(newest)
+
+    def get(self, generation: int) -> GenerationKeys:
+        """Return generation ``generation``; raises ``IntegrityError`` if it is missing or
+        damaged."""
+        with self._lock:
+            keys = self._generations.get(generation)
+        if keys is not None:
+            return keys
+        self._load(generation)
+        with self._lock:
+            keys = self._generations.get(generation)
+            reason = self.damaged.get(generation, "missing")
+        if keys is None:
+            raise IntegrityError(f"key generation {generation} is unavailable: {reason}")
+        return keys
+
+    def data_key(self, generation: int) -> bytes:
+        """Return the data key of ``generation`` (see :meth:`get` for errors)."""
+        return self.get(generation).data_key
+
+    def create(self, generation: int | None = None) -> GenerationKeys:
+        """Create the next generation (or exactly ``generation``) with create-exclusive.
+
+        Retries with the next number when another process created one first. Raises
+        store errors as they come.
+        """
+        number = generation or max(self._known_numbers(), default=0) + 1
+        while True:
+            keys = GenerationKeys(number, secrets.token_bytes(KEY_BYTES), secrets.token_bytes(32))
+            try:
+                self._store.put(
+                    datakeys_name(number, self._vault_id),
+                    encode_generation(keys, self._master_key, self._vault_id),
+                    exclusive=True,
+                )
+            except ConflictError:
+                if generation is not None:
+                    raise
+                number += 1
+                continue
+            with self._lock:
+                self._generations[number] = keys
+            _log.info("created data-key generation %d", number)
+            return keys
+
+    def _known_numbers(self) -> list[int]:
+        numbers = [
+            datakeys_generation(info.name, self._vault_id)
+            for info in self._store.list(DATAKEYS_PREFIX)
+        ]
+        return [number for number in numbers if number is not None]
+
+    def _load(self, generation: int) -> None:
+        name = datakeys_name(generation, self._vault_id)
+        try:
+            keys = decode_generation(
+                self._store.get(name), generation, self._master_key, self._vault_id
+            )
+        except NotFoundError:
+            return
+        except (IntegrityError, UnsupportedError) as exc:
+            with self._lock:
+                self.damaged[generation] = str(exc)
+            _log.warning("key generation %s is damaged: %s", name, exc)
+            return
+        with self._lock:
+            self._generations[generation] = keys
+            self.damaged.pop(generation, None)

@@ -1,0 +1,439 @@
+"""The vault: create or open one over a blob store, write and read recovery points,
+verify, and manage its keys.
+
+Only the :class:`~strongroom.storage.base.BlobStore` protocol is used, so any store
+(local, memory, S3, wrapped for retries and metrics) holds a vault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import tempfile
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from strongroom.errors import (
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    UnsupportedError,
+)
+from strongroom.keys import KdfSettings, KeyKind, KeyProvider, wrap_master_key
+from strongroom.logs import get_logger
+from strongroom.storage.base import BlobStore
+from strongroom.vault.cache import IndexCache
+from strongroom.vault.config import VaultConfig, VaultSettings, parse_config
+from strongroom.vault.fetch import ChunkFetcher
+from strongroom.vault.format import (
+    CONFIG_NAME,
+    KEY_BYTES,
+    MANIFESTS_PREFIX,
+    is_sha256_hex,
+    key_name,
+    manifest_name,
+    sha_suffix,
+)
+from strongroom.vault.keyring import Keyring, list_wrappings, open_master_key
+from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId, decode_manifest
+from strongroom.vault.reader import ReaderOptions, VaultReader
+from strongroom.vault.verify import VerifyReport, verify_vault
+from strongroom.vault.writer import VaultWriter, WriterOptions
+
+LOAD_THREADS: Final = 8
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """One wrapping of the master key (never the key itself)."""
+
+    key_id: str
+    label: str
+    kind: KeyKind
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VaultDescription:
+    """What :meth:`Vault.describe` reports."""
+
+    vault_id: str
+    url: str
+    format_version: int
+    created: datetime
+    config: VaultConfig
+    keys: tuple[KeyInfo, ...]
+    key_generations: tuple[int, ...]
+    points: int
+    index_chunks: int
+    index_packs: int
+    damaged_objects: dict[str, str]
+
+
+class Vault:
+    """An open vault. Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        *,
+        store: BlobStore,
+        config: VaultConfig,
+        keyring: Keyring,
+        cache: IndexCache,
+        temporary_cache: Path | None,
+        key_id: str,
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._keyring = keyring
+        self._cache = cache
+        self._temporary_cache = temporary_cache
+        self._key_id = key_id
+        self._fetcher = ChunkFetcher(store, cache, keyring, resync=self.sync_index)
+        self.damaged_fragments: dict[str, str] = {}
+        """Index fragments the last sync could not read (name -> reason)."""
+
+    # -- opening ---------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        store: BlobStore,
+        key_provider: KeyProvider,
+        settings: VaultSettings | None = None,
+        *,
+        label: str = "",
+        kdf: KdfSettings | None = None,
+        cache_dir: Path | None = None,
+    ) -> Vault:
+        """Create a new vault in ``store`` whose first key is ``key_provider``'s.
+
+        ``cache_dir`` holds the local index cache (``<cache_dir>/<vault_id>/``); None uses
+        a temporary folder removed on close. Raises ``ConflictError`` if the store
+        already holds a vault, ``ConfigError``/``SecretError`` for bad settings or key
+        material, and storage errors.
+        """
+        settings = settings or VaultSettings()
+        if _exists(store, CONFIG_NAME):
+            raise ConflictError(f"{store.url} already holds a vault", retryable=False)
+        material = key_provider.material()
+        master_key = secrets.token_bytes(KEY_BYTES)
+        config = VaultConfig.new(settings, master_key)
+        wrapping = wrap_master_key(
+            master_key, material, vault_id=config.vault_id, label=label, kdf=kdf
+        )
+        store.put(key_name(wrapping.key_id), wrapping.to_bytes(), exclusive=True)
+        keyring = Keyring(store, master_key, config.vault_id)
+        keyring.create(generation=1)
+        store.put(CONFIG_NAME, config.to_bytes(), exclusive=True)
+        _log.info("created vault %s in %s", config.vault_id, store.url)
+        return cls._assemble(store, config, keyring, cache_dir, wrapping.key_id)
+
+    @classmethod
+    def open(
+        cls, store: BlobStore, key_provider: KeyProvider, *, cache_dir: Path | None = None
+    ) -> Vault:
+        """Open the vault in ``store`` with ``key_provider``'s key material.
+
+        Raises ``NotFoundError`` if there is no vault, ``WrongKeyError`` if the key opens
+        none of its wrappings (nothing is written, not even the cache),
+        ``IntegrityError`` if the config or every usable wrapping is damaged, and
+        ``UnsupportedError`` for a newer format.
+        """
+        try:
+            config_bytes = store.get(CONFIG_NAME)
+        except NotFoundError as exc:
+            raise NotFoundError(f"no vault in {store.url} (it has no config)") from exc
+        config = parse_config(config_bytes)
+        material = key_provider.material()
+        master_key, wrapping = open_master_key(store, material, config.vault_id)
+        config.check_mac(master_key)
+        keyring = Keyring(store, master_key, config.vault_id)
+        return cls._assemble(store, config, keyring, cache_dir, wrapping.key_id)
+
+    @classmethod
+    def _assemble(
+        cls,
+        store: BlobStore,
+        config: VaultConfig,
+        keyring: Keyring,
+        cache_dir: Path | None,
+        key_id: str,
+    ) -> Vault:
+        temporary = None
+        if cache_dir is None:
+            temporary = cache_dir = Path(tempfile.mkdtemp(prefix="strongroom-cache-"))
+        cache = IndexCache(cache_dir / config.vault_id / "index.sqlite")
+        vault = cls(
+            store=store,
+            config=config,
+            keyring=keyring,
+            cache=cache,
+            temporary_cache=temporary,
+            key_id=key_id,
+        )
+        if temporary is not None:  # also when the caller forgets close()
+            weakref.finalize(vault, shutil.rmtree, temporary, ignore_errors=True)
+        vault.sync_index()
+        return vault
+
+    def close(self) -> None:
+        """Close the index cache (and remove it if it was temporary)."""
+        self._cache.close()
+        if self._temporary_cache is not None:
+            shutil.rmtree(self._temporary_cache, ignore_errors=True)
+            self._temporary_cache = None
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def store(self) -> BlobStore:
+        """The blob store holding the vault."""
+        return self._store
+
+    @property
+    def vault_id(self) -> str:
+        """The vault's random id (32 hex characters)."""
+        return self._config.vault_id
+
+    @property
+    def config(self) -> VaultConfig:
+        """The vault's stored parameters."""
+        return self._config
+
+    @property
+    def key_id(self) -> str:
+        """The id of the key wrapping this vault was opened with."""
+        return self._key_id
+
+    @property
+    def keyring(self) -> Keyring:
+        """The master key and data-key generations (for verify, repair and GC)."""
+        return self._keyring
+
+    @property
+    def index(self) -> IndexCache:
+        """The local index cache (for verify, repair and GC)."""
+        return self._cache
+
+    @property
+    def fetcher(self) -> ChunkFetcher:
+        """Reads and checks chunks (for verify and GC)."""
+        return self._fetcher
+
+    def sync_index(self) -> dict[str, str]:
+        """Merge index fragments written since the last sync; returns damaged ones."""
+        self._keyring.refresh()
+        self.damaged_fragments = self._cache.sync(self._store, self._keyring.data_key)
+        return dict(self.damaged_fragments)
+
+    # -- recovery points -------------------------------------------------------------
+
+    def writer(self, options: WriterOptions | None = None) -> VaultWriter:
+        """Start a recovery point under the newest key generation.
+
+        Raises ``IntegrityError`` if the newest generation is damaged.
+        """
+        self.sync_index()
+        return VaultWriter(
+            store=self._store,
+            cache=self._cache,
+            keys=self._keyring.current(),
+            config=self._config,
+            options=options,
+        )
+
+    def point_ids(self) -> list[RecoveryPointId]:
+        """Return the ids of every manifest in the store (readable or not)."""
+        ids = []
+        for info in self._store.list(MANIFESTS_PREFIX):
+            digest = sha_suffix(info.name, MANIFESTS_PREFIX)
+            if digest is not None:
+                ids.append(RecoveryPointId(digest))
+        return sorted(ids)
+
+    def points(self) -> list[RecoveryPoint]:
+        """Return the readable recovery points, oldest first (damaged ones are logged
+        and left out; :meth:`verify` names them)."""
+        points, damaged = self.load_points(self.point_ids())
+        for point_id, reason in damaged.items():
+            _log.warning("recovery point %s is unreadable: %s", point_id, reason)
+        return points
+
+    def load_points(
+        self, point_ids: list[RecoveryPointId]
+    ) -> tuple[list[RecoveryPoint], dict[RecoveryPointId, str]]:
+        """Load manifests in parallel; returns readable points (oldest first) and, by id,
+        why the others could not be read."""
+        points: list[RecoveryPoint] = []
+        damaged: dict[RecoveryPointId, str] = {}
+
+        def load(point_id: RecoveryPointId) -> RecoveryPoint | str:
+            try:
+                return self.point(point_id)
+            except (IntegrityError, UnsupportedError, NotFoundError) as exc:
+                return str(exc)
+
+        with ThreadPoolExecutor(max_workers=LOAD_THREADS, thread_name_prefix="manifest") as pool:
+            for point_id, result in zip(point_ids, pool.map(load, point_ids), strict=True):
+                if isinstance(result, str):
+                    damaged[point_id] = result
+                else:
+                    points.append(result)
+        points.sort(key=lambda point: (point.created, point.id))
+        return points, damaged
+
+    def point(self, point_id: str) -> RecoveryPoint:
+        """Return recovery point ``point_id``.
+
+        Raises ``ConfigError`` for a malformed id, ``NotFoundError`` if it does not exist
+        and ``IntegrityError`` if its manifest is damaged.
+        """
+        if not is_sha256_hex(point_id):
+            raise ConfigError(f"{point_id!r} is not a recovery point id (64 hex characters)")
+        name = manifest_name(point_id)
+        try:
+            data = self._store.get(name)
+        except NotFoundError as exc:
+            raise NotFoundError(f"recovery point {point_id} does not exist") from exc
+        if hashlib.sha256(data).hexdigest() != point_id:
+            raise IntegrityError(f"{name}: its bytes do not match its name")
+        manifest = decode_manifest(data, self._keyring.data_key, name)
+        return RecoveryPoint(RecoveryPointId(point_id), manifest)
+
+    def reader(self, point_id: str, options: ReaderOptions | None = None) -> VaultReader:
+        """Open recovery point ``point_id`` for reading (see :meth:`point` for errors)."""
+        point = self.point(point_id)
+        keys = self._keyring.get(point.key_generation)
+        return VaultReader(point, self._fetcher, keys, options)
+
+    def delete_point(self, point_id: str) -> None:
+        """Delete a recovery point's manifest; its data goes at the next GC.
+
+        Raises ``ConfigError`` for a malformed id. Deleting a missing point succeeds.
+        """
+        if not is_sha256_hex(point_id):
+            raise ConfigError(f"{point_id!r} is not a recovery point id (64 hex characters)")
+        self._store.delete(manifest_name(point_id))
+
+    def verify(
+        self,
+        *,
+        read_data: bool = False,
+        subset_percent: float | None = None,
+        point_ids: list[str] | None = None,
+        seed: int | None = None,
+    ) -> VerifyReport:
+        """Check the vault; see :func:`strongroom.vault.verify.verify_vault`."""
+        return verify_vault(
+            self,
+            read_data=read_data,
+            subset_percent=subset_percent,
+            point_ids=point_ids,
+            seed=seed,
+        )
+
+    # -- keys ------------------------------------------------------------------------
+
+    def list_keys(self) -> list[KeyInfo]:
+        """Return the vault's intact key wrappings, oldest first."""
+        wrappings, _ = list_wrappings(self._store)
+        infos = [
+            KeyInfo(w.key_id, w.document.label, w.kind, w.created)
+            for w in wrappings
+            if w.document.vault_id == self.vault_id
+        ]
+        return sorted(infos, key=lambda info: (info.created, info.key_id))
+
+    def add_key(
+        self, key_provider: KeyProvider, *, label: str = "", kdf: KdfSettings | None = None
+    ) -> str:
+        """Wrap the master key for another provider; returns the new key id.
+
+        Nothing else in the vault changes. Raises ``SecretError``/``ConfigError`` for
+        bad material or settings, and storage errors.
+        """
+        wrapping = wrap_master_key(
+            self._keyring.master_key,
+            key_provider.material(),
+            vault_id=self.vault_id,
+            label=label,
+            kdf=kdf,
+        )
+        self._store.put(key_name(wrapping.key_id), wrapping.to_bytes(), exclusive=True)
+        _log.info("added key %s to vault %s", wrapping.key_id, self.vault_id)
+        return wrapping.key_id
+
+    def remove_key(self, key_id: str) -> None:
+        """Delete wrapping ``key_id``; the other keys keep opening the vault.
+
+        Raises ``NotFoundError`` for an unknown id and ``ConfigError`` for the last
+        intact key (a vault nobody can open is lost).
+        """
+        ids = {info.key_id for info in self.list_keys()}
+        if key_id not in ids:
+            raise NotFoundError(f"vault {self.vault_id} has no key {key_id!r}")
+        if ids == {key_id}:
+            raise ConfigError(
+                f"key {key_id} is the vault's last key",
+                hint="Add another key first; a vault without keys cannot be opened.",
+            )
+        self._store.delete(key_name(key_id))
+        _log.info("removed key %s from vault %s", key_id, self.vault_id)
+
+    def rotate_data_key(self) -> int:
+        """Start a new data-key generation; returns its number.
+
+        Later writers encrypt and key chunk ids with it; existing points stay readable.
+        """
+        self._keyring.refresh()
+        return self._keyring.create().generation
+
+    def describe(self) -> VaultDescription:
+        """Return an overview of the vault (keys, generations, counts, damaged objects)."""
+        damaged: dict[str, str] = dict(self.damaged_fragments)
+        _, damaged_keys = list_wrappings(self._store)
+        damaged.update(damaged_keys)
+        for generation, reason in self._keyring.damaged.items():
+            damaged[self._keyring.object_name(generation)] = reason
+        chunks, packs = self._cache.counts()
+        return VaultDescription(
+            vault_id=self.vault_id,
+            url=self._store.url,
+            format_version=self._config.version,
+            created=self._config.created_at,
+            config=self._config,
+            keys=tuple(self.list_keys()),
+            key_generations=tuple(self._keyring.generations()),
+            points=len(self.point_ids()),
+            index_chunks=chunks,
+            index_packs=packs,
+            damaged_objects=damaged,
+        )
+
+
+def _exists(store: BlobStore, name: str) -> bool:
+    try:
+        store.stat(name)
+    except NotFoundError:
+        return False
+    return True

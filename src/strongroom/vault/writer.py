@@ -1,0 +1,276 @@
+"""Writing one recovery point: streams in, one manifest out (the single commit point).
+
+Usage::
+
+    with vault.writer() as writer:
+        with writer.open_stream("base.sql") as stream:
+            stream.write(b"...")
+        writer.add_stream("wal.tar", open("wal.tar", "rb"))
+        point_id = writer.commit(metadata={"lsn": "0/16B3748"}, tags={"plan": "daily"})
+
+Nothing is visible until :meth:`VaultWriter.commit` puts the manifest; a crash or an
+:meth:`VaultWriter.abort` before that leaves the previous state plus garbage packs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, BinaryIO, Final, Literal
+
+from strongroom.errors import ConfigError
+from strongroom.logs import get_logger
+from strongroom.storage.base import BlobStore
+from strongroom.vault.cache import IndexCache
+from strongroom.vault.chunker import StreamChunker
+from strongroom.vault.config import VaultConfig
+from strongroom.vault.crypto import GenerationKeys
+from strongroom.vault.format import manifest_name
+from strongroom.vault.manifest import (
+    MAX_STREAM_NAME_BYTES,
+    PointStats,
+    RecoveryPointId,
+    StreamRecord,
+    build_manifest,
+    encode_manifest,
+)
+from strongroom.vault.packer import Packer
+from strongroom.vault.stream_writer import StreamWriter
+
+READ_SIZE: Final = 1024 * 1024
+_log = get_logger(__name__)
+WriterState = Literal["open", "committed", "aborted", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriterOptions:
+    """How a writer uses the machine (none of this changes what is stored).
+
+    ``workers``: threads hashing and compressing chunks (default: CPU count);
+    ``uploads``: packs sealed and uploaded at once; ``in_flight``: chunks queued per
+    stream (default ``2 * workers + 2``); ``compression_level``: None takes the vault's.
+    """
+
+    workers: int | None = None
+    uploads: int = 2
+    in_flight: int | None = None
+    compression_level: int | None = None
+
+
+class VaultWriter:
+    """Collects named streams into one recovery point. Streams may be written from
+    different threads at once (each stream from one thread)."""
+
+    def __init__(
+        self,
+        *,
+        store: BlobStore,
+        cache: IndexCache,
+        keys: GenerationKeys,
+        config: VaultConfig,
+        options: WriterOptions | None = None,
+    ) -> None:
+        options = options or WriterOptions()
+        self._store = store
+        self._keys = keys
+        self._config = config
+        workers = options.workers or os.cpu_count() or 2
+        self._in_flight = options.in_flight or 2 * workers + 2
+        level: int | None = options.compression_level or config.compression.level
+        if config.compression.algorithm == "none":
+            level = None
+        if level is not None and not 1 <= level <= 22:
+            raise ConfigError(f"zstd level {level} is outside 1..22")
+        self._session = cache.session()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
+        self._packer = Packer(
+            store=store,
+            cache=cache,
+            session=self._session,
+            keys=keys,
+            pack_target_size=config.pack_target_size,
+            compression_level=level,
+            uploads=options.uploads,
+        )
+        self._lock = threading.Lock()
+        self._state: WriterState = "open"
+        self._failure: BaseException | None = None
+        self._open: set[str] = set()
+        self._records: dict[str, StreamRecord] = {}
+        self._abandoned: list[str] = []
+
+    @property
+    def state(self) -> WriterState:
+        """``open``, ``committed``, ``aborted`` or ``failed`` (an error happened: abort)."""
+        return self._state
+
+    @property
+    def key_generation(self) -> int:
+        """The data-key generation this writer encrypts with."""
+        return self._keys.generation
+
+    def open_stream(self, name: str) -> StreamWriter:
+        """Start stream ``name``; returns a writable file-like object to write and close.
+
+        Raises ``ConfigError`` if the name is empty, too long or already used.
+        """
+        self._check()
+        try:
+            encoded = name.encode("utf-8")
+        except UnicodeEncodeError:
+            encoded = b""
+        if not encoded or len(encoded) > MAX_STREAM_NAME_BYTES or "\x00" in name:
+            raise ConfigError(
+                f"invalid stream name {name!r}: 1..4096 bytes of UTF-8 without NUL are allowed"
+            )
+        with self._lock:
+            if name in self._open or name in self._records or name in self._abandoned:
+                raise ConfigError(f"stream {name!r} is already part of this recovery point")
+            self._open.add(name)
+        chunker = self._config.chunker
+        return StreamWriter(
+            name=name,
+            keys=self._keys,
+            chunker=StreamChunker(chunker.min_size, chunker.avg_size, chunker.max_size),
+            packer=self._packer,
+            pool=self._pool,
+            in_flight=self._in_flight,
+            on_close=self._stream_closed,
+            check=self._check,
+        )
+
+    def add_stream(self, name: str, source: BinaryIO | Iterable[bytes]) -> StreamRecord:
+        """Write a whole stream from a binary file object or an iterable of bytes.
+
+        Returns its record. Raises what reading the source or writing raises; the stream
+        is then abandoned.
+        """
+        with self.open_stream(name) as stream:
+            if hasattr(source, "readinto"):
+                buffer = bytearray(READ_SIZE)
+                view = memoryview(buffer)
+                while count := source.readinto(view):
+                    stream.write(view[:count])
+            elif hasattr(source, "read"):
+                while piece := source.read(READ_SIZE):
+                    stream.write(piece)
+            else:
+                for piece in source:
+                    stream.write(piece)
+        return self._records[name]
+
+    def commit(
+        self, metadata: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None
+    ) -> RecoveryPointId:
+        """Make the recovery point: finish uploads and the index, then put the manifest.
+
+        Returns the point's id. Raises ``ConfigError`` while streams are open or after one
+        was abandoned, and storage errors (e.g. ``InsufficientStorageError``); on any
+        error the writer is aborted and no recovery point exists.
+        """
+        self._check()
+        with self._lock:
+            if self._open:
+                raise ConfigError(f"close stream(s) {sorted(self._open)} before commit")
+            if self._abandoned:
+                raise ConfigError(
+                    f"stream(s) {self._abandoned} were abandoned; abort this recovery point"
+                )
+        try:
+            self._packer.flush()
+            stats = self._packer.stats
+            records = list(self._records.values())
+            manifest = build_manifest(
+                created=datetime.now(UTC),
+                key_generation=self._keys.generation,
+                tags=dict(tags or {}),
+                metadata=dict(metadata or {}),
+                streams=records,
+                stats=PointStats(
+                    logical_size=sum(record.size for record in records),
+                    stored_size=stats.stored_size,
+                    new_stored_size=stats.new_stored_size,
+                    chunk_count=stats.chunk_count,
+                    new_chunk_count=stats.new_chunk_count,
+                ),
+            )
+            blob = encode_manifest(manifest, self._keys.data_key)
+            digest = hashlib.sha256(blob).hexdigest()
+            self._store.put(manifest_name(digest), blob)
+        except BaseException as exc:
+            self._fail(exc)
+            self.abort()
+            raise
+        self._state = "committed"
+        self._release()
+        _log.info(
+            "committed recovery point %s: %d streams, %d bytes, %d new bytes stored",
+            digest,
+            len(records),
+            manifest.stats.logical_size,
+            manifest.stats.new_stored_size,
+        )
+        return RecoveryPointId(digest)
+
+    def abort(self) -> None:
+        """Give up: no recovery point; unindexed packs are removed (best effort).
+
+        Idempotent; does nothing after a commit.
+        """
+        if self._state in ("committed", "aborted"):
+            return
+        if self._state == "open":
+            self._state = "aborted"
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._packer.abort()
+        self._session.close()
+        if self._state == "failed":
+            self._state = "aborted"
+
+    def __enter__(self) -> VaultWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._state not in ("committed", "aborted"):
+            if exc_type is None:
+                _log.warning("vault writer left without commit; aborting")
+            self.abort()
+
+    def _check(self) -> None:
+        if self._packer.failure is not None:
+            self._fail(self._packer.failure)
+        if self._state == "failed" and self._failure is not None:
+            raise self._failure
+        if self._state != "open":
+            raise ConfigError(f"this vault writer is {self._state}")
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._state == "open":
+            self._failure = exc
+            self._state = "failed"
+
+    def _stream_closed(self, stream: StreamWriter, record: StreamRecord | None) -> None:
+        with self._lock:
+            self._open.discard(stream.name)
+            if record is None:
+                self._abandoned.append(stream.name)
+            else:
+                self._records[stream.name] = record
+        if record is None and self._state == "open":
+            _log.warning("stream %r was abandoned", stream.name)
+
+    def _release(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._packer.close()
+        self._session.close()

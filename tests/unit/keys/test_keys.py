@@ -1,0 +1,191 @@
+"""Key material, providers and wrappings of the master key."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strongroom.errors import (
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    SecretError,
+    UnsupportedError,
+    WrongKeyError,
+)
+from strongroom.keys import (
+    EnvKeyProvider,
+    KdfSettings,
+    KeyFileProvider,
+    PassphraseProvider,
+    StaticKeyProvider,
+    parse_wrapping,
+    passphrase_material,
+    wrap_master_key,
+    write_key_file,
+)
+from strongroom.logs import mask
+
+FAST = KdfSettings(memory_kib=64, iterations=1, lanes=1)
+VAULT_ID = "0123456789abcdef0123456789abcdef"
+
+
+def test_passphrase_wrapping_round_trip() -> None:
+    master = secrets.token_bytes(32)
+    wrapping = wrap_master_key(
+        master, passphrase_material("pw"), vault_id=VAULT_ID, label="ops", kdf=FAST
+    )
+    parsed = parse_wrapping(wrapping.to_bytes())
+    assert parsed.unwrap(passphrase_material("pw")) == master
+    assert parsed.document.label == "ops"
+    assert parsed.created.tzinfo is not None
+
+
+def test_wrong_passphrase_is_wrong_key() -> None:
+    wrapping = wrap_master_key(
+        secrets.token_bytes(32), passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST
+    )
+    with pytest.raises(WrongKeyError):
+        parse_wrapping(wrapping.to_bytes()).unwrap(passphrase_material("other"))
+
+
+def test_passphrase_is_unicode_normalised() -> None:
+    master = secrets.token_bytes(32)
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    wrapping = wrap_master_key(master, passphrase_material(composed), vault_id=VAULT_ID, kdf=FAST)
+    assert wrapping.unwrap(passphrase_material(decomposed)) == master
+
+
+def test_scrypt_wrapping_round_trip() -> None:
+    master = secrets.token_bytes(32)
+    kdf = KdfSettings(algorithm="scrypt", scrypt_n=1024, scrypt_r=8, scrypt_p=1)
+    wrapping = wrap_master_key(master, passphrase_material("pw"), vault_id=VAULT_ID, kdf=kdf)
+    parsed = parse_wrapping(wrapping.to_bytes())
+    assert parsed.document.kdf.algorithm == "scrypt"
+    assert parsed.unwrap(passphrase_material("pw")) == master
+
+
+def test_key_material_uses_hkdf_and_kinds_do_not_mix() -> None:
+    master = secrets.token_bytes(32)
+    material = StaticKeyProvider(secrets.token_bytes(32)).material()
+    wrapping = wrap_master_key(master, material, vault_id=VAULT_ID)
+    assert wrapping.document.kdf.algorithm == "hkdf-sha256"
+    assert parse_wrapping(wrapping.to_bytes()).unwrap(material) == master
+    with pytest.raises(WrongKeyError):
+        wrapping.unwrap(passphrase_material("pw"))
+
+
+def test_altering_any_field_breaks_the_unwrap() -> None:
+    wrapping = wrap_master_key(
+        secrets.token_bytes(32), passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST
+    )
+    document = json.loads(wrapping.to_bytes())
+    document["label"] = "changed"
+    with pytest.raises(WrongKeyError):
+        parse_wrapping(json.dumps(document).encode()).unwrap(passphrase_material("pw"))
+
+
+def test_key_file_provider(tmp_path: Path) -> None:
+    path = tmp_path / "vault.key"
+    write_key_file(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    material = KeyFileProvider(path).material()
+    assert material.kind == "key" and len(material.secret) == 32
+    assert mask(path.read_text().strip()) == "***"
+    with pytest.raises(ConflictError):
+        write_key_file(path)
+
+
+def test_key_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(SecretError):
+        KeyFileProvider(tmp_path / "missing").material()
+    short = tmp_path / "short"
+    short.write_text(base64.b64encode(b"x" * 16).decode())
+    with pytest.raises(SecretError, match="16 bytes"):
+        KeyFileProvider(short).material()
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not base64 at all!")
+    with pytest.raises(SecretError) as caught:
+        KeyFileProvider(garbage).material()
+    assert "not base64 at all" not in str(caught.value)
+
+
+def test_env_key_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    monkeypatch.setenv("SR_TEST_KEY", f"  {key}\n")
+    assert EnvKeyProvider("SR_TEST_KEY").material().secret == base64.b64decode(key)
+    monkeypatch.delenv("SR_TEST_KEY")
+    with pytest.raises(SecretError, match="SR_TEST_KEY"):
+        EnvKeyProvider("SR_TEST_KEY").material()
+
+
+def test_empty_passphrase_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        PassphraseProvider("").material()
+
+
+def test_providers_do_not_show_secrets() -> None:
+    assert "hunter2" not in repr(PassphraseProvider("hunter2"))
+    assert "hunter2" not in repr(passphrase_material("hunter2"))
+
+
+def test_out_of_bounds_kdf_parameters_are_refused_before_any_work() -> None:
+    wrapping = wrap_master_key(
+        secrets.token_bytes(32), passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST
+    )
+    document = json.loads(wrapping.to_bytes())
+    document["kdf"]["memory_kib"] = 1 << 40
+    with pytest.raises(IntegrityError):
+        parse_wrapping(json.dumps(document).encode())
+    document["kdf"] = {
+        "algorithm": "scrypt",
+        "salt": document["kdf"]["salt"],
+        "n": 1 << 30,
+        "r": 8,
+        "p": 1,
+    }
+    with pytest.raises(IntegrityError):
+        parse_wrapping(json.dumps(document).encode())
+
+
+def test_newer_version_is_unsupported() -> None:
+    wrapping = wrap_master_key(
+        secrets.token_bytes(32), passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST
+    )
+    document = json.loads(wrapping.to_bytes())
+    document["version"] = 2
+    with pytest.raises(UnsupportedError):
+        parse_wrapping(json.dumps(document).encode())
+
+
+_VALID = wrap_master_key(
+    bytes(32), passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST
+).to_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_parse_wrapping_random_bytes(data: bytes) -> None:
+    with contextlib.suppress(IntegrityError, UnsupportedError):
+        parse_wrapping(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(_VALID) - 1), st.integers(0, 255), st.integers(0, len(_VALID)))
+def test_parse_wrapping_mutated(position: int, value: int, cut: int) -> None:
+    data = bytearray(_VALID)
+    data[position] = value
+    for candidate in (bytes(data), _VALID[:cut]):
+        try:
+            wrapping = parse_wrapping(candidate)
+        except (IntegrityError, UnsupportedError):
+            continue
+        with contextlib.suppress(WrongKeyError):
+            wrapping.unwrap(passphrase_material("pw"))

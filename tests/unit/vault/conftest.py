@@ -1,0 +1,92 @@
+"""Fixtures for vault tests: small chunks and packs, a fast KDF, memory stores."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from strongroom.keys import KdfSettings, KeyProvider, PassphraseProvider
+from strongroom.storage.base import BlobStore
+from strongroom.storage.memory import MemoryStore
+from strongroom.vault import Vault, VaultSettings, WriterOptions
+
+FAST_KDF = KdfSettings(memory_kib=64, iterations=1, lanes=1)
+SMALL = VaultSettings(
+    chunk_min_size=1024, chunk_avg_size=4096, chunk_max_size=16384, pack_target_size=64 * 1024
+)
+PASSPHRASE = "correct horse battery staple"
+OPTIONS = WriterOptions(workers=2, uploads=2)
+
+VaultFactory = Callable[..., Vault]
+
+
+def sample_data(size: int, seed: int = 0) -> bytes:
+    """Return ``size`` bytes mixing random and compressible runs (deterministic)."""
+    rng = random.Random(seed)
+    pieces: list[bytes] = []
+    total = 0
+    while total < size:
+        length = rng.randint(1, 20_000)
+        if rng.random() < 0.5:
+            piece = rng.randbytes(length)
+        else:
+            word = rng.randbytes(rng.randint(1, 40))
+            piece = (word * (length // len(word) + 1))[:length]
+        pieces.append(piece)
+        total += length
+    return b"".join(pieces)[:size]
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def provider() -> PassphraseProvider:
+    return PassphraseProvider(PASSPHRASE)
+
+
+@pytest.fixture
+def make_vault(tmp_path: Path) -> Iterator[VaultFactory]:
+    opened: list[Vault] = []
+    counter = iter(range(1_000_000))
+
+    def factory(
+        store: BlobStore | None = None,
+        *,
+        settings: VaultSettings = SMALL,
+        provider: KeyProvider | None = None,
+        create: bool = True,
+    ) -> Vault:
+        store = store if store is not None else MemoryStore()
+        provider = provider or PassphraseProvider(PASSPHRASE)
+        cache = tmp_path / f"cache-{next(counter)}"
+        if create:
+            vault = Vault.create(store, provider, settings, kdf=FAST_KDF, cache_dir=cache)
+        else:
+            vault = Vault.open(store, provider, cache_dir=cache)
+        opened.append(vault)
+        return vault
+
+    yield factory
+    for vault in opened:
+        vault.close()
+
+
+def backup(vault: Vault, streams: dict[str, bytes], **commit: object) -> str:
+    """Write ``streams`` as one recovery point; returns its id."""
+    with vault.writer(OPTIONS) as writer:
+        for name, data in streams.items():
+            with writer.open_stream(name) as stream:
+                stream.write(data)
+        return writer.commit(**commit)  # type: ignore[arg-type]
+
+
+def restore(vault: Vault, point_id: str) -> dict[str, bytes]:
+    """Read every stream of a point back."""
+    with vault.reader(point_id) as reader:
+        return {record.name: reader.read_stream(record.name) for record in reader.streams()}
