@@ -1,0 +1,186 @@
+"""Resources: the things strongroom protects, one model per type, chosen by ``type``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final, Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from strongroom.config.types import AbsolutePath, ConfigModel, SecretRef, TagMap
+
+ResourceType = Literal["postgres", "mysql", "redis", "kafka", "kubernetes", "files", "sqlite"]
+RESOURCE_TYPES: Final[tuple[str, ...]] = get_args(ResourceType)
+
+_HOST_PORT: Final = re.compile(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}")
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+NonEmptyString = Annotated[str, Field(min_length=1)]
+
+
+class _Resource(ConfigModel):
+    description: str | None = Field(default=None, description="Free text for people.")
+    tags: TagMap = Field(
+        default_factory=dict,
+        description="Tags that plan selections match (e.g. BackupEnabled: 'true').",
+    )
+
+
+class PostgresResource(_Resource):
+    """A PostgreSQL server; each database is dumped with pg_dump, globals with pg_dumpall."""
+
+    type: Literal["postgres"] = Field(description="Selects this resource type.")
+    host: str = Field(default="localhost", description="Host name, address or socket directory.")
+    port: Port = Field(default=5432, description="TCP port.")
+    user: str = Field(default="postgres", description="Role to connect as.")
+    password: SecretRef | None = Field(
+        default=None, description="Reference to the password; unset uses peer or .pgpass auth."
+    )
+    databases: list[NonEmptyString] = Field(
+        default_factory=list, description="Databases to back up; empty means every database."
+    )
+    exclude_databases: list[NonEmptyString] = Field(
+        default_factory=list, description="Databases to leave out when databases is empty."
+    )
+    jobs: int = Field(
+        default=1, ge=1, le=64, description="Parallel dump jobs per database (pg_dump --jobs)."
+    )
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        Field(default=None, description="libpq sslmode; unset keeps the libpq default.")
+    )
+
+
+class MysqlResource(_Resource):
+    """A MySQL or MariaDB server, dumped consistently with mariadb-dump / mysqldump."""
+
+    type: Literal["mysql"] = Field(description="Selects this resource type.")
+    host: str = Field(default="localhost", description="Host name or address.")
+    port: Port = Field(default=3306, description="TCP port.")
+    socket: AbsolutePath | None = Field(
+        default=None, description="Unix socket path; when set, host and port are not used."
+    )
+    user: str = Field(default="root", description="User to connect as.")
+    password: SecretRef | None = Field(
+        default=None, description="Reference to the password; unset for socket authentication."
+    )
+    databases: list[NonEmptyString] = Field(
+        default_factory=list, description="Databases to back up; empty means every database."
+    )
+    exclude_databases: list[NonEmptyString] = Field(
+        default_factory=list, description="Databases to leave out when databases is empty."
+    )
+
+
+class RedisResource(_Resource):
+    """A Redis server, backed up as an RDB snapshot."""
+
+    type: Literal["redis"] = Field(description="Selects this resource type.")
+    url: str = Field(
+        default="redis://localhost:6379/0",
+        description="redis://host:port/db, rediss:// for TLS or unix:///path; no password in it.",
+    )
+    username: str | None = Field(default=None, description="ACL user name; unset for default.")
+    password: SecretRef | None = Field(default=None, description="Reference to the password.")
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            has_password = parts.password is not None
+        except ValueError:
+            raise ValueError("not a valid URL") from None
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+        if has_password:
+            raise ValueError("no password in the URL; put a reference in password instead")
+        return value
+
+
+class KafkaResource(_Resource):
+    """An Apache Kafka cluster: topic data (and consumer group offsets) are archived."""
+
+    type: Literal["kafka"] = Field(description="Selects this resource type.")
+    bootstrap_servers: list[Annotated[str, Field(pattern=_HOST_PORT.pattern)]] = Field(
+        min_length=1, description="Brokers to bootstrap from, as host:port."
+    )
+    topics: list[NonEmptyString] = Field(
+        min_length=1,
+        description="Topics to archive: names or shell-style patterns such as 'orders.*'.",
+    )
+    consumer_group_offsets: bool = Field(
+        default=True, description="Also save the committed offsets of consumer groups."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Kafka security.protocol."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism when the protocol uses SASL."
+    )
+    username: str | None = Field(default=None, description="SASL user name.")
+    password: SecretRef | None = Field(default=None, description="Reference to the SASL password.")
+
+
+class KubernetesResource(_Resource):
+    """Kubernetes objects (manifests) of a cluster, exported through its API server."""
+
+    type: Literal["kubernetes"] = Field(description="Selects this resource type.")
+    kubeconfig: AbsolutePath | None = Field(
+        default=None, description="kubeconfig file; unset uses in-cluster config or ~/.kube/config."
+    )
+    context: str | None = Field(default=None, description="kubeconfig context; unset for current.")
+    namespaces: list[NonEmptyString] = Field(
+        default_factory=list, description="Namespaces to export; empty means all of them."
+    )
+    include_kinds: list[NonEmptyString] = Field(
+        default_factory=list, description="Kinds to export (e.g. Deployment); empty means all."
+    )
+    exclude_kinds: list[NonEmptyString] = Field(
+        default_factory=lambda: ["Event"], description="Kinds never exported."
+    )
+    cluster_scoped: bool = Field(
+        default=True,
+        description="Also export cluster-scoped objects (CRDs, ClusterRoles, namespaces …).",
+    )
+
+
+class FilesResource(_Resource):
+    """Files and directories on the machine the worker runs on."""
+
+    type: Literal["files"] = Field(description="Selects this resource type.")
+    paths: list[AbsolutePath] = Field(min_length=1, description="Absolute paths to back up.")
+    include: list[NonEmptyString] = Field(
+        default_factory=list,
+        description="Glob patterns (relative to each path, ** for any depth) to keep; "
+        "empty keeps everything.",
+    )
+    exclude: list[NonEmptyString] = Field(
+        default_factory=list, description="Glob patterns to leave out; they win over include."
+    )
+    one_file_system: bool = Field(
+        default=False, description="Do not cross into other mounted file systems."
+    )
+    follow_symlinks: bool = Field(
+        default=False, description="Back up what symlinks point to instead of the links."
+    )
+
+
+class SqliteResource(_Resource):
+    """A SQLite database file, copied with the online backup API."""
+
+    type: Literal["sqlite"] = Field(description="Selects this resource type.")
+    path: AbsolutePath = Field(description="Absolute path of the database file.")
+
+
+ResourceConfig = Annotated[
+    PostgresResource
+    | MysqlResource
+    | RedisResource
+    | KafkaResource
+    | KubernetesResource
+    | FilesResource
+    | SqliteResource,
+    Field(discriminator="type"),
+]
+"""One resource; ``type`` selects which settings apply."""
