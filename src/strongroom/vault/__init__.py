@@ -9,12 +9,17 @@ The format is specified in ``docs/vault-format.md``. Public API::
     with vault.reader(point_id) as reader:
         for piece in reader.iter_stream("dump.sql"): ...
     report = vault.verify(read_data=True)
+    vault.delete_point(old_id); vault.gc()                       # reclaim space
+    vault.repair_index()                                         # rebuild index/ from packs
 """
 
 from strongroom.vault.config import VaultConfig, VaultSettings
+from strongroom.vault.gc import GcReport
+from strongroom.vault.locks import LockInfo, LockSettings
 from strongroom.vault.manifest import PointStats, RecoveryPoint, RecoveryPointId, StreamRecord
 from strongroom.vault.pack import PackHeader, read_pack_header
 from strongroom.vault.reader import ReaderOptions, StreamReader, VaultReader
+from strongroom.vault.repair import RepairReport
 from strongroom.vault.stream_writer import StreamWriter
 from strongroom.vault.vault import KeyInfo, Vault, VaultDescription
 from strongroom.vault.verify import DamagedStream, Problem, VerifyReport
@@ -22,13 +27,17 @@ from strongroom.vault.writer import VaultWriter, WriterOptions
 
 __all__ = [
     "DamagedStream",
+    "GcReport",
     "KeyInfo",
+    "LockInfo",
+    "LockSettings",
     "PackHeader",
     "PointStats",
     "Problem",
     "ReaderOptions",
     "RecoveryPoint",
     "RecoveryPointId",
+    "RepairReport",
     "StreamReader",
     "StreamRecord",
     "StreamWriter",

@@ -106,17 +106,27 @@ class ChunkFetcher:
     def read_segment(self, segment: Segment, what: str) -> list[bytes]:
         """Read one segment and return the checked plaintext of its chunks, in order.
 
-        Raises ``IntegrityError`` naming ``what`` (and the pack) when the pack is missing,
-        short or altered.
+        A pack that is gone may have been repacked by a GC since the index was synced:
+        the index is synced and each chunk looked up again once. Raises
+        ``IntegrityError`` naming ``what`` (and the pack) when the pack is missing, short
+        or altered.
         """
+        syncs = self._syncs
         first = segment.first
         name = first.pack_name
         length = segment.end - segment.start
         try:
             data = self._store.get(name, segment.start, length)
         except NotFoundError as exc:
+            if self._resync is not None:
+                return self._read_moved(segment, syncs, what)
             raise IntegrityError(f"{what}: pack {name} is missing") from exc
-        if len(data) != length:
+        return self._open_segment(segment, data, what)
+
+    def _open_segment(self, segment: Segment, data: bytes, what: str) -> list[bytes]:
+        first = segment.first
+        name = first.pack_name
+        if len(data) != segment.end - segment.start:
             raise IntegrityError(f"{what}: pack {name} is truncated")
         aead = self._pack_keys.aead(first.generation, first.salt)
         keys = self._keyring.get(first.generation)
@@ -127,6 +137,31 @@ class ChunkFetcher:
             start = entry.offset - segment.start
             piece = view[start : start + entry.stored_length]
             plaintexts.append(open_chunk(aead, entry, piece, keys, f"{what}: pack {name}"))
+        return plaintexts
+
+    def _read_moved(self, segment: Segment, syncs: int, what: str) -> list[bytes]:
+        """Read a segment's chunks after their pack vanished, from wherever the synced
+        index now places them (never from the vanished pack)."""
+        with self._resync_lock:
+            if syncs == self._syncs and self._resync is not None:
+                self._resync()
+                self._syncs += 1
+        gone = segment.first.pack_digest
+        plaintexts = []
+        for old in segment.locations:
+            location = self._cache.locate(old.entry.chunk_id)
+            if (
+                location is None
+                or location.pack_digest == gone
+                or location.generation != old.generation
+            ):
+                raise IntegrityError(f"{what}: pack {segment.first.pack_name} is missing")
+            moved = Segment(location, [location])
+            try:
+                data = self._store.get(location.pack_name, moved.start, moved.end - moved.start)
+            except NotFoundError as exc:
+                raise IntegrityError(f"{what}: pack {location.pack_name} is missing") from exc
+            plaintexts.extend(self._open_segment(moved, data, what))
         return plaintexts
 
     def read_chunk(self, chunk_id: bytes, generation: int, what: str) -> bytes:

@@ -26,7 +26,8 @@ MAGIC_PACK_END: Final = b"SRPE"
 MAGIC_INDEX: Final = b"SRIX"
 MAGIC_MANIFEST: Final = b"SRMF"
 MAGIC_DATAKEYS: Final = b"SRDK"
-SEALED_MAGICS: Final = frozenset({MAGIC_INDEX, MAGIC_MANIFEST, MAGIC_DATAKEYS})
+MAGIC_LOCK: Final = b"SRLK"
+SEALED_MAGICS: Final = frozenset({MAGIC_INDEX, MAGIC_MANIFEST, MAGIC_DATAKEYS, MAGIC_LOCK})
 
 FLAG_ZSTD: Final = 0x01
 """Chunk and sealed-object flag: the payload is a zstd frame."""

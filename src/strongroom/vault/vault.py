@@ -1,5 +1,5 @@
 """The vault: create or open one over a blob store, write and read recovery points,
-verify, and manage its keys.
+verify, collect garbage, repair the index, and manage its keys and locks.
 
 Only the :class:`~strongroom.storage.base.BlobStore` protocol is used, so any store
 (local, memory, S3, wrapped for retries and metrics) holds a vault.
@@ -14,7 +14,7 @@ import tempfile
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -41,9 +41,12 @@ from strongroom.vault.format import (
     manifest_name,
     sha_suffix,
 )
+from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, GcReport, collect_garbage
 from strongroom.vault.keyring import Keyring, list_wrappings, open_master_key
+from strongroom.vault.locks import HeldLock, LockInfo, LockSettings, VaultLocks
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId, decode_manifest
 from strongroom.vault.reader import ReaderOptions, VaultReader
+from strongroom.vault.repair import RepairReport, repair_index
 from strongroom.vault.verify import VerifyReport, verify_vault
 from strongroom.vault.writer import VaultWriter, WriterOptions
 
@@ -100,6 +103,9 @@ class Vault:
         self._fetcher = ChunkFetcher(store, cache, keyring, resync=self.sync_index)
         self.damaged_fragments: dict[str, str] = {}
         """Index fragments the last sync could not read (name -> reason)."""
+        self.lock_settings = LockSettings()
+        """Lease, refresh interval, clock-skew allowance and wait of the vault locks this
+        client takes (docs/vault-format.md §13)."""
 
     # -- opening ---------------------------------------------------------------------
 
@@ -251,7 +257,10 @@ class Vault:
     def writer(self, options: WriterOptions | None = None) -> VaultWriter:
         """Start a recovery point under the newest key generation.
 
-        Raises ``IntegrityError`` if the newest generation is damaged.
+        The writer takes a shared vault lock when its first stream opens (or at commit)
+        and holds it to its end; that step raises ``ConflictError`` while a GC or index
+        repair holds the vault. Raises ``IntegrityError`` if the newest generation is
+        damaged.
         """
         self.sync_index()
         return VaultWriter(
@@ -260,7 +269,19 @@ class Vault:
             keys=self._keyring.current(),
             config=self._config,
             options=options,
+            acquire_lock=self._writer_lock,
         )
+
+    def _writer_lock(self) -> HeldLock:
+        """Take a writer's shared lock, then sync the index: deduplication must only
+        trust chunks seen while the lock keeps GC away."""
+        held = self.vault_locks().acquire("shared", "backup")
+        try:
+            self.sync_index()
+        except BaseException:
+            held.release()
+            raise
+        return held
 
     def point_ids(self) -> list[RecoveryPointId]:
         """Return the ids of every manifest in the store (readable or not)."""
@@ -351,6 +372,67 @@ class Vault:
             point_ids=point_ids,
             seed=seed,
         )
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        repack_threshold: float = DEFAULT_REPACK_THRESHOLD,
+        grace: timedelta = DEFAULT_GRACE,
+    ) -> GcReport:
+        """Delete packs no recovery point needs and repack mostly-dead ones.
+
+        Takes the exclusive vault lock (a dry run: a shared one, and changes nothing).
+        ``repack_threshold``: packs whose live share of chunk bytes is below it are
+        rewritten (0 never repacks, 1 repacks every pack with any dead chunk). ``grace``:
+        packs and index fragments younger than this stay whatever they hold. Raises
+        ``ConflictError`` while writers (or another GC) hold locks, ``IntegrityError``
+        before deleting anything when it cannot tell what the points need (see
+        :func:`strongroom.vault.gc.collect_garbage`), ``ConfigError`` for bad arguments
+        and store errors. A crash at any point leaves every committed point restorable.
+        """
+        held = self.vault_locks().acquire("shared" if dry_run else "exclusive", "gc")
+        try:
+            return collect_garbage(
+                self,
+                held,
+                dry_run=dry_run,
+                repack_threshold=repack_threshold,
+                grace=grace,
+                clock=self.lock_settings.clock,
+            )
+        finally:
+            held.release()
+
+    def repair_index(self) -> RepairReport:
+        """Rebuild every index fragment from the pack headers, under the exclusive lock.
+
+        New fragments are written before the old ones are deleted. Packs whose header
+        cannot be read are reported by name and left out. Raises ``ConflictError`` while
+        others hold locks, and store errors.
+        """
+        held = self.vault_locks().acquire("exclusive", "repair")
+        try:
+            return repair_index(self, held)
+        finally:
+            held.release()
+
+    def vault_locks(self) -> VaultLocks:
+        """Return the lock manager of this vault (with :attr:`lock_settings`)."""
+        return VaultLocks(self._store, self._keyring, self.vault_id, self.lock_settings)
+
+    def locks(self) -> tuple[list[LockInfo], dict[str, str]]:
+        """Return the vault's readable locks and, by object name, why others are not."""
+        self._keyring.refresh()
+        return self.vault_locks().list_locks()
+
+    def break_lock(self, name: str) -> None:
+        """Remove lock object ``name``, live or not (an operator's decision: its holder
+        stops at its next refresh). Raises ``ConfigError`` for a name that is not a lock's.
+        """
+        self.vault_locks().break_lock(name)
 
     # -- keys ------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ Usage::
 
 Nothing is visible until :meth:`VaultWriter.commit` puts the manifest; a crash or an
 :meth:`VaultWriter.abort` before that leaves the previous state plus garbage packs.
+
+A writer made by :meth:`Vault.writer` holds a shared vault lock (docs/vault-format.md §13)
+from its first stream (or its commit) to its end, so garbage collection cannot run while
+it deduplicates against the index or has packs no manifest references yet.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, BinaryIO, Final, Literal
 
-from strongroom.errors import ConfigError
+from strongroom.errors import ConfigError, ConflictError
 from strongroom.logs import get_logger
 from strongroom.storage.base import BlobStore
 from strongroom.vault.cache import IndexCache
@@ -32,6 +37,7 @@ from strongroom.vault.chunker import StreamChunker
 from strongroom.vault.config import VaultConfig
 from strongroom.vault.crypto import GenerationKeys
 from strongroom.vault.format import manifest_name
+from strongroom.vault.locks import HeldLock
 from strongroom.vault.manifest import (
     MAX_STREAM_NAME_BYTES,
     PointStats,
@@ -75,7 +81,10 @@ class VaultWriter:
         keys: GenerationKeys,
         config: VaultConfig,
         options: WriterOptions | None = None,
+        acquire_lock: Callable[[], HeldLock] | None = None,
     ) -> None:
+        """``acquire_lock`` takes the writer's shared vault lock (and syncs the index
+        under it); it is called once, when the first stream opens or at commit."""
         options = options or WriterOptions()
         self._store = store
         self._keys = keys
@@ -104,6 +113,8 @@ class VaultWriter:
         self._open: set[str] = set()
         self._records: dict[str, StreamRecord] = {}
         self._abandoned: list[str] = []
+        self._acquire_lock = acquire_lock
+        self._held: HeldLock | None = None
 
     @property
     def state(self) -> WriterState:
@@ -129,6 +140,7 @@ class VaultWriter:
             raise ConfigError(
                 f"invalid stream name {name!r}: 1..4096 bytes of UTF-8 without NUL are allowed"
             )
+        self._ensure_lock()
         with self._lock:
             if name in self._open or name in self._records or name in self._abandoned:
                 raise ConfigError(f"stream {name!r} is already part of this recovery point")
@@ -175,6 +187,7 @@ class VaultWriter:
         error the writer is aborted and no recovery point exists.
         """
         self._check()
+        self._ensure_lock()
         with self._lock:
             if self._open:
                 raise ConfigError(f"close stream(s) {sorted(self._open)} before commit")
@@ -202,6 +215,10 @@ class VaultWriter:
             )
             blob = encode_manifest(manifest, self._keys.data_key)
             digest = hashlib.sha256(blob).hexdigest()
+            if self._held is not None:
+                # Renew and check the lock last: had it gone stale and been removed, a GC
+                # may have deleted chunks this point deduplicated against.
+                self._held.refresh()
             self._store.put(manifest_name(digest), blob)
         except BaseException as exc:
             self._fail(exc)
@@ -230,6 +247,8 @@ class VaultWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._packer.abort()
         self._session.close()
+        if self._held is not None:
+            self._held.release()
         if self._state == "failed":
             self._state = "aborted"
 
@@ -247,7 +266,29 @@ class VaultWriter:
                 _log.warning("vault writer left without commit; aborting")
             self.abort()
 
+    def _ensure_lock(self) -> None:
+        """Take the shared vault lock once; a failure to take it fails the writer."""
+        if self._acquire_lock is None or self._held is not None:
+            return
+        with self._lock:
+            if self._held is not None:
+                return
+            try:
+                held = self._acquire_lock()
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+            self._held = held
+            # A writer dropped without commit or abort must not keep its lock alive.
+            weakref.finalize(self, held.release)
+        self._check()
+
     def _check(self) -> None:
+        if self._held is not None and self._held.lost:
+            try:
+                self._held.check()
+            except ConflictError as exc:
+                self._fail(exc)
         if self._packer.failure is not None:
             self._fail(self._packer.failure)
         if self._state == "failed" and self._failure is not None:
@@ -274,3 +315,5 @@ class VaultWriter:
         self._pool.shutdown(wait=True)
         self._packer.close()
         self._session.close()
+        if self._held is not None:
+            self._held.release()
