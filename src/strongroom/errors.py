@@ -19,7 +19,9 @@ Hierarchy::
     ├── InsufficientStorageError         InsufficientStorageException (disk or quota full)
     ├── IntegrityError                   stored data is corrupt or missing; never restored
     ├── ConflictError                    the thing is busy or locked by someone else
+    │   └── IllegalTransitionError       a job cannot move from its state to the one asked
     ├── PolicyError                      a vault lock, retention or legal hold forbids it
+    ├── PartialNotAllowedError           a partial result where the rule wants all or nothing
     ├── UnsupportedError                 a feature strongroom cannot honour (yet)
     ├── ToolError                        an external tool failed (pg_dump, mariadb-dump, ...)
     ├── AbortedError                     cancelled (window closed, shutdown, user)
@@ -28,7 +30,8 @@ Hierarchy::
         ├── ServiceUnavailableError      ServiceUnavailableException
         ├── InternalServerError          InternalServerError
         ├── TimeoutError_                RequestTimeout
-        └── NetworkError                 NetworkError
+        ├── NetworkError                 NetworkError
+        └── WorkerLostError              the worker running a job stopped renewing its lease
 """
 
 from __future__ import annotations
@@ -119,11 +122,25 @@ class ConflictError(StrongroomError):
     exit_code = 7
 
 
+class IllegalTransitionError(ConflictError):
+    """A job was asked to move to a state its current state does not lead to."""
+
+    code = "InvalidStateTransition"
+    default_retryable = False
+
+
 class PolicyError(StrongroomError):
     """A vault lock, retention rule or legal hold forbids the operation."""
 
     code = "PolicyViolation"
     exit_code = 8
+
+
+class PartialNotAllowedError(StrongroomError):
+    """A handler returned a partial result for a job that must be complete or fail."""
+
+    code = "PartialResultNotAllowed"
+    default_hint = "Allow partial results on the rule, or fix what was left out."
 
 
 class UnsupportedError(StrongroomError):
@@ -182,6 +199,12 @@ class NetworkError(TransientError):
     """A connection could not be made or broke."""
 
     code = "NetworkError"
+
+
+class WorkerLostError(TransientError):
+    """The worker running a job stopped renewing its lease (it died or stalled)."""
+
+    code = "WorkerLost"
 
 
 SEED_ERROR_CODES: dict[str, type[StrongroomError]] = {

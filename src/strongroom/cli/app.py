@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 
 from strongroom import __version__, logs
-from strongroom.cli import quickstart
+from strongroom.cli import quickstart, vault
 from strongroom.cli.render import print_error
+from strongroom.config.home import resolve_home
 from strongroom.errors import StrongroomError
+from strongroom.services.context import AppContext
 
 app = typer.Typer(
     name="strongroom",
@@ -22,6 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command(name="quickstart")(quickstart.quickstart)
+app.add_typer(vault.app, name="vault")
 
 
 def _version(value: bool) -> None:
@@ -38,6 +41,14 @@ def root(
         typer.Option(
             envvar="STRONGROOM_HOME",
             help="Where the embedded catalog and default vault live (default ~/.strongroom).",
+            show_default=False,
+        ),
+    ] = None,
+    catalog: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STRONGROOM_CATALOG_URL",
+            help="Catalog database URL (postgresql://...) (default SQLite in the home folder).",
             show_default=False,
         ),
     ] = None,
@@ -59,7 +70,8 @@ def root(
 ) -> None:
     """Self-hosted backup automation: plans, encrypted deduplicated vaults, proven restores."""
     logs.configure("debug" if debug else log_level, json_lines=log_json)
-    ctx.obj = {"home": home, "debug": debug}
+    ctx.obj = AppContext(home=resolve_home(home), catalog_url=catalog)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main(argv: list[str] | None = None) -> None:

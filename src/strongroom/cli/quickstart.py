@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from strongroom.cli.common import app_context
 from strongroom.cli.render import print_table, stdout
-from strongroom.config.home import resolve_home
 from strongroom.services.quickstart import run_quickstart
 
 
@@ -14,7 +14,7 @@ def quickstart(ctx: typer.Context) -> None:
 
     Exits 0 only if the restored data matched the source byte for byte.
     """
-    home = resolve_home(ctx.obj["home"] if ctx.obj else None)
+    home = app_context(ctx).home
     report = run_quickstart(home)
     print_table(
         f"strongroom quickstart in {home}",

@@ -1,0 +1,330 @@
+"""The catalog's tables as typed SQLAlchemy 2 models.
+
+Every timestamp is a :class:`~strongroom.catalog.types.UTCDateTime` (aware UTC in and
+out, on SQLite too) and is set by the caller from the engine's clock, never by a server
+default, so that tests with a manual clock see the times they chose. JSON columns hold
+plain JSON values only; connection settings hold secret *references*, never secrets.
+
+The migrations in ``migrations/versions`` must describe exactly these tables; a test
+compares them (``alembic`` autogenerate) on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from strongroom.catalog.types import (
+    JobKind,
+    JobKindType,
+    JobState,
+    JobStateType,
+    PointState,
+    PointStateType,
+    Tier,
+    TierType,
+    UTCDateTime,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONObject = dict[str, Any]
+"""A JSON object as stored in a JSON column."""
+
+# A 64-bit key on PostgreSQL; SQLite needs exactly INTEGER for an auto-incrementing rowid key.
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+_ONE_RUNNING_BACKUP = text(
+    f"kind = '{JobKind.BACKUP.value}' AND state = '{JobState.RUNNING.value}'"
+)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every catalog table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        datetime: UTCDateTime(),
+        JSONObject: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Resource(Base):
+    """One thing to protect: a type, connection settings (secret references only) and tags."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    tags: Mapped[JSONObject] = mapped_column(default=dict)
+    connection: Mapped[JSONObject] = mapped_column(default=dict)
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Vault(Base):
+    """Where recovery points live, with its lock settings and optional cold tier."""
+
+    __tablename__ = "vaults"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(String(1024))
+    settings: Mapped[JSONObject] = mapped_column(default=dict)
+    lock_mode: Mapped[str | None] = mapped_column(String(16))
+    lock_min_retention_days: Mapped[int | None]
+    lock_max_retention_days: Mapped[int | None]
+    lock_changeable_until: Mapped[datetime | None]
+    cold_tier_url: Mapped[str | None] = mapped_column(String(1024))
+    cold_tier_settings: Mapped[JSONObject] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Plan(Base):
+    """A named set of rules plus the selection of resources it covers."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    selections: Mapped[JSONObject] = mapped_column(default=dict)
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    rules: Mapped[list[Rule]] = relationship(back_populates="plan", cascade="all, delete-orphan")
+
+
+class Rule(Base):
+    """A schedule with windows, a target vault, lifecycle, tags, copies and a retry policy."""
+
+    __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("plan_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    schedule: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    start_window_minutes: Mapped[int | None]
+    completion_window_minutes: Mapped[int | None]
+    vault_id: Mapped[int] = mapped_column(ForeignKey("vaults.id"), index=True)
+    lifecycle: Mapped[JSONObject] = mapped_column(default=dict)
+    recovery_point_tags: Mapped[JSONObject] = mapped_column(default=dict)
+    copy_actions: Mapped[list[Any]] = mapped_column(default=list)
+    retry_policy: Mapped[JSONObject] = mapped_column(default=dict)
+    allow_partial: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    plan: Mapped[Plan] = relationship(back_populates="rules")
+    vault: Mapped[Vault] = relationship()
+
+
+class Run(Base):
+    """One firing of a rule over all its resources."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_rule_id_fired_at", "rule_id", "fired_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
+    fired_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    state: Mapped[JobState] = mapped_column(JobStateType())
+    summary: Mapped[JSONObject] = mapped_column(default=dict)
+
+
+class Job(Base):
+    """One unit of work (backup, restore, verify, copy, delete) and its persisted state.
+
+    ``attempt`` counts from 1 and grows on every retry; ``max_attempts`` counts all
+    attempts, the first included. A worker holds a RUNNING job through a lease
+    (``lease_owner`` until ``lease_expires_at``) that it renews while it works.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_jobs_state_lease_expires_at", "state", "lease_expires_at"),
+        Index("ix_jobs_resource_id_state", "resource_id", "state"),
+        Index("ix_jobs_vault_id_state", "vault_id", "state"),
+        Index("ix_jobs_created_at", "created_at"),
+        Index("ix_jobs_run_id", "run_id"),
+        # The database itself refuses a second RUNNING backup of one resource, whatever
+        # process or thread tries: the claim's own checks are only the first line.
+        Index(
+            "uq_jobs_one_running_backup_per_resource",
+            "resource_id",
+            unique=True,
+            sqlite_where=_ONE_RUNNING_BACKUP,
+            postgresql_where=_ONE_RUNNING_BACKUP,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(JobKindType())
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id"))
+    vault_id: Mapped[int | None] = mapped_column(ForeignKey("vaults.id"))
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rules.id", ondelete="SET NULL"), index=True
+    )
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    state: Mapped[JobState] = mapped_column(JobStateType())
+    params: Mapped[JSONObject] = mapped_column(default=dict)
+    allow_partial: Mapped[bool] = mapped_column(default=False)
+    attempt: Mapped[int] = mapped_column(default=1)
+    max_attempts: Mapped[int]
+    retry_interval_seconds: Mapped[float] = mapped_column(Float())
+    retry_backoff_rate: Mapped[float] = mapped_column(Float())
+    next_attempt_at: Mapped[datetime | None]
+    start_by: Mapped[datetime | None]
+    complete_by: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text())
+    error_retryable: Mapped[bool | None] = mapped_column(Boolean())
+    result: Mapped[JSONObject | None]
+    progress: Mapped[JSONObject | None]
+    cancel_requested_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text())
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+
+    resource: Mapped[Resource | None] = relationship()
+    vault: Mapped[Vault | None] = relationship()
+    rule: Mapped[Rule | None] = relationship()
+    transitions: Mapped[list[JobTransition]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="JobTransition.id",
+    )
+
+
+class JobTransition(Base):
+    """One recorded change of a job's state: from, to, when, why, at which attempt."""
+
+    __tablename__ = "job_transitions"
+    __table_args__ = (Index("ix_job_transitions_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    from_state: Mapped[JobState | None] = mapped_column(JobStateType())
+    to_state: Mapped[JobState] = mapped_column(JobStateType())
+    at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text(), default="")
+    attempt: Mapped[int]
+
+    job: Mapped[Job] = relationship(back_populates="transitions")
+
+
+class RecoveryPoint(Base):
+    """One completed backup of one resource; ``id`` is the vault manifest's id."""
+
+    __tablename__ = "recovery_points"
+    __table_args__ = (
+        Index("ix_recovery_points_vault_id_created_at", "vault_id", "created_at"),
+        Index("ix_recovery_points_resource_id_created_at", "resource_id", "created_at"),
+        Index("ix_recovery_points_state_delete_at", "state", "delete_at"),
+        Index("ix_recovery_points_state_move_to_cold_at", "state", "move_to_cold_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    vault_id: Mapped[int] = mapped_column(ForeignKey("vaults.id"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
+    state: Mapped[PointState] = mapped_column(PointStateType())
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    logical_size: Mapped[int] = mapped_column(BigInteger(), default=0)
+    stored_size: Mapped[int] = mapped_column(BigInteger(), default=0)
+    tags: Mapped[JSONObject] = mapped_column(default=dict)
+    move_to_cold_at: Mapped[datetime | None]
+    delete_at: Mapped[datetime | None]
+    tier: Mapped[Tier] = mapped_column(TierType(), default=Tier.WARM)
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+    verification_result: Mapped[JSONObject | None]
+    verified_at: Mapped[datetime | None]
+    restore_test_result: Mapped[JSONObject | None]
+    restore_tested_at: Mapped[datetime | None]
+    metadata_: Mapped[JSONObject] = mapped_column("metadata", JSON(), default=dict)
+
+    vault: Mapped[Vault] = relationship()
+    resource: Mapped[Resource] = relationship()
+
+
+class FailureRecord(Base):
+    """Consecutive failed attempts of one component (kind/resource/rule), until a success.
+
+    The engine bumps ``attempts`` on every failed attempt, sets ``escalated`` when it
+    gives up, and marks the record resolved on the next success; the counts live here so
+    they survive restarts.
+    """
+
+    __tablename__ = "failure_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    component: Mapped[str] = mapped_column(String(500), unique=True)
+    resource_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resources.id", ondelete="SET NULL"), index=True
+    )
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
+    attempts: Mapped[int]
+    last_job_id: Mapped[str | None] = mapped_column(String(36))
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(Text())
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    escalated: Mapped[bool] = mapped_column(default=False)
+    escalated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+
+class EventRecord(Base):
+    """One published event, kept as the audit feed (``id`` orders them)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_type_id", "type", "id"),
+        Index("ix_events_subject_id", "subject", "id"),
+        Index("ix_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[JSONObject] = mapped_column(default=dict)

@@ -1,0 +1,180 @@
+"""Recovery points in the catalog: record, look up, list, and keep their evidence.
+
+A recovery point's id is the id of its vault manifest: the vault is the truth about what
+data exists, and the catalog can be rebuilt from the manifests. Every function takes an
+open session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from strongroom.catalog.models import RecoveryPoint, Resource, Vault
+from strongroom.catalog.types import PointState, Tier
+from strongroom.errors import ConflictError, NotFoundError
+
+
+def record_recovery_point(
+    session: Session,
+    *,
+    point_id: str,
+    vault_id: int,
+    resource_id: int,
+    created_at: datetime,
+    job_id: str | None = None,
+    completed_at: datetime | None = None,
+    logical_size: int = 0,
+    stored_size: int = 0,
+    tags: Mapping[str, str] | None = None,
+    move_to_cold_at: datetime | None = None,
+    delete_at: datetime | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    state: PointState = PointState.AVAILABLE,
+    tier: Tier = Tier.WARM,
+) -> RecoveryPoint:
+    """Insert a recovery point; raises ConflictError (not retryable) if the id exists."""
+    if session.get(RecoveryPoint, point_id) is not None:
+        raise ConflictError(f"recovery point {point_id} is already recorded", retryable=False)
+    point = RecoveryPoint(
+        id=point_id,
+        vault_id=vault_id,
+        resource_id=resource_id,
+        job_id=job_id,
+        state=state,
+        created_at=created_at,
+        completed_at=completed_at,
+        logical_size=logical_size,
+        stored_size=stored_size,
+        tags=dict(tags or {}),
+        move_to_cold_at=move_to_cold_at,
+        delete_at=delete_at,
+        tier=tier,
+        legal_hold=False,
+        metadata_=dict(metadata or {}),
+    )
+    session.add(point)
+    session.flush()
+    return point
+
+
+def get_recovery_point(session: Session, point_id: str) -> RecoveryPoint:
+    """Return one recovery point; raises NotFoundError."""
+    point = session.get(RecoveryPoint, point_id, populate_existing=True)
+    if point is None:
+        raise NotFoundError(f"no recovery point {point_id!r} in the catalog")
+    return point
+
+
+def list_recovery_points(
+    session: Session,
+    *,
+    vault: str | None = None,
+    resource: str | None = None,
+    states: Collection[PointState] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[RecoveryPoint]:
+    """Return recovery points newest first, by vault and/or resource name, state and
+    creation time (``since`` inclusive, ``until`` exclusive)."""
+    statement = select(RecoveryPoint)
+    if vault is not None:
+        statement = statement.join(Vault, RecoveryPoint.vault_id == Vault.id).where(
+            Vault.name == vault
+        )
+    if resource is not None:
+        statement = statement.join(Resource, RecoveryPoint.resource_id == Resource.id).where(
+            Resource.name == resource
+        )
+    if states is not None:
+        statement = statement.where(RecoveryPoint.state.in_(list(states)))
+    if since is not None:
+        statement = statement.where(RecoveryPoint.created_at >= since)
+    if until is not None:
+        statement = statement.where(RecoveryPoint.created_at < until)
+    statement = statement.order_by(RecoveryPoint.created_at.desc(), RecoveryPoint.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.scalars(statement))
+
+
+def list_due_for_cold(session: Session, *, now: datetime) -> list[RecoveryPoint]:
+    """Return warm, available points whose move to the cold tier is due by ``now``."""
+    statement = (
+        select(RecoveryPoint)
+        .where(
+            RecoveryPoint.state == PointState.AVAILABLE,
+            RecoveryPoint.tier == Tier.WARM,
+            RecoveryPoint.move_to_cold_at <= now,
+        )
+        .order_by(RecoveryPoint.move_to_cold_at)
+    )
+    return list(session.scalars(statement))
+
+
+def list_due_for_deletion(session: Session, *, now: datetime) -> list[RecoveryPoint]:
+    """Return points past their ``delete_at`` that are not deleted and not on legal hold.
+
+    Vault-lock retention is checked by the services layer before anything is deleted.
+    """
+    statement = (
+        select(RecoveryPoint)
+        .where(
+            RecoveryPoint.state.in_([PointState.AVAILABLE, PointState.PARTIAL]),
+            RecoveryPoint.delete_at <= now,
+            RecoveryPoint.legal_hold.is_(False),
+        )
+        .order_by(RecoveryPoint.delete_at)
+    )
+    return list(session.scalars(statement))
+
+
+def set_point_state(session: Session, point_id: str, state: PointState) -> RecoveryPoint:
+    """Change a point's state (e.g. EXPIRED, DELETED)."""
+    point = get_recovery_point(session, point_id)
+    point.state = state
+    session.flush()
+    return point
+
+
+def set_tier(session: Session, point_id: str, tier: Tier) -> RecoveryPoint:
+    """Record that a point's data moved to another tier."""
+    point = get_recovery_point(session, point_id)
+    point.tier = tier
+    session.flush()
+    return point
+
+
+def set_legal_hold(session: Session, point_id: str, *, on: bool) -> RecoveryPoint:
+    """Put a point on legal hold or release it."""
+    point = get_recovery_point(session, point_id)
+    point.legal_hold = on
+    session.flush()
+    return point
+
+
+def record_verification(
+    session: Session, point_id: str, *, result: Mapping[str, Any], at: datetime
+) -> RecoveryPoint:
+    """Keep the result of the latest verification of a point, as evidence."""
+    point = get_recovery_point(session, point_id)
+    point.verification_result = dict(result)
+    point.verified_at = at
+    session.flush()
+    return point
+
+
+def record_restore_test(
+    session: Session, point_id: str, *, result: Mapping[str, Any], at: datetime
+) -> RecoveryPoint:
+    """Keep the result of the latest restore test of a point, as evidence."""
+    point = get_recovery_point(session, point_id)
+    point.restore_test_result = dict(result)
+    point.restore_tested_at = at
+    session.flush()
+    return point

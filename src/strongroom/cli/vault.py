@@ -1,0 +1,409 @@
+"""``strongroom vault …``: the low-level commands over one vault, for operators and scripts."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from strongroom.cli.common import (
+    KeyFileOption,
+    OutputOption,
+    PassphraseEnvOption,
+    app_context,
+    human_size,
+)
+from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
+from strongroom.errors import ConfigError, IntegrityError
+from strongroom.services.keyref import KeyOptions
+from strongroom.services.vaults import VaultService, copy_stream
+from strongroom.vault import RecoveryPoint, VaultSettings, VerifyReport
+
+app = typer.Typer(
+    help="Low-level commands over one vault: create, backup, points, restore, verify, keys.",
+    no_args_is_help=True,
+)
+key_app = typer.Typer(help="Manage the wrappings of a vault's master key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+NameArgument = Annotated[str, typer.Argument(help="The vault's registered name.")]
+
+
+def _service(ctx: typer.Context) -> VaultService:
+    return VaultService(app_context(ctx))
+
+
+def _key(passphrase_env: str | None, key_file: Path | None) -> KeyOptions:
+    return KeyOptions(passphrase_env=passphrase_env, key_file=key_file)
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: NameArgument,
+    url: Annotated[str, typer.Option(help="Where the vault lives: file:///PATH or memory://NAME.")],
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+    chunk_avg_size: Annotated[
+        int, typer.Option(help="Average chunk size in bytes (content-defined chunking).")
+    ] = 1024 * 1024,
+    pack_size: Annotated[int, typer.Option(help="Target pack size in bytes.")] = 16 * 1024 * 1024,
+    compression_level: Annotated[int, typer.Option(help="zstd level, 1-22.")] = 3,
+) -> None:
+    """Create an encrypted vault at URL and register it as NAME.
+
+    The key is a passphrase read from an environment variable (--passphrase-env VAR) or a
+    key file (--key-file F, generated if it does not exist). Only the reference is
+    stored; later commands find the key the same way.
+    """
+    settings = VaultSettings(
+        chunk_min_size=chunk_avg_size // 4,
+        chunk_avg_size=chunk_avg_size,
+        chunk_max_size=chunk_avg_size * 4,
+        compression_level=compression_level,
+        pack_target_size=pack_size,
+    )
+    description = _service(ctx).create(name, url, _key(passphrase_env, key_file), settings)
+    stdout.print(f"created vault {name} ({description.vault_id}) at {description.url}")
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    name: NameArgument,
+    path: Annotated[str, typer.Argument(help="A file, or - for standard input.")],
+    stream: Annotated[
+        str | None, typer.Option(help="Stream name [default: the file's name, or 'stdin'].")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="A KEY=VALUE tag for the recovery point; repeatable.")
+    ] = None,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Back up a file or standard input into one recovery point; print its id last."""
+    tags = _parse_tags(tag or [])
+    service = _service(ctx)
+    key = _key(passphrase_env, key_file)
+    if path == "-":
+        stream_name = stream or "stdin"
+        point = service.backup_streams(
+            name,
+            {stream_name: sys.stdin.buffer},
+            metadata={"source": {"type": "stdin"}},
+            tags=tags,
+            key=key,
+        )
+    else:
+        source = Path(path)
+        if not source.is_file():
+            raise ConfigError(
+                f"{path} is not a regular file",
+                hint="Back up folders through a files resource, or pipe data in with '-'.",
+            )
+        with source.open("rb") as handle:
+            point = service.backup_streams(
+                name,
+                {stream or source.name: handle},
+                metadata={"source": {"type": "file", "path": str(source.absolute())}},
+                tags=tags,
+                key=key,
+            )
+    stats = point.stats
+    typer.echo(
+        f"stored {human_size(stats.logical_size)} as {human_size(stats.new_stored_size)} new "
+        f"({stats.new_chunk_count} of {stats.chunk_count} chunks new)",
+        err=True,
+    )
+    typer.echo(point.id)
+
+
+@app.command()
+def points(
+    ctx: typer.Context,
+    name: NameArgument,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """List the vault's recovery points, oldest first."""
+    found = _service(ctx).points(name, _key(passphrase_env, key_file))
+    if output is OutputFormat.json:
+        print_json([_point_json(point) for point in found])
+        return
+    print_table(
+        f"recovery points in {name}",
+        ["id", "created", "streams", "size", "new stored", "tags"],
+        [
+            [
+                point.id[:16],
+                point.created.isoformat(timespec="seconds"),
+                len(point.streams),
+                human_size(point.stats.logical_size),
+                human_size(point.stats.new_stored_size),
+                ",".join(f"{key}={value}" for key, value in point.tags.items()),
+            ]
+            for point in found
+        ],
+    )
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    name: NameArgument,
+    point: Annotated[str, typer.Argument(help="Recovery point id (or a unique prefix).")],
+    to: Annotated[str, typer.Option("--to", help="A file to write, or - for standard output.")],
+    stream: Annotated[
+        str | None, typer.Option(help="The stream to restore [default: the only one].")
+    ] = None,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Restore one stream of a recovery point to a file or standard output.
+
+    Every chunk is checked before it is written; a file target is written under a
+    temporary name and renamed only when the whole stream checked out.
+    """
+    service = _service(ctx)
+    key = _key(passphrase_env, key_file)
+    if to == "-":
+        copy_stream(service, name, point, stream, sys.stdout.buffer, key)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(to)
+    if target.exists():
+        raise ConfigError(f"{target} already exists; restore never overwrites a file")
+    partial = target.with_name(f".{target.name}.strongroom-partial")
+    try:
+        with partial.open("wb") as handle:
+            written = copy_stream(service, name, point, stream, handle, key)
+        partial.rename(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    typer.echo(f"restored {human_size(written)} to {target}", err=True)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    name: NameArgument,
+    point: Annotated[str | None, typer.Argument(help="Only this recovery point.")] = None,
+    read_data: Annotated[
+        bool, typer.Option("--read-data", help="Download and check every byte.")
+    ] = False,
+    read_data_subset: Annotated[
+        str | None,
+        typer.Option(help="Check the data of a random N% of the packs, e.g. 5%."),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Check a vault: structure by default, every byte with --read-data.
+
+    Exits non-zero when anything is damaged, naming each damaged point and stream.
+    """
+    if read_data and read_data_subset:
+        raise ConfigError("give --read-data or --read-data-subset, not both")
+    subset = _parse_percent(read_data_subset) if read_data_subset else None
+    report = _service(ctx).verify(
+        name,
+        point,
+        read_data=read_data,
+        subset_percent=subset,
+        key=_key(passphrase_env, key_file),
+    )
+    _render_verify(name, report, output)
+    if not report.ok:
+        raise IntegrityError(
+            f"vault {name}: {len(report.damaged_points())} damaged recovery point(s), "
+            f"{len(report.problems)} problem(s)",
+            hint="Restore the damaged points from a copy; the others stay restorable.",
+        )
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    name: NameArgument,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Show the vault's format, settings, keys, number of points and index size."""
+    description = _service(ctx).describe(name, _key(passphrase_env, key_file))
+    data = {
+        "name": name,
+        "vault_id": description.vault_id,
+        "url": description.url,
+        "format_version": description.format_version,
+        "created": description.created.isoformat(),
+        "points": description.points,
+        "index_chunks": description.index_chunks,
+        "index_packs": description.index_packs,
+        "key_generations": list(description.key_generations),
+        "keys": [_key_json(info) for info in description.keys],
+        "settings": description.config.model_dump(mode="json", exclude={"id_key", "vault_id"}),
+        "damaged_objects": description.damaged_objects,
+    }
+    if output is OutputFormat.json:
+        print_json(data)
+        return
+    print_table(
+        f"vault {name}",
+        ["property", "value"],
+        [[key, value] for key, value in data.items() if key not in {"keys", "settings"}],
+    )
+
+
+@key_app.command("list")
+def key_list(
+    ctx: typer.Context,
+    name: NameArgument,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """List the wrappings of the master key (never the key itself)."""
+    keys = _service(ctx).list_keys(name, _key(passphrase_env, key_file))
+    if output is OutputFormat.json:
+        print_json([_key_json(info) for info in keys])
+        return
+    print_table(
+        f"keys of {name}",
+        ["key id", "kind", "label", "created"],
+        [[info.key_id, info.kind, info.label, info.created.isoformat()] for info in keys],
+    )
+
+
+@key_app.command("add")
+def key_add(
+    ctx: typer.Context,
+    name: NameArgument,
+    new_passphrase_env: Annotated[
+        str | None, typer.Option(help="Variable holding the new passphrase.")
+    ] = None,
+    new_key_file: Annotated[
+        Path | None, typer.Option(help="New key file (generated if missing).")
+    ] = None,
+    label: Annotated[str, typer.Option(help="A label to tell keys apart.")] = "",
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Add a passphrase or key file that opens the vault; no data is rewritten."""
+    key_id = _service(ctx).add_key(
+        name,
+        _key(new_passphrase_env, new_key_file),
+        label=label,
+        key=_key(passphrase_env, key_file),
+    )
+    typer.echo(key_id)
+
+
+@key_app.command("remove")
+def key_remove(
+    ctx: typer.Context,
+    name: NameArgument,
+    key_id: Annotated[str, typer.Argument(help="The key id, as 'vault key list' shows it.")],
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Remove one wrapping of the master key (the last one is never removed)."""
+    _service(ctx).remove_key(name, key_id, _key(passphrase_env, key_file))
+    typer.echo(f"removed key {key_id}", err=True)
+
+
+@key_app.command("rotate")
+def key_rotate(
+    ctx: typer.Context,
+    name: NameArgument,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Start a new data key: new recovery points use it, old ones stay readable."""
+    generation = _service(ctx).rotate_data_key(name, _key(passphrase_env, key_file))
+    typer.echo(f"data key generation {generation} is now in use")
+
+
+def _parse_tags(values: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values:
+        key, separator, text = value.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"tag {value!r} is not KEY=VALUE")
+        tags[key] = text
+    return tags
+
+
+def _parse_percent(value: str) -> float:
+    try:
+        percent = float(value.strip().removesuffix("%"))
+    except ValueError:
+        raise ConfigError(f"--read-data-subset {value!r} is not a percentage like 5%") from None
+    if not 0 < percent <= 100:
+        raise ConfigError(f"--read-data-subset {value!r} must be above 0% and at most 100%")
+    return percent
+
+
+def _point_json(point: RecoveryPoint) -> dict[str, Any]:
+    return {
+        "id": point.id,
+        "created": point.created.isoformat(),
+        "tags": point.tags,
+        "key_generation": point.key_generation,
+        "stats": point.stats.model_dump(),
+        "streams": [{"name": record.name, "size": record.size} for record in point.streams],
+        "metadata": point.metadata,
+    }
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    data = asdict(info)
+    data["created"] = info.created.isoformat()
+    return data
+
+
+def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> None:
+    damaged = report.damaged_points()
+    if output is OutputFormat.json:
+        print_json(
+            {
+                "vault": name,
+                "ok": report.ok,
+                "points_checked": report.points_checked,
+                "streams_checked": report.streams_checked,
+                "packs_checked": report.packs_checked,
+                "bytes_read": report.bytes_read,
+                "unindexed_packs": report.unindexed_packs,
+                "damaged": [
+                    {"point": point, "streams": streams} for point, streams in damaged.items()
+                ],
+                "problems": [
+                    {"object": p.object_name, "message": p.message} for p in report.problems
+                ],
+            }
+        )
+        return
+    print_table(
+        f"verify {name}: {'ok' if report.ok else 'DAMAGED'}",
+        ["checked", "count"],
+        [
+            ["recovery points", report.points_checked],
+            ["streams", report.streams_checked],
+            ["packs read", report.packs_checked],
+            ["bytes read", human_size(report.bytes_read)],
+            ["unreferenced packs (garbage, not damage)", report.unindexed_packs],
+        ],
+    )
+    for point, streams in damaged.items():
+        names = ", ".join("(all)" if stream is None else stream for stream in streams)
+        stdout.print(f"[red]damaged[/] recovery point {point}: {escape(names)}", highlight=False)
+    for problem in report.problems[:50]:
+        stdout.print(
+            f"[red]problem[/] {problem.object_name}: {escape(problem.message)}", highlight=False
+        )

@@ -1,0 +1,118 @@
+"""What a job handler is given and what it returns.
+
+A handler is a plain function ``(JobContext) -> JobResult`` registered for a job kind.
+It should call ``ctx.cancel.raise_if_cancelled()`` between steps (and may sleep on
+``ctx.cancel.wait``): a cancelled job ends ABORTED (or EXPIRED when its completion window
+closed) as soon as the handler raises the resulting AbortedError. It reports progress
+through ``ctx.progress``; the executor keeps the latest value and stores it with each
+lease renewal.
+
+A handler signals failure by raising: a StrongroomError is retried or failed per the
+job's retry policy; any other exception is a bug, fails the job at once and is logged
+with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongroom.catalog.types import JobState
+from strongroom.engine.clock import Clock
+from strongroom.engine.views import JobView
+from strongroom.errors import AbortedError
+
+
+class CancellationToken:
+    """A thread-safe "please stop" flag, with the reason and the state to end in."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+        self._state = JobState.ABORTED
+
+    def cancel(self, reason: str, *, state: JobState = JobState.ABORTED) -> None:
+        """Ask the job to stop; the first request's reason and state win."""
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._reason = reason
+            self._state = state
+            self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    @property
+    def reason(self) -> str | None:
+        """Why the job was asked to stop, or ``None``."""
+        with self._lock:
+            return self._reason
+
+    @property
+    def state(self) -> JobState:
+        """The state the job ends in when it stops for this request."""
+        with self._lock:
+            return self._state
+
+    def raise_if_cancelled(self) -> None:
+        """Raise AbortedError if the job was asked to stop."""
+        if self._event.is_set():
+            raise AbortedError(self.reason or "cancelled")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block up to ``timeout`` real seconds; return True if cancelled."""
+        return self._event.wait(timeout)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job got: ``done`` of ``total`` units (bytes, tables, …), and a note."""
+
+    done: float
+    total: float | None = None
+    message: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the progress as stored on the job row."""
+        return {"done": self.done, "total": self.total, "message": self.message}
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a handler gets: the job, a cancellation token, progress, clock, logger."""
+
+    job: JobView
+    cancel: CancellationToken
+    clock: Clock
+    logger: logging.LoggerAdapter[logging.Logger]
+    report_progress: ProgressCallback = field(repr=False)
+
+    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
+        """Report progress (cheap: call it as often as is natural)."""
+        self.report_progress(Progress(done, total, message))
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a handler returns: JSON details to keep on the job, and whether it is partial.
+
+    ``partial=True`` ends the job PARTIAL when the job allows it, FAILED otherwise.
+    """
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    message: str = ""
+
+
+Handler = Callable[[JobContext], JobResult]
+"""The work function of one job kind."""

@@ -1,0 +1,91 @@
+"""How a RUNNING job ends: completed, partial, aborted or expired, or failed (see ``retry``).
+
+The executor calls these with the guard of its lease, so that a worker whose lease was
+taken away (it stalled; the job was recovered and handed to another worker) can no
+longer finish the job: its transition loses with a ConflictError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strongroom.catalog import failures
+from strongroom.catalog.jobs import JobGuard
+from strongroom.catalog.types import JobState
+from strongroom.engine.retry import failure_component, handle_failure
+from strongroom.engine.states import Work
+from strongroom.engine.views import JobView
+from strongroom.errors import AbortedError, PartialNotAllowedError
+
+__all__ = ["PartialNotAllowedError", "abort", "complete", "handle_failure"]
+
+
+def complete(
+    work: Work,
+    job: JobView,
+    *,
+    result: Mapping[str, Any],
+    partial: bool = False,
+    message: str = "",
+    guard: JobGuard | None = None,
+) -> JobView:
+    """End a RUNNING job as COMPLETED, or PARTIAL when ``partial`` and the job allows it.
+
+    A partial result for a job that does not allow one fails it (not retried, escalated).
+    A success resolves the component's failure record.
+    """
+    if partial and not job.allow_partial:
+        return handle_failure(
+            work,
+            job,
+            PartialNotAllowedError(
+                f"the {job.kind} job finished with a partial result"
+                + (f" ({message})" if message else "")
+                + " but partial results are not allowed"
+            ),
+            guard=guard,
+        )
+    state = JobState.PARTIAL if partial else JobState.COMPLETED
+    row = work.transition(
+        job.id,
+        state,
+        reason=message or ("finished with a partial result" if partial else "finished"),
+        expected=JobState.RUNNING,
+        guard=guard,
+        changes={
+            "result": dict(result),
+            "error_code": None,
+            "error_message": None,
+            "error_retryable": None,
+        },
+    )
+    failures.resolve(work.session, failure_component(job), at=work.now)
+    return work.view(row)
+
+
+def abort(
+    work: Work,
+    job: JobView,
+    *,
+    reason: str,
+    state: JobState = JobState.ABORTED,
+    guard: JobGuard | None = None,
+) -> JobView:
+    """End a job as ABORTED (cancelled) or EXPIRED (its window closed); never retried."""
+    if state not in {JobState.ABORTED, JobState.EXPIRED}:
+        raise ValueError(f"abort ends a job as ABORTED or EXPIRED, not {state}")
+    error = AbortedError(reason)
+    row = work.transition(
+        job.id,
+        state,
+        reason=reason,
+        expected=job.state,
+        guard=guard,
+        changes={
+            "error_code": error.code,
+            "error_message": reason,
+            "error_retryable": False,
+        },
+    )
+    return work.view(row)

@@ -1,0 +1,134 @@
+"""Read-only snapshots of jobs, safe to hand across threads and layers.
+
+The engine never lets a SQLAlchemy row escape its session: callers, handlers and the
+services layer get these frozen dataclasses instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from strongroom.catalog.models import Job, JobTransition
+from strongroom.catalog.types import JobKind, JobState
+
+TERMINAL_STATES = frozenset(
+    {JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED, JobState.ABORTED, JobState.EXPIRED}
+)
+"""States a job never leaves."""
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job (or its last attempt) failed."""
+
+    code: str
+    message: str
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as it was when read from the catalog."""
+
+    id: str
+    kind: JobKind
+    state: JobState
+    resource: str | None
+    resource_type: str | None
+    vault: str | None
+    rule: str | None
+    run_id: str | None
+    attempt: int
+    max_attempts: int
+    retry_interval_seconds: float
+    retry_backoff_rate: float
+    allow_partial: bool
+    created_at: datetime
+    updated_at: datetime
+    params: Mapping[str, Any] = field(default_factory=dict)
+    next_attempt_at: datetime | None = None
+    start_by: datetime | None = None
+    complete_by: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: JobError | None = None
+    result: Mapping[str, Any] | None = None
+    progress: Mapping[str, Any] | None = None
+    cancel_requested: bool = False
+    cancel_reason: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    resource_id: int | None = None
+    vault_id: int | None = None
+    rule_id: int | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job reached a state it never leaves."""
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class TransitionView:
+    """One recorded state change of a job."""
+
+    from_state: JobState | None
+    to_state: JobState
+    at: datetime
+    reason: str
+    attempt: int
+
+
+def job_view(job: Job) -> JobView:
+    """Snapshot a job row (call inside its session: it reads the resource, vault, rule)."""
+    error = None
+    if job.error_code is not None:
+        error = JobError(job.error_code, job.error_message or "", bool(job.error_retryable))
+    rule = f"{job.rule.plan.name}/{job.rule.name}" if job.rule is not None else None
+    return JobView(
+        id=job.id,
+        kind=job.kind,
+        state=job.state,
+        resource=job.resource.name if job.resource is not None else None,
+        resource_type=job.resource.type if job.resource is not None else None,
+        vault=job.vault.name if job.vault is not None else None,
+        rule=rule,
+        run_id=job.run_id,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        retry_interval_seconds=job.retry_interval_seconds,
+        retry_backoff_rate=job.retry_backoff_rate,
+        allow_partial=job.allow_partial,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        params=dict(job.params),
+        next_attempt_at=job.next_attempt_at,
+        start_by=job.start_by,
+        complete_by=job.complete_by,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=error,
+        result=dict(job.result) if job.result is not None else None,
+        progress=dict(job.progress) if job.progress is not None else None,
+        cancel_requested=job.cancel_requested_at is not None,
+        cancel_reason=job.cancel_reason,
+        lease_owner=job.lease_owner,
+        lease_expires_at=job.lease_expires_at,
+        resource_id=job.resource_id,
+        vault_id=job.vault_id,
+        rule_id=job.rule_id,
+    )
+
+
+def transition_view(transition: JobTransition) -> TransitionView:
+    """Snapshot a transition row."""
+    return TransitionView(
+        from_state=transition.from_state,
+        to_state=transition.to_state,
+        at=transition.at,
+        reason=transition.reason,
+        attempt=transition.attempt,
+    )
