@@ -1,0 +1,173 @@
+"""Streams between a recovery point and the external tools of the database sources.
+
+:func:`run_with_input` feeds a stream into a tool's stdin (``pg_restore``, ``psql``,
+``mariadb``): a restore hands a stream of the vault to a client tool without a copy on
+disk. The tool runs (through :func:`strongroom.sources.gateway.run_to_file`) in a helper
+thread with the read end of a pipe as its stdin, while the caller's thread writes the
+blocks into the write end. Writes are non-blocking and polled, so a tool that exits
+early (an error, or it needed no more input) never leaves the writer stuck on a full
+pipe. The tool's own error wins over a broken pipe; an error on the feeding side (a
+damaged stream, a cancel) stops the tool. :class:`CheckedBlocks` hashes a stream as it
+is read so the caller can compare it with the SHA-256 recorded at backup time;
+:func:`write_stream` writes a small stream (globals, accounts) whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from strongroom.errors import AbortedError, IntegrityError
+from strongroom.sources import gateway
+from strongroom.sources.base import (
+    Check,
+    JsonObject,
+    SourceContext,
+    StreamReader,
+    StreamSink,
+    iter_stream,
+)
+
+_POLL_SECONDS = 0.2
+BLOCK_SIZE = 1024 * 1024
+
+
+class _ToolGone(Exception):
+    """The tool stopped reading (it exited); the writer stops and reports the tool's result."""
+
+
+def run_with_input(
+    argv: Sequence[str],
+    blocks: Iterable[bytes],
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
+    classify: gateway.Classifier | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+) -> gateway.ToolRun:
+    """Run ``argv`` with ``blocks`` as its stdin (stdout discarded); return its run record.
+
+    Raises what the gateway raises for the tool (a typed error from ``classify``,
+    ``ToolError``, ``AbortedError`` when ``cancel`` is set, ``TimeoutError_``), or what
+    iterating ``blocks`` raised (the tool is then stopped).
+    """
+    read_fd, write_fd = os.pipe()
+    stop = threading.Event()
+    outcome: dict[str, BaseException | gateway.ToolRun] = {}
+
+    def work() -> None:
+        try:
+            with os.fdopen(read_fd, "rb", buffering=0) as stdin:
+                outcome["run"] = gateway.run_to_file(
+                    argv,
+                    env=env,
+                    secrets=secrets,
+                    stdin=stdin,
+                    classify=classify,
+                    cancel=stop,
+                    timeout=timeout,
+                )
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name=f"feed-{Path(argv[0]).name}", daemon=True)
+    thread.start()
+    os.set_blocking(write_fd, False)
+    remaining = iter(blocks)
+    gone = False
+    try:
+        try:
+            for block in remaining:
+                _write_all(write_fd, block, thread, cancel, stop)
+        except _ToolGone:
+            gone = True
+        finally:
+            os.close(write_fd)
+        while thread.is_alive():
+            if cancel is not None and cancel.is_set():
+                stop.set()
+            thread.join(_POLL_SECONDS)
+    except BaseException:
+        stop.set()
+        thread.join()
+        raise
+    error = outcome.get("error")
+    if isinstance(error, BaseException):
+        if stop.is_set() and cancel is not None and cancel.is_set():
+            raise AbortedError(f"{Path(argv[0]).name} was cancelled") from error
+        raise error
+    result = outcome["run"]
+    assert isinstance(result, gateway.ToolRun)  # noqa: S101 - set when no error was recorded
+    if gone:  # the tool needed no more input: read the rest so hashing callers see it all
+        for _block in remaining:
+            pass
+    return result
+
+
+def _write_all(
+    descriptor: int,
+    block: bytes,
+    thread: threading.Thread,
+    cancel: threading.Event | None,
+    stop: threading.Event,
+) -> None:
+    view = memoryview(block)
+    while view:
+        if cancel is not None and cancel.is_set():
+            stop.set()
+            raise AbortedError("the operation was cancelled")
+        if not thread.is_alive():
+            raise _ToolGone
+        _, writable, _ = select.select([], [descriptor], [], _POLL_SECONDS)
+        if not writable:
+            continue
+        try:
+            written = os.write(descriptor, view)
+        except BlockingIOError:
+            continue
+        except BrokenPipeError:
+            raise _ToolGone from None
+        view = view[written:]
+
+
+def read_whole(reader: StreamReader, name: str, recorded: JsonObject | None) -> bytes:
+    """Read a small stream whole, checking its recorded SHA-256; raises ``IntegrityError``."""
+    with reader.open_stream(name) as stream:
+        data = b"".join(iter_stream(stream, BLOCK_SIZE))
+    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded.get("sha256"):
+        raise IntegrityError(f"stream {name} does not match the SHA-256 recorded at backup time")
+    return data
+
+
+class CheckedBlocks:
+    """Iterate a stream's blocks while hashing them; :meth:`check` compares the digest."""
+
+    def __init__(self, reader: StreamReader, name: str, recorded: JsonObject | None) -> None:
+        self.reader = reader
+        self.name = name
+        self.recorded = recorded
+        self.digest = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.reader.open_stream(self.name) as stream:
+            for block in iter_stream(stream, BLOCK_SIZE):
+                self.digest.update(block)
+                yield block
+
+    def check(self) -> Check:
+        """The stream's SHA-256 as recorded and as read."""
+        expected = None if self.recorded is None else self.recorded.get("sha256")
+        return Check(f"stream {self.name} sha256", expected, self.digest.hexdigest())
+
+
+def write_stream(sink: StreamSink, name: str, data: bytes, context: SourceContext) -> JsonObject:
+    """Write ``data`` as one stream; return its ``size`` and ``sha256``."""
+    with sink.open_stream(name) as stream:
+        stream.write(data)
+    context.progress(len(data))
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

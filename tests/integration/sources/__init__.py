@@ -1,0 +1,1 @@
+"""Database sources against the real servers of dev/services."""
