@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from strongroom.cli.common import (
@@ -18,10 +19,11 @@ from strongroom.cli.common import (
     human_size,
 )
 from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
+from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError, IntegrityError
 from strongroom.services.keyref import KeyOptions
 from strongroom.services.vaults import VaultService, copy_stream
-from strongroom.vault import RecoveryPoint, VaultSettings, VerifyReport
+from strongroom.vault import RecoveryPoint, VerifyReport
 
 app = typer.Typer(
     help="Low-level commands over one vault: create, backup, points, restore, verify, keys.",
@@ -57,18 +59,36 @@ def create(
     """Create an encrypted vault at URL and register it as NAME.
 
     The key is a passphrase read from an environment variable (--passphrase-env VAR) or a
-    key file (--key-file F, generated if it does not exist). Only the reference is
+    key file (--key-file F, generated if it does not exist). Only that setting is
     stored; later commands find the key the same way.
     """
-    settings = VaultSettings(
-        chunk_min_size=chunk_avg_size // 4,
-        chunk_avg_size=chunk_avg_size,
-        chunk_max_size=chunk_avg_size * 4,
-        compression_level=compression_level,
-        pack_target_size=pack_size,
-    )
-    description = _service(ctx).create(name, url, _key(passphrase_env, key_file), settings)
+    setting = _key(passphrase_env, key_file).setting()
+    if setting is None:
+        raise ConfigError("a new vault needs a key: give --passphrase-env VAR or --key-file FILE")
+    try:
+        config = VaultConfig.model_validate(
+            {
+                "url": url,
+                "key": setting.model_dump(mode="json"),
+                "chunking": {
+                    "min_size_bytes": chunk_avg_size // 4,
+                    "average_size_bytes": chunk_avg_size,
+                    "max_size_bytes": chunk_avg_size * 4,
+                },
+                "pack_size_bytes": pack_size,
+                "compression": {"level": compression_level},
+            }
+        )
+    except ValidationError as error:
+        raise ConfigError(_validation_message(error)) from None
+    description = _service(ctx).create(name, config)
     stdout.print(f"created vault {name} ({description.vault_id}) at {description.url}")
+
+
+def _validation_message(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+    )
 
 
 @app.command()

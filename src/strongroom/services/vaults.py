@@ -1,22 +1,27 @@
 """Vault operations for operators and scripts: create, back up, list, restore, verify, keys.
 
-Vaults are registered in the catalog by name (URL, settings and the *reference* to their
-key, never the key). Opening a vault uses the key options given, else the registered
-reference. Each vault keeps its index cache under ``HOME/cache``.
+Vaults are registered in the catalog by name with their configuration (the same
+``VaultConfig`` model a config file declares: URL, key *setting* — never the key —
+chunking, compression, lock, cold tier). Opening a vault uses the key options given,
+else the registered key setting. Each vault keeps its index cache under ``HOME/cache``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
 from strongroom.catalog.resources import get_vault, upsert_vault
+from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError, NotFoundError
 from strongroom.keys.providers import KeyProvider
 from strongroom.services.context import AppContext
-from strongroom.services.keyref import KeyOptions, provider
+from strongroom.services.keyref import KeyOptions, key_provider
 from strongroom.storage.open import open_store
 from strongroom.vault import (
     KeyInfo,
@@ -27,17 +32,48 @@ from strongroom.vault import (
     VerifyReport,
 )
 
-KEY_SETTING = "key"
+
+def engine_settings(config: VaultConfig) -> VaultSettings:
+    """Translate a vault's configuration into the vault engine's creation settings."""
+    return VaultSettings(
+        chunk_min_size=config.chunking.min_size_bytes,
+        chunk_avg_size=config.chunking.average_size_bytes,
+        chunk_max_size=config.chunking.max_size_bytes,
+        compression=config.compression.algorithm,
+        compression_level=config.compression.level,
+        pack_target_size=config.pack_size_bytes,
+    )
 
 
-@dataclass(frozen=True)
-class RegisteredVault:
-    """A vault as the catalog knows it."""
+def register_vault(session: Session, name: str, config: VaultConfig, at: datetime) -> None:
+    """Record vault ``name`` and its configuration in the catalog (insert or update)."""
+    lock = config.lock
+    upsert_vault(
+        session,
+        name=name,
+        url=config.url,
+        at=at,
+        settings=config.model_dump(mode="json"),
+        lock_mode=lock.mode if lock else None,
+        lock_min_retention_days=lock.min_retention_days if lock else None,
+        lock_max_retention_days=lock.max_retention_days if lock else None,
+    )
 
-    name: str
-    url: str
-    key_reference: str | None
-    settings: dict[str, Any]
+
+def registered_config(session: Session, name: str) -> VaultConfig:
+    """Return the configuration of vault ``name``; raises ``NotFoundError``."""
+    try:
+        row = get_vault(session, name)
+    except NotFoundError as error:
+        raise NotFoundError(
+            f"no vault named {name!r}",
+            hint="Create it with 'strongroom vault create NAME --url URL ...' or declare it "
+            "in a config file and run 'strongroom apply'.",
+        ) from error
+    try:
+        return VaultConfig.model_validate(row.settings)
+    except ValidationError as error:
+        raise ConfigError(f"the catalog's record of vault {name!r} is not valid: {error}") from None
 
 
 class VaultService:
@@ -46,32 +82,17 @@ class VaultService:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    def registered(self, name: str) -> RegisteredVault:
-        """Return the catalog's record of vault ``name``; raises ``NotFoundError``."""
+    def config(self, name: str) -> VaultConfig:
+        """Return the registered configuration of vault ``name``; raises ``NotFoundError``."""
         with self.context.catalog.session(readonly=True) as session:
-            try:
-                row = get_vault(session, name)
-            except NotFoundError as error:
-                raise NotFoundError(
-                    f"no vault named {name!r}",
-                    hint="Create it with 'strongroom vault create NAME --url URL ...'.",
-                ) from error
-            settings = dict(row.settings)
-            return RegisteredVault(row.name, row.url, settings.get(KEY_SETTING), settings)
+            return registered_config(session, name)
 
-    def create(
-        self, name: str, url: str, key: KeyOptions, settings: VaultSettings | None = None
-    ) -> VaultDescription:
-        """Create a vault at ``url`` and register it as ``name``.
+    def create(self, name: str, config: VaultConfig) -> VaultDescription:
+        """Create the vault ``config`` describes and register it as ``name``.
 
-        A ``--key-file`` that does not exist yet is generated. Raises ``ConfigError``
-        without a key option, ``ConflictError`` if the name or the store is taken.
+        A key file that does not exist yet is generated. Raises ``ConfigError`` if the
+        name is taken, ``ConflictError`` if the store already holds a vault.
         """
-        reference = key.reference()
-        if reference is None:
-            raise ConfigError(
-                "a new vault needs a key: give --passphrase-env VAR or --key-file FILE"
-            )
         with self.context.catalog.session(readonly=True) as session:
             try:
                 get_vault(session, name)
@@ -79,42 +100,44 @@ class VaultService:
                 pass
             else:
                 raise ConfigError(f"a vault named {name!r} is already registered")
-        store = open_store(url)
-        key_provider = provider(reference, create_key_file=True)
-        with Vault.create(
-            store, key_provider, settings, label="initial", cache_dir=self.context.cache_dir
-        ) as vault:
+        return self.initialise(name, config)
+
+    def initialise(self, name: str, config: VaultConfig) -> VaultDescription:
+        """Create the vault in its store (if absent) and register it; return its description.
+
+        An existing vault at the URL is opened with the configured key instead, so
+        declaring a vault that already exists adopts it.
+        """
+        store = open_store(config.url)
+        provider = key_provider(config.key, create_key_file=True)
+        try:
+            vault = Vault.open(store, provider, cache_dir=self.context.cache_dir)
+        except NotFoundError:
+            vault = Vault.create(
+                store,
+                provider,
+                engine_settings(config),
+                label="initial",
+                cache_dir=self.context.cache_dir,
+            )
+        with vault:
             description = vault.describe()
         with self.context.catalog.session() as session:
-            upsert_vault(
-                session,
-                name=name,
-                url=url,
-                at=self.context.now(),
-                settings={
-                    KEY_SETTING: reference,
-                    "vault_id": description.vault_id,
-                    **(settings.model_dump() if settings else {}),
-                },
-            )
+            register_vault(session, name, config, self.context.now())
         return description
 
     def key_provider(self, name: str, key: KeyOptions | None = None) -> KeyProvider:
         """Return the provider for vault ``name``: the options given, else the registered one."""
-        reference = (key.reference() if key else None) or self.registered(name).key_reference
-        if reference is None:
-            raise ConfigError(
-                f"vault {name!r} has no registered key; give --passphrase-env or --key-file"
-            )
-        return provider(reference)
+        setting = (key.setting() if key else None) or self.config(name).key
+        return key_provider(setting)
 
     @contextmanager
     def open(self, name: str, key: KeyOptions | None = None) -> Iterator[Vault]:
         """Open vault ``name`` for the duration of the block."""
-        registered = self.registered(name)
-        key_provider = self.key_provider(name, key)
+        config = self.config(name)
+        provider = key_provider((key.setting() if key else None) or config.key)
         with Vault.open(
-            open_store(registered.url), key_provider, cache_dir=self.context.cache_dir
+            open_store(config.url), provider, cache_dir=self.context.cache_dir
         ) as vault:
             yield vault
 
@@ -175,10 +198,10 @@ class VaultService:
         self, name: str, new_key: KeyOptions, *, label: str = "", key: KeyOptions | None = None
     ) -> str:
         """Wrap the master key with another passphrase or key file; return the key id."""
-        reference = new_key.reference()
-        if reference is None:
+        setting = new_key.setting()
+        if setting is None:
             raise ConfigError("give the new key as --new-passphrase-env VAR or --new-key-file F")
-        new_provider = provider(reference, create_key_file=True)
+        new_provider = key_provider(setting, create_key_file=True)
         with self.open(name, key) as vault:
             return vault.add_key(new_provider, label=label)
 
