@@ -44,7 +44,7 @@ class KeyOptions:
         if self.passphrase_env:
             return PassphraseKey(provider="passphrase", passphrase=f"env:{self.passphrase_env}")
         if self.key_file:
-            return KeyFileKey(provider="key-file", path=self.key_file.expanduser().absolute())
+            return KeyFileKey(provider="key-file", path=str(self.key_file.expanduser().absolute()))
         return None
 
 
