@@ -14,23 +14,30 @@ then read and tidy the generated file under ``migrations/versions``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY: Final = 0x53524D47  # "SRMG": strongroom migrations
 """PostgreSQL advisory lock key held while migrating."""
 
 
+_REVISION_LINE: Final = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([0-9a-zA-Z_]+)['\"]", re.M
+)
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """Return an Alembic configuration for the packaged migrations, bound to ``connection``."""
+    from alembic.config import Config  # imported on demand: alembic is slow to import
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     config.attributes["connection"] = connection
@@ -39,6 +46,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """Return the newest revision of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
@@ -47,12 +56,48 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at (``None`` for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def packaged_head() -> str | None:
+    """Read the head revision from the migration files without importing Alembic.
+
+    Returns None when the files do not describe one linear history (then callers ask
+    Alembic, which knows every rule).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def is_current(engine: Engine) -> bool:
+    """Tell, cheaply, whether the database already is at the packaged head revision."""
+    head = packaged_head()
+    if head is None:
+        return False
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return list(versions) == [head]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (default: the newest) in one locked transaction."""
+    """Bring the database to ``revision`` (default: the newest) in one locked transaction.
+
+    Opening an up-to-date catalog costs one query: Alembic is imported only to migrate.
+    """
+    if revision == "head" and is_current(engine):
+        return
+    from alembic import command
+
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
@@ -65,6 +110,8 @@ def new_revision(url: str, message: str) -> None:
     ``url`` should name a scratch database; it is first upgraded to the current head.
     A developer tool, never called at run time.
     """
+    from alembic import command
+
     engine = create_engine(url)
     try:
         upgrade(engine)

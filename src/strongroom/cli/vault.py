@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -21,8 +21,11 @@ from strongroom.cli.common import (
 from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError, IntegrityError
-from strongroom.services.keyref import KeyOptions
-from strongroom.services.vaults import VaultService, copy_stream
+
+if TYPE_CHECKING:
+    from strongroom.services.keyref import KeyOptions
+    from strongroom.services.vaults import VaultService
+    from strongroom.vault import RecoveryPoint, VerifyReport
 from strongroom.vault import RecoveryPoint, VerifyReport
 
 app = typer.Typer(
@@ -36,10 +39,14 @@ NameArgument = Annotated[str, typer.Argument(help="The vault's registered name."
 
 
 def _service(ctx: typer.Context) -> VaultService:
+    from strongroom.services.vaults import VaultService  # the vault engine loads on first use
+
     return VaultService(app_context(ctx))
 
 
 def _key(passphrase_env: str | None, key_file: Path | None) -> KeyOptions:
+    from strongroom.services.keyref import KeyOptions
+
     return KeyOptions(passphrase_env=passphrase_env, key_file=key_file)
 
 
@@ -62,6 +69,7 @@ def create(
     key file (--key-file F, generated if it does not exist). Only that setting is
     stored; later commands find the key the same way.
     """
+
     setting = _key(passphrase_env, key_file).setting()
     if setting is None:
         raise ConfigError("a new vault needs a key: give --passphrase-env VAR or --key-file FILE")
@@ -192,7 +200,7 @@ def restore(
     service = _service(ctx)
     key = _key(passphrase_env, key_file)
     if to == "-":
-        copy_stream(service, name, point, stream, sys.stdout.buffer, key)
+        _copy_stream(service, name, point, stream, sys.stdout.buffer, key)
         sys.stdout.buffer.flush()
         return
     target = Path(to)
@@ -201,7 +209,7 @@ def restore(
     partial = target.with_name(f".{target.name}.strongroom-partial")
     try:
         with partial.open("wb") as handle:
-            written = copy_stream(service, name, point, stream, handle, key)
+            written = _copy_stream(service, name, point, stream, handle, key)
         partial.rename(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -348,6 +356,12 @@ def key_rotate(
     """Start a new data key: new recovery points use it, old ones stay readable."""
     generation = _service(ctx).rotate_data_key(name, _key(passphrase_env, key_file))
     typer.echo(f"data key generation {generation} is now in use")
+
+
+def _copy_stream(*args: Any) -> int:
+    from strongroom.services.vaults import copy_stream
+
+    return copy_stream(*args)
 
 
 def _parse_tags(values: list[str]) -> dict[str, str]:

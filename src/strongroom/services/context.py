@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from strongroom.catalog.database import Catalog, open_catalog
 from strongroom.engine.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from strongroom.catalog.database import Catalog
 
 
 @dataclass
@@ -23,6 +26,8 @@ class AppContext:
     def catalog(self) -> Catalog:
         """The catalog, opened (and migrated) on first use."""
         if self._catalog is None:
+            from strongroom.catalog.database import open_catalog  # SQLAlchemy loads on first use
+
             self._catalog = open_catalog(self.catalog_url, self.home)
         return self._catalog
 
