@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,40 @@ def test_unknown_vault_and_missing_key_variable_are_clear(home: Path, vault: str
     no_env = strongroom(home, "vault", "points", "v", env={"VAULT_PASS": ""})
     assert no_env.returncode == 2
     assert "VAULT_PASS" in no_env.stderr.decode()
+
+
+def test_gc_removes_what_a_killed_backup_left_and_keeps_points(
+    home: Path, vault: str, tmp_path: Path
+) -> None:
+    kept = payload(400_000, seed=11)
+    point = backup(home, kept)
+    env = {**os.environ, **PASS, "STRONGROOM_HOME": str(home)}
+    # a backup whose source dies half way: its packs are uploaded, its manifest never is
+    command = (
+        f"{{ head -c 6000000 /dev/urandom; kill -9 $$; }} | "
+        f"{sys.executable} -m strongroom vault backup v - --stream doomed"
+    )
+    subprocess.run(["bash", "-c", command], env=env, capture_output=True, timeout=120, check=False)
+    gc = strongroom(home, "vault", "gc", "v", "--grace-hours", "0", "-o", "json", env=PASS)
+    assert gc.returncode == 0, text(gc)
+    report = json.loads(gc.stdout)
+    assert report["points"] == 1
+    verify = strongroom(home, "vault", "verify", "v", "--read-data", "-o", "json", env=PASS)
+    assert verify.returncode == 0, text(verify)
+    assert json.loads(verify.stdout)["unindexed_packs"] == 0
+    restored = strongroom(home, "vault", "restore", "v", point, "--to", "-", env=PASS)
+    assert restored.stdout == kept
+
+
+def test_repair_rebuilds_a_lost_index(home: Path, vault: str, tmp_path: Path) -> None:
+    data = payload(600_000, seed=5)
+    point = backup(home, data)
+    for fragment in (tmp_path / "vault" / "index").rglob("*"):
+        if fragment.is_file():
+            fragment.unlink()
+    shutil.rmtree(home / "cache", ignore_errors=True)
+    repair = strongroom(home, "vault", "repair", "v", "-o", "json", env=PASS)
+    assert repair.returncode == 0, text(repair)
+    assert json.loads(repair.stdout)["packs_indexed"] >= 1
+    restored = strongroom(home, "vault", "restore", "v", point, "--to", "-", env=PASS)
+    assert restored.stdout == data

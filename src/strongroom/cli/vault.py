@@ -358,6 +358,73 @@ def key_rotate(
     typer.echo(f"data key generation {generation} is now in use")
 
 
+@app.command()
+def gc(
+    ctx: typer.Context,
+    name: NameArgument,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
+    repack_threshold: Annotated[
+        float | None,
+        typer.Option(help="Repack packs whose live share is below this (0-1) [default: 0.5]."),
+    ] = None,
+    grace_hours: Annotated[
+        float | None,
+        typer.Option(help="Keep packs younger than this many hours [default: 1]."),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Delete data no recovery point references and repack mostly-dead packs.
+
+    Runs under the vault's exclusive lock; a backup in progress makes it wait or refuse,
+    and packs younger than the grace period are never touched.
+    """
+    from datetime import timedelta
+
+    report = _service(ctx).gc(
+        name,
+        dry_run=dry_run,
+        repack_threshold=repack_threshold,
+        grace=timedelta(hours=grace_hours) if grace_hours is not None else None,
+        key=_key(passphrase_env, key_file),
+    )
+    data = asdict(report) | {"bytes_freed": report.bytes_freed}
+    if output is OutputFormat.json:
+        print_json(data)
+        return
+    print_table(
+        f"gc {name}{' (dry run)' if dry_run else ''}",
+        ["measure", "value"],
+        [
+            [key, human_size(value) if key.startswith("bytes") else value]
+            for key, value in data.items()
+            if key != "problems"
+        ],
+    )
+    for pack, problem in report.problems.items():
+        stdout.print(f"[yellow]kept[/] {pack}: {escape(problem)}", highlight=False)
+
+
+@app.command()
+def repair(
+    ctx: typer.Context,
+    name: NameArgument,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Rebuild the vault's index from the pack headers; name packs that cannot be read."""
+    report = _service(ctx).repair_index(name, _key(passphrase_env, key_file))
+    data = asdict(report) | {"ok": report.ok}
+    if output is OutputFormat.json:
+        print_json(data)
+    else:
+        print_table(f"repair {name}", ["measure", "value"], [[k, v] for k, v in data.items()])
+    if not report.ok:
+        raise IntegrityError(f"vault {name}: some packs could not be read; see the report")
+
+
 def _copy_stream(*args: Any) -> int:
     from strongroom.services.vaults import copy_stream
 
@@ -441,3 +508,4 @@ def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> Non
         stdout.print(
             f"[red]problem[/] {problem.object_name}: {escape(problem.message)}", highlight=False
         )
+

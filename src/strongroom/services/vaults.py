@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
@@ -24,8 +24,10 @@ from strongroom.services.context import AppContext
 from strongroom.services.keyref import KeyOptions, key_provider
 from strongroom.storage.open import open_store
 from strongroom.vault import (
+    GcReport,
     KeyInfo,
     RecoveryPoint,
+    RepairReport,
     Vault,
     VaultDescription,
     VaultSettings,
@@ -183,6 +185,29 @@ class VaultService:
             return vault.verify(
                 read_data=read_data, subset_percent=subset_percent, point_ids=point_ids
             )
+
+    def gc(
+        self,
+        name: str,
+        *,
+        dry_run: bool = False,
+        repack_threshold: float | None = None,
+        grace: timedelta | None = None,
+        key: KeyOptions | None = None,
+    ) -> GcReport:
+        """Delete data no recovery point needs and repack mostly-dead packs."""
+        options: dict[str, Any] = {}
+        if repack_threshold is not None:
+            options["repack_threshold"] = repack_threshold
+        if grace is not None:
+            options["grace"] = grace
+        with self.open(name, key) as vault:
+            return vault.gc(dry_run=dry_run, **options)
+
+    def repair_index(self, name: str, key: KeyOptions | None = None) -> RepairReport:
+        """Rebuild the vault's index from its pack headers."""
+        with self.open(name, key) as vault:
+            return vault.repair_index()
 
     def describe(self, name: str, key: KeyOptions | None = None) -> VaultDescription:
         """What the vault holds: format, settings, keys, points, index size, damage."""
