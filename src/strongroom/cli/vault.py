@@ -508,4 +508,3 @@ def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> Non
         stdout.print(
             f"[red]problem[/] {problem.object_name}: {escape(problem.message)}", highlight=False
         )
-
