@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -186,12 +187,24 @@ def test_gc_removes_what_a_killed_backup_left_and_keeps_points(
     kept = payload(400_000, seed=11)
     point = backup(home, kept)
     env = {**os.environ, **PASS, "STRONGROOM_HOME": str(home)}
-    # a backup whose source dies half way: its packs are uploaded, its manifest never is
-    command = (
-        f"{{ head -c 6000000 /dev/urandom; kill -9 $$; }} | "
-        f"{sys.executable} -m strongroom vault backup v - --stream doomed"
+    packs = tmp_path / "vault" / "data"
+    before = sum(1 for path in packs.rglob("*") if path.is_file())
+    # a backup killed half way: some packs are uploaded, its manifest never is
+    process = subprocess.Popen(
+        [sys.executable, "-m", "strongroom", "vault", "backup", "v", "-", "--stream", "doomed"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    subprocess.run(["bash", "-c", command], env=env, capture_output=True, timeout=120, check=False)
+    assert process.stdin is not None
+    deadline = time.monotonic() + 120
+    while sum(1 for path in packs.rglob("*") if path.is_file()) == before:
+        assert time.monotonic() < deadline, "the backup never uploaded a pack"
+        process.stdin.write(random.randbytes(4 * 1024 * 1024))
+        process.stdin.flush()
+    process.kill()
+    process.wait(30)
     gc = strongroom(home, "vault", "gc", "v", "--grace-hours", "0", "-o", "json", env=PASS)
     assert gc.returncode == 0, text(gc)
     report = json.loads(gc.stdout)
