@@ -1,7 +1,9 @@
-"""Run a command (or a shell pipeline) and measure wall time and peak RSS.
+"""Run a command (or a shell pipeline) and measure wall time, CPU time and peak RSS.
 
-Peak RSS comes from ``wait4``: the largest resident set of the process and of any
-descendant it waited for, so a pipeline run through ``sh -c`` reports its hungriest member.
+CPU time and peak RSS come from ``wait4``: user + system seconds of the process and of
+every descendant it waited for (a pipeline run through ``sh -c`` sums its members), and the
+largest resident set among them. CPU seconds barely change when other work loads the
+machine, so they are the stable measure where wall time is noisy.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall seconds, peak resident set in MiB, and what the command printed on stdout."""
+    """Wall seconds, CPU seconds (user + system), peak resident set in MiB, and what the
+    command printed on stdout."""
 
     seconds: float
+    cpu_seconds: float
     peak_rss_mib: float
     stdout: str
 
@@ -27,12 +31,17 @@ class Measurement:
 def run(
     command: Sequence[str] | str,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     stdin_path: Path | None = None,
     stdout_to_null: bool = False,
 ) -> Measurement:
-    """Run ``command`` (a shell string runs under ``sh -c``); raise if it fails."""
+    """Run ``command`` (a shell string runs under ``sh -c``); raise if it fails.
+
+    ``env`` is added to this process's environment; a None value removes that variable.
+    """
     argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+    environment = {**os.environ, **(env or {})}
+    environment = {name: value for name, value in environment.items() if value is not None}
     stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
     stdout = subprocess.DEVNULL if stdout_to_null else subprocess.PIPE
     started = time.perf_counter()
@@ -42,7 +51,7 @@ def run(
             stdin=stdin,
             stdout=stdout,
             stderr=subprocess.PIPE,
-            env={**os.environ, **(env or {})},
+            env=environment,
         )
         out = process.stdout.read() if process.stdout else b""
         err = process.stderr.read() if process.stderr else b""
@@ -54,7 +63,24 @@ def run(
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{argv!r} failed ({process.returncode}): {err.decode()[-2000:]}")
-    return Measurement(seconds, usage.ru_maxrss / 1024, out.decode())
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(seconds, cpu, usage.ru_maxrss / 1024, out.decode())
+
+
+def best(measurements: Sequence[Measurement]) -> Measurement:
+    """Combine repeated runs: the fastest wall time, the least CPU, the highest peak RSS."""
+    fastest = min(measurements, key=lambda measured: measured.seconds)
+    return Measurement(
+        fastest.seconds,
+        min(measured.cpu_seconds for measured in measurements),
+        max(measured.peak_rss_mib for measured in measurements),
+        fastest.stdout,
+    )
+
+
+def load_average() -> str:
+    """The 1-minute load average, to tell a quiet machine from a busy one."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def tree_size(path: Path) -> int:

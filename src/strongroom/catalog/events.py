@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from strongroom.catalog.models import EventRecord
@@ -27,6 +27,35 @@ def append_event(
     session.add(record)
     session.flush()
     return record
+
+
+def append_events(
+    session: Session, events: Sequence[tuple[datetime, str, str, Mapping[str, Any]]]
+) -> list[int]:
+    """Append many events (``at``, ``type``, ``subject``, ``payload``); return their ids in
+    the order given.
+
+    PostgreSQL returns the ids of one batched insert in order. SQLite would insert row by
+    row to do so; there the rows go in one ``executemany`` and the ids are read back: a
+    write transaction holds SQLite's only write lock, so the new ids are exactly those
+    above the largest one before.
+    """
+    if not events:
+        return []
+    rows = [
+        {"at": at, "type": type, "subject": subject, "payload": dict(payload)}
+        for at, type, subject, payload in events
+    ]
+    if session.get_bind().dialect.name != "sqlite":
+        statement = insert(EventRecord).returning(EventRecord.id, sort_by_parameter_order=True)
+        return [int(event_id) for event_id in session.scalars(statement, rows)]
+    before = session.scalar(select(func.max(EventRecord.id))) or 0
+    session.execute(insert(EventRecord.metadata.tables[EventRecord.__tablename__]), rows)
+    new = select(EventRecord.id).where(EventRecord.id > before).order_by(EventRecord.id)
+    ids = [int(event_id) for event_id in session.scalars(new)]
+    if len(ids) != len(rows):  # pragma: no cover - only if the write lock were not held
+        raise RuntimeError(f"appended {len(rows)} events but found {len(ids)} new ids")
+    return ids
 
 
 def list_events(

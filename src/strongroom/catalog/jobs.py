@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session, aliased
@@ -149,6 +149,75 @@ def create_job(
     session.flush()
     record_transition(session, job, None, JobState.CREATED, at=at, reason=reason)
     return job
+
+
+def insert_pending_jobs(
+    session: Session,
+    jobs: Sequence[Mapping[str, Any]],
+    *,
+    at: datetime,
+    created_reason: str = "created",
+    queued_reason: str = "queued",
+) -> None:
+    """Insert many jobs straight into PENDING, with the two transitions that
+    :func:`create_job` and a CREATED -> PENDING :func:`transition_job` would record.
+
+    Each mapping holds the columns ``create_job`` takes (``id``, ``kind``, ``resource_id``,
+    ``vault_id``, ``rule_id``, ``run_id``, ``params``, ``allow_partial``,
+    ``max_attempts``, ``retry_interval_seconds``, ``retry_backoff_rate``, ``start_by``,
+    ``complete_by``). One statement per table, for the scheduler's runs of many jobs.
+    """
+    if not jobs:
+        return
+    # Core inserts (the tables, not the classes): one executemany each, no ORM identity work.
+    session.execute(
+        insert(Job.metadata.tables[Job.__tablename__]),
+        [
+            {
+                **{column: job.get(column) for column in _NEW_JOB_COLUMNS},
+                "params": dict(job.get("params") or {}),
+                "allow_partial": bool(job.get("allow_partial")),
+                "state": JobState.PENDING,
+                "attempt": 1,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for job in jobs
+        ],
+    )
+    session.execute(
+        insert(JobTransition.metadata.tables[JobTransition.__tablename__]),
+        [
+            {
+                "job_id": job["id"],
+                "from_state": from_state,
+                "to_state": to_state,
+                "at": at,
+                "reason": reason,
+                "attempt": 1,
+            }
+            for job in jobs
+            for from_state, to_state, reason in (
+                (None, JobState.CREATED, created_reason),
+                (JobState.CREATED, JobState.PENDING, queued_reason),
+            )
+        ],
+    )
+
+
+_NEW_JOB_COLUMNS: Final = (
+    "id",
+    "kind",
+    "resource_id",
+    "vault_id",
+    "rule_id",
+    "run_id",
+    "max_attempts",
+    "retry_interval_seconds",
+    "retry_backoff_rate",
+    "start_by",
+    "complete_by",
+)
 
 
 def get_job(session: Session, job_id: str) -> Job:
@@ -416,6 +485,23 @@ def list_missed_start(session: Session, *, now: datetime, limit: int = 100) -> l
             Job.start_by <= now,
         )
         .order_by(Job.start_by)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def list_overdue_running(session: Session, *, now: datetime, limit: int = 100) -> list[Job]:
+    """Return RUNNING jobs whose completion window closed (``complete_by`` passed) and
+    that nobody has asked to stop yet."""
+    statement = (
+        select(Job)
+        .where(
+            Job.state == JobState.RUNNING,
+            Job.complete_by.is_not(None),
+            Job.complete_by <= now,
+            Job.cancel_requested_at.is_(None),
+        )
+        .order_by(Job.complete_by)
         .limit(limit)
     )
     return list(session.scalars(statement))

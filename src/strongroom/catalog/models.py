@@ -12,7 +12,7 @@ compares them (``alembic`` autogenerate) on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -55,6 +55,9 @@ JSONObject = dict[str, Any]
 
 # A 64-bit key on PostgreSQL; SQLite needs exactly INTEGER for an auto-incrementing rowid key.
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+MISSED_RUN_ONCE: Final = "run-once-in-window"
+"""The default missed-run policy of a rule (see ``docs/scheduling.md``)."""
 
 _ONE_RUNNING_BACKUP = text(
     f"kind = '{JobKind.BACKUP.value}' AND state = '{JobState.RUNNING.value}'"
@@ -140,6 +143,9 @@ class Rule(Base):
     copy_actions: Mapped[list[Any]] = mapped_column(default=list)
     retry_policy: Mapped[JSONObject] = mapped_column(default=dict)
     allow_partial: Mapped[bool] = mapped_column(default=False)
+    missed_run_policy: Mapped[str] = mapped_column(
+        String(32), default=MISSED_RUN_ONCE, server_default=MISSED_RUN_ONCE
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -147,11 +153,54 @@ class Rule(Base):
     vault: Mapped[Vault] = relationship()
 
 
+class RuleSchedule(Base):
+    """The scheduler's memory of one rule: when it last fired and when it fires next.
+
+    ``schedule`` and ``timezone`` are the expression ``next_fire_at`` was worked out for;
+    when the rule's own differ, the rule was changed and the next fire time is worked out
+    again. ``next_fire_at`` is ``None`` when the schedule never fires again. Firing
+    advances the row with a conditional update on ``next_fire_at``, so of two schedulers
+    only one fires each instant.
+    """
+
+    __tablename__ = "rule_schedules"
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    schedule: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    next_fire_at: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    last_run_id: Mapped[str | None] = mapped_column(String(36))
+    missed_firings: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease one process holds until ``expires_at`` (the scheduler's leadership).
+
+    Taken and renewed with one conditional update (``WHERE holder = me OR expires_at <=
+    now``), so at most one holder is current at any time.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class Run(Base):
     """One firing of a rule over all its resources."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_rule_id_fired_at", "rule_id", "fired_at"),)
+    __table_args__ = (
+        Index("ix_runs_rule_id_fired_at", "rule_id", "fired_at"),
+        Index("ix_runs_state", "state"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
@@ -250,7 +299,12 @@ class JobTransition(Base):
 
 
 class RecoveryPoint(Base):
-    """One completed backup of one resource; ``id`` is the vault manifest's id."""
+    """One completed backup of one resource; ``id`` is the vault manifest's id.
+
+    ``cold_since`` is when the point reached the cold tier; ``cold_point_id`` is the id of
+    its copy in a separate-store cold tier (a vault of its own, so another manifest id).
+    A legal hold keeps its reason, who placed it and when with the point itself.
+    """
 
     __tablename__ = "recovery_points"
     __table_args__ = (
@@ -275,7 +329,12 @@ class RecoveryPoint(Base):
     move_to_cold_at: Mapped[datetime | None]
     delete_at: Mapped[datetime | None]
     tier: Mapped[Tier] = mapped_column(TierType(), default=Tier.WARM)
+    cold_since: Mapped[datetime | None]
+    cold_point_id: Mapped[str | None] = mapped_column(String(128))
     legal_hold: Mapped[bool] = mapped_column(default=False)
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text())
+    legal_hold_by: Mapped[str | None] = mapped_column(String(200))
+    legal_hold_at: Mapped[datetime | None]
     verification_result: Mapped[JSONObject | None]
     verified_at: Mapped[datetime | None]
     restore_test_result: Mapped[JSONObject | None]

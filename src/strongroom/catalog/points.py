@@ -150,12 +150,68 @@ def set_tier(session: Session, point_id: str, tier: Tier) -> RecoveryPoint:
     return point
 
 
-def set_legal_hold(session: Session, point_id: str, *, on: bool) -> RecoveryPoint:
-    """Put a point on legal hold or release it."""
+def set_legal_hold(
+    session: Session,
+    point_id: str,
+    *,
+    on: bool,
+    reason: str | None = None,
+    by: str | None = None,
+    at: datetime | None = None,
+) -> RecoveryPoint:
+    """Put a point on legal hold (with why, by whom, when) or release it (clears them)."""
     point = get_recovery_point(session, point_id)
     point.legal_hold = on
+    point.legal_hold_reason = reason if on else None
+    point.legal_hold_by = by if on else None
+    point.legal_hold_at = at if on else None
     session.flush()
     return point
+
+
+def set_cold_copy(
+    session: Session, point_id: str, *, at: datetime, cold_point_id: str | None = None
+) -> RecoveryPoint:
+    """Record that a point moved to its vault's cold tier at ``at`` (tier COLD).
+
+    ``cold_point_id`` is the id of its copy when the cold tier is a separate store.
+    """
+    point = get_recovery_point(session, point_id)
+    point.tier = Tier.COLD
+    point.cold_since = at
+    point.cold_point_id = cold_point_id
+    session.flush()
+    return point
+
+
+def list_on_legal_hold(session: Session, *, vault: str | None = None) -> list[RecoveryPoint]:
+    """Return the points on legal hold, oldest hold first, optionally of one vault."""
+    statement = select(RecoveryPoint).where(RecoveryPoint.legal_hold.is_(True))
+    if vault is not None:
+        statement = statement.join(Vault, RecoveryPoint.vault_id == Vault.id).where(
+            Vault.name == vault
+        )
+    statement = statement.order_by(RecoveryPoint.legal_hold_at, RecoveryPoint.id)
+    return list(session.scalars(statement))
+
+
+def find_recovery_point(session: Session, point_id: str) -> RecoveryPoint:
+    """Return the point with this id or unique id prefix (at least 6 characters).
+
+    Raises NotFoundError when none matches, ConflictError (not retryable) when the prefix
+    is ambiguous.
+    """
+    point = session.get(RecoveryPoint, point_id, populate_existing=True)
+    if point is not None:
+        return point
+    if len(point_id) >= 6 and all(c in "0123456789abcdef" for c in point_id):
+        statement = select(RecoveryPoint).where(RecoveryPoint.id.startswith(point_id)).limit(2)
+        matches = list(session.scalars(statement))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ConflictError(f"recovery point prefix {point_id!r} is ambiguous", retryable=False)
+    raise NotFoundError(f"no recovery point {point_id!r} in the catalog")
 
 
 def record_verification(

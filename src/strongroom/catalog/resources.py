@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalog.models import Plan, Resource, Rule, Vault
+from strongroom.catalog.models import MISSED_RUN_ONCE, Plan, Resource, Rule, Vault
 from strongroom.errors import NotFoundError
 
 
@@ -137,11 +137,13 @@ def upsert_rule(
     copy_actions: Sequence[Mapping[str, Any]] = (),
     retry_policy: Mapping[str, Any] | None = None,
     allow_partial: bool = False,
+    missed_run_policy: str = MISSED_RUN_ONCE,
 ) -> Rule:
     """Create the rule ``name`` of ``plan`` or update it; return the row.
 
     ``retry_policy`` holds ``max_attempts``, ``interval_seconds`` and ``backoff_rate``;
-    missing keys take the engine's defaults.
+    missing keys take the engine's defaults. ``missed_run_policy`` is
+    ``run-once-in-window`` or ``skip`` (see ``docs/scheduling.md``).
     """
     rule = session.scalar(select(Rule).where(Rule.plan_id == plan.id, Rule.name == name))
     if rule is None:
@@ -157,6 +159,7 @@ def upsert_rule(
     rule.copy_actions = [dict(action) for action in copy_actions]
     rule.retry_policy = dict(retry_policy or {})
     rule.allow_partial = allow_partial
+    rule.missed_run_policy = missed_run_policy
     rule.updated_at = at
     session.flush()
     return rule
@@ -169,3 +172,13 @@ def get_rule(session: Session, plan: str, name: str) -> Rule:
     if rule is None:
         raise NotFoundError(f"no rule {name!r} in plan {plan!r}")
     return rule
+
+
+def list_vaults(session: Session) -> list[Vault]:
+    """Return every registered vault, by name."""
+    return list(session.scalars(select(Vault).order_by(Vault.name)))
+
+
+def list_plans(session: Session) -> list[Plan]:
+    """Return every plan, by name (its rules load with it when read)."""
+    return list(session.scalars(select(Plan).order_by(Plan.name)))

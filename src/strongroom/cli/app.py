@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from strongroom import __version__, logs
-from strongroom.cli import quickstart, vault
+from strongroom.cli import declare, legal_hold, lifecycle, quickstart, schedule, serve, vault
+from strongroom.cli import operations as operations_cli
 from strongroom.cli.render import print_error
 from strongroom.config.home import resolve_home
 from strongroom.errors import StrongroomError
@@ -25,6 +26,17 @@ app = typer.Typer(
 )
 app.command(name="quickstart")(quickstart.quickstart)
 app.add_typer(vault.app, name="vault")
+app.command(name="validate")(declare.validate)
+app.command(name="apply")(declare.apply)
+app.command(name="create-plan")(declare.create_plan)
+app.command(name="list-plans")(declare.list_plans)
+app.command(name="list-resources")(declare.list_resources)
+app.add_typer(declare.catalog_app, name="catalog")
+app.add_typer(lifecycle.app, name="lifecycle")
+app.add_typer(legal_hold.app, name="legal-hold")
+operations_cli.register(app)
+app.add_typer(schedule.app, name="schedule")
+app.command(name="serve")(serve.serve)
 
 
 def _version(value: bool) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from strongroom.cli.render import OutputFormat
-from strongroom.services.context import AppContext
+
+if TYPE_CHECKING:
+    from strongroom.services.context import AppContext
 
 OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="table for people, json for scripts.")
@@ -24,6 +26,9 @@ KeyFileOption = Annotated[
 
 def app_context(ctx: typer.Context) -> AppContext:
     """Return the application context the root command built."""
+    # Imported here, like every service: importing the CLI stays cheap (see test_startup.py).
+    from strongroom.services.context import AppContext
+
     root = ctx.find_root()
     context = root.obj
     if not isinstance(context, AppContext):

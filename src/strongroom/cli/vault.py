@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
 
+from strongroom.cli import lock
 from strongroom.cli.common import (
     KeyFileOption,
     OutputOption,
@@ -19,14 +19,14 @@ from strongroom.cli.common import (
     human_size,
 )
 from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
-from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError, IntegrityError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from strongroom.services.keyref import KeyOptions
     from strongroom.services.vaults import VaultService
     from strongroom.vault import RecoveryPoint, VerifyReport
-from strongroom.vault import RecoveryPoint, VerifyReport
 
 app = typer.Typer(
     help="Low-level commands over one vault: create, backup, points, restore, verify, keys.",
@@ -69,6 +69,10 @@ def create(
     key file (--key-file F, generated if it does not exist). Only that setting is
     stored; later commands find the key the same way.
     """
+
+    from pydantic import ValidationError
+
+    from strongroom.config.vaults import VaultConfig  # pydantic loads only for this command
 
     setting = _key(passphrase_env, key_file).setting()
     if setting is None:
@@ -508,3 +512,6 @@ def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> Non
         stdout.print(
             f"[red]problem[/] {problem.object_name}: {escape(problem.message)}", highlight=False
         )
+
+
+lock.register(app)  # vault lock, unlock, lock-status (cli/lock.py)

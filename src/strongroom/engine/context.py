@@ -2,7 +2,7 @@
 
 A handler is a plain function ``(JobContext) -> JobResult`` registered for a job kind.
 It should call ``ctx.cancel.raise_if_cancelled()`` between steps (and may sleep on
-``ctx.cancel.wait``): a cancelled job ends ABORTED (or EXPIRED when its completion window
+``ctx.cancel.wait``): a cancelled job ends ABORTED (also when its completion window
 closed) as soon as the handler raises the resulting AbortedError. It reports progress
 through ``ctx.progress``; the executor keeps the latest value and stores it with each
 lease renewal.

@@ -3,7 +3,7 @@
 :class:`ThreadPoolJobExecutor` claims jobs with a lease (see ``catalog.jobs``), runs each
 handler on a thread of its pool, renews the leases from a heartbeat thread, and ends
 each job through the state machine: COMPLETED / PARTIAL, a retry or FAILED per the retry
-policy, ABORTED or EXPIRED on cancellation. Concurrency limits (global, per vault, per
+policy, ABORTED on cancellation. Concurrency limits (global, per vault, per
 resource type) and "one backup of a resource at a time" are checked by the claim in the
 catalog, so they hold across every process sharing it; ``max_workers`` only bounds this
 process.
@@ -120,6 +120,8 @@ class ThreadPoolJobExecutor:
         self._finished = threading.Condition(self._lock)
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
+        self._claiming = threading.Event()
+        self._claiming.set()
         self._threads: list[threading.Thread] = []
         self._heartbeat: threading.Thread | None = None
 
@@ -145,7 +147,7 @@ class ThreadPoolJobExecutor:
         recover_expired_leases(self.machine)
         expire_missed_starts(self.machine)
         claimed = 0
-        while not self._stopping.is_set():
+        while self._claiming.is_set() and not self._stopping.is_set():
             with self._lock:
                 if len(self._running) >= self.max_workers:
                     break
@@ -203,6 +205,19 @@ class ThreadPoolJobExecutor:
             return False
         running.token.cancel(reason, state=state)
         return True
+
+    def stop_claiming(self) -> None:
+        """Take no new jobs; those running here go on (with their heartbeats) until they end.
+
+        The first step of a graceful shutdown: follow with :meth:`running_job_ids` to
+        wait, then :meth:`shutdown`.
+        """
+        self._claiming.clear()
+
+    def running_job_ids(self) -> list[str]:
+        """Return the ids of the jobs running in this process now."""
+        with self._lock:
+            return list(self._running)
 
     def heartbeat_once(self) -> None:
         """Renew the leases of the jobs running here and pass on cancel requests."""
@@ -364,10 +379,7 @@ class ThreadPoolJobExecutor:
         elif status.cancel_requested:
             running.token.cancel(status.cancel_reason or "cancelled")
         elif status.complete_by is not None and self.machine.clock.now() >= status.complete_by:
-            running.token.cancel(
-                f"completion window closed at {status.complete_by.isoformat()}",
-                state=JobState.EXPIRED,
-            )
+            running.token.cancel(f"completion window closed at {status.complete_by.isoformat()}")
         if progress is not None and progress != running.progress_sent:
             running.progress_sent = progress
             self.machine.bus.dispatch(

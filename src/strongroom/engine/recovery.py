@@ -6,8 +6,9 @@ worker that died or stalled. Such a job counts the attempt as failed with the re
 attempt), so another worker picks it up. The guard on that transition re-checks that the
 lease is really over, so a worker that renews at the last moment keeps its job.
 
-A CREATED or PENDING job whose start window closed (``start_by``) becomes EXPIRED, as does
-a RUNNING job of a dead worker whose completion window closed (``complete_by``).
+A CREATED or PENDING job whose start window closed (``start_by``) becomes EXPIRED; a
+RUNNING job of a dead worker whose completion window closed (``complete_by``) is ABORTED,
+as a running job is when its window closes (AWS Backup: EXPIRED means "never started").
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _logger = get_logger(__name__)
 
 
 def recover_expired_leases(machine: JobStateMachine, *, limit: int = 100) -> list[JobView]:
-    """Return the RUNNING jobs whose lease expired to PENDING (or FAILED, or EXPIRED)."""
+    """Return the RUNNING jobs whose lease expired to PENDING (or FAILED, or ABORTED)."""
     with machine.catalog.session(readonly=True) as session:
         expired = [
             job_view(job)
@@ -47,7 +48,7 @@ def recover_expired_leases(machine: JobStateMachine, *, limit: int = 100) -> lis
                         job,
                         reason=f"completion window closed at {job.complete_by.isoformat()} "
                         f"while worker {job.lease_owner} was unreachable",
-                        state=JobState.EXPIRED,
+                        state=JobState.ABORTED,
                         guard=guard,
                     )
                 else:

@@ -5,8 +5,8 @@
     CREATED ──> PENDING ──> RUNNING ──> COMPLETED
        │           │   ^       │──────> PARTIAL    (only if the job allows partial results)
        │           │   └───────│ retry  FAILED
-       │           │           │──────> ABORTED    (cancelled: user, shutdown)
-       └───────────┴───────────┴──────> EXPIRED    (start or completion window closed)
+       │           │           │──────> ABORTED    (cancelled: user, shutdown, completion window)
+       └───────────┴───────────┴──────> EXPIRED    (start window closed before it ran)
        (CREATED and PENDING may also go straight to ABORTED)
 
 :data:`ALLOWED_TRANSITIONS` is the table; anything else raises
@@ -21,7 +21,7 @@ are stored in the same transaction and dispatched on the bus after it commits.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import MappingProxyType
@@ -30,6 +30,7 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from strongroom.catalog import Catalog
+from strongroom.catalog import events as catalog_events
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.jobs import ConcurrencyLimits, JobGuard
 from strongroom.catalog.models import Job
@@ -172,6 +173,53 @@ class Work:
         self._publish_transition(job, from_state, to_state, reason)
         return job
 
+    def create_pending(self, jobs: Sequence[JobView], *, reason: str = "queued") -> None:
+        """Insert many new jobs straight into PENDING, recording and publishing what
+        :meth:`create` then :meth:`transition` to PENDING would, in a few statements.
+
+        ``jobs`` describe the new jobs (state PENDING, attempt 1, with the names of their
+        resource, vault and rule, which the events carry). For the scheduler's runs.
+        """
+        catalog_jobs.insert_pending_jobs(
+            self.session,
+            [
+                {
+                    "id": job.id,
+                    "kind": job.kind,
+                    "resource_id": job.resource_id,
+                    "vault_id": job.vault_id,
+                    "rule_id": job.rule_id,
+                    "run_id": job.run_id,
+                    "params": job.params,
+                    "allow_partial": job.allow_partial,
+                    "max_attempts": job.max_attempts,
+                    "retry_interval_seconds": job.retry_interval_seconds,
+                    "retry_backoff_rate": job.retry_backoff_rate,
+                    "start_by": job.start_by,
+                    "complete_by": job.complete_by,
+                }
+                for job in jobs
+            ],
+            at=self.now,
+            queued_reason=reason,
+        )
+        events: list[tuple[str, str, Mapping[str, Any]]] = []
+        for job in jobs:
+            base = job_payload(job)
+            for from_state, to_state, why in (
+                (None, JobState.CREATED, "created"),
+                (JobState.CREATED, JobState.PENDING, reason),
+            ):
+                events.extend(
+                    (
+                        type,
+                        job.id,
+                        base | {"state": to_state.value, "from_state": from_state, "reason": why},
+                    )
+                    for type in transition_event_types(job.kind, from_state, to_state)
+                )
+        self.publish_many(events)
+
     def claim(
         self,
         *,
@@ -200,6 +248,19 @@ class Work:
         )
         self.events.append(event)
         return event
+
+    def publish_many(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[Event]:
+        """Store many events (type, subject, payload) in this transaction in one statement;
+        they are dispatched after the commit, in order."""
+        ids = catalog_events.append_events(
+            self.session, [(self.now, type, subject, payload) for type, subject, payload in events]
+        )
+        made = [
+            Event(type=type, subject=subject, at=self.now, payload=payload, id=event_id)
+            for (type, subject, payload), event_id in zip(events, ids, strict=True)
+        ]
+        self.events.extend(made)
+        return made
 
     def view(self, job: Job) -> JobView:
         """Snapshot a row of this session."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,10 @@ from strongroom.vault.index import IndexedPack, open_fragment
 
 SCHEMA_VERSION: Final = "2"
 SYNC_BATCH: Final = 8
+LOOKUP_BATCH: Final = 500
+"""Chunk ids per SQL lookup (well under SQLite's limit on bound parameters)."""
+MAX_HINTS: Final = 10_000
+"""Stream hints kept (the most recently written streams)."""
 _log = get_logger(__name__)
 
 _SCHEMA: Final = """
@@ -36,6 +40,9 @@ CREATE TABLE IF NOT EXISTS packs(
 CREATE TABLE IF NOT EXISTS chunks(
     id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
     stored INTEGER NOT NULL, raw INTEGER NOT NULL, flags INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hints(
+    key BLOB PRIMARY KEY, generation INTEGER NOT NULL, record TEXT NOT NULL,
+    used INTEGER NOT NULL);
 """
 
 
@@ -217,6 +224,55 @@ class IndexCache:
             name, salt, generation, size, ChunkEntry(chunk_id, offset, stored, raw, flags)
         )
 
+    def locate_many(self, chunk_ids: Sequence[bytes]) -> dict[bytes, Location]:
+        """Return where each of ``chunk_ids`` the index knows is stored."""
+        found: dict[bytes, Location] = {}
+        for start in range(0, len(chunk_ids), LOOKUP_BATCH):
+            batch = list(chunk_ids[start : start + LOOKUP_BATCH])
+            marks = ",".join("?" * len(batch))
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT c.id, c.offset, c.stored, c.raw, c.flags, "  # noqa: S608 - only ? marks
+                    "p.name, p.salt, p.generation, p.size "
+                    f"FROM chunks c JOIN packs p ON p.pack = c.pack WHERE c.id IN ({marks})",
+                    batch,
+                ).fetchall()
+            for chunk_id, offset, stored, raw, flags, name, salt, generation, size in rows:
+                key = bytes(chunk_id)
+                entry = ChunkEntry(key, offset, stored, raw, flags)
+                found[key] = Location(name, salt, generation, size, entry)
+        return found
+
+    def remember_stream(self, key: bytes, generation: int, record: str) -> None:
+        """Keep ``record`` (a stream record's JSON) as the hint for streams whose keyed
+        name is ``key``: the next backup of that stream replays its chunk boundaries."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    (used,) = self._db.execute(
+                        "SELECT coalesce(max(used), 0) + 1 FROM hints"
+                    ).fetchone()
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO hints VALUES (?,?,?,?)",
+                        (key, generation, record, used),
+                    )
+                    self._db.execute("DELETE FROM hints WHERE used <= ?", (used - MAX_HINTS,))
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:  # a hint only saves time: never fail a backup for it
+                _log.warning("could not keep a stream hint in the index cache: %s", exc)
+
+    def stream_hint(self, key: bytes, generation: int) -> str | None:
+        """Return the stream record kept for ``key`` in ``generation``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM hints WHERE key = ? AND generation = ?", (key, generation)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def packs(self) -> list[CachedPack]:
         """Return every pack the index names."""
         with self._lock:
@@ -246,6 +302,7 @@ class CacheSession:
         self._db.executescript(
             "CREATE TEMP TABLE pending(id BLOB PRIMARY KEY, stored INTEGER NOT NULL) WITHOUT ROWID;"
             "CREATE TEMP TABLE referenced(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+            "CREATE TEMP TABLE staged(id BLOB PRIMARY KEY, stored INTEGER NOT NULL) WITHOUT ROWID;"
         )
 
     def stored_length(self, chunk_id: bytes) -> int | None:
@@ -257,6 +314,39 @@ class CacheSession:
                 (chunk_id, chunk_id),
             ).fetchone()
         return None if row is None else int(row[0])
+
+    def raw_lengths(self, chunk_ids: Sequence[bytes]) -> dict[bytes, int]:
+        """Return the plaintext length of each of ``chunk_ids`` the index knows."""
+        found: dict[bytes, int] = {}
+        for start in range(0, len(chunk_ids), LOOKUP_BATCH):
+            batch = list(chunk_ids[start : start + LOOKUP_BATCH])
+            marks = ",".join("?" * len(batch))
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT id, raw FROM main.chunks WHERE id IN ({marks})",  # noqa: S608 - only ? marks
+                    batch,
+                ).fetchall()
+            found.update((bytes(chunk_id), int(raw)) for chunk_id, raw in rows)
+        return found
+
+    def indexed(self, chunk_ids: Sequence[bytes]) -> dict[bytes, tuple[int, int, int]]:
+        """Return (stored length, raw length, key generation) of each of ``chunk_ids``
+        the index knows (chunks of this session's own packs are not in it yet)."""
+        found: dict[bytes, tuple[int, int, int]] = {}
+        for start in range(0, len(chunk_ids), LOOKUP_BATCH):
+            batch = list(chunk_ids[start : start + LOOKUP_BATCH])
+            marks = ",".join("?" * len(batch))
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT c.id, c.stored, c.raw, p.generation FROM main.chunks c "  # noqa: S608 - only ? marks
+                    f"JOIN main.packs p ON p.pack = c.pack WHERE c.id IN ({marks})",
+                    batch,
+                ).fetchall()
+            found.update(
+                (bytes(chunk_id), (int(stored), int(raw), int(generation)))
+                for chunk_id, stored, raw, generation in rows
+            )
+        return found
 
     def add_pending(self, chunk_id: bytes, stored_length: int) -> None:
         """Record that this session stored the chunk."""
@@ -272,6 +362,28 @@ class CacheSession:
                 "INSERT OR IGNORE INTO temp.referenced VALUES (?)", (chunk_id,)
             )
             return cursor.rowcount == 1
+
+    def stage(self, chunks: Iterable[tuple[bytes, int]]) -> None:
+        """Stage (chunk id, stored length) pairs to reference later, all at once."""
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO temp.staged VALUES (?,?)", chunks)
+
+    def take_staged(self) -> tuple[int, int]:
+        """Reference every staged chunk; return how many were new to the point and their
+        stored bytes. Empties the stage."""
+        with self._lock:
+            count, stored = self._db.execute(
+                "SELECT count(*), coalesce(sum(stored), 0) FROM temp.staged "
+                "WHERE id NOT IN (SELECT id FROM temp.referenced)"
+            ).fetchone()
+            self._db.execute("INSERT OR IGNORE INTO temp.referenced SELECT id FROM temp.staged")
+            self._db.execute("DELETE FROM temp.staged")
+        return int(count), int(stored)
+
+    def clear_staged(self) -> None:
+        """Empty the stage without referencing anything."""
+        with self._lock:
+            self._db.execute("DELETE FROM temp.staged")
 
     def close(self) -> None:
         """Drop the session's tables and close its connection."""

@@ -1,17 +1,21 @@
 """Streaming content-defined chunking with the compiled FastCDC of the ``fastcdc`` package.
 
 ``fastcdc`` chunks one whole buffer: its last chunk ends where the buffer ends, not where
-the content says. :class:`StreamChunker` feeds it a bounded window and keeps that last
-chunk back until more data (or the end of the stream) arrives. That gives the same cut
-points as chunking the whole stream at once: FastCDC decides a cut by scanning forward from
-the chunk's start only, so every cut found strictly inside the window (or at ``max_size``)
-is final.
+the content says. Writers therefore chunk a stream window by window and keep the last
+chunk of a window back until more data (or the end of the stream) arrives
+(:meth:`StreamChunker.cuts`). That gives the same cut points as chunking the whole stream
+at once: FastCDC decides a cut by scanning forward from the chunk's start only, so every
+cut found strictly inside the window (or at ``max_size``) is final.
+
+The same property lets a writer *predict* cuts: a chunk whose bytes equal a chunk of an
+earlier version of the stream (same keyed id) that was not that version's last chunk ends
+exactly where FastCDC would end it (see :mod:`strongroom.vault.replay`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final
 
 from strongroom.errors import UnsupportedError
 
@@ -28,32 +32,53 @@ MIN_WINDOW: Final = 4 * 1024 * 1024
 
 
 class StreamChunker:
-    """Cut a stream written in pieces of any size into content-defined chunks.
+    """FastCDC with fixed bounds, applied to windows of a stream.
 
-    Memory: at most ``window`` bytes (``max(2 * max_size, 4 MiB)``) are held.
+    Writers keep ``window`` bytes (``max(2 * max_size, 4 MiB)``) at most per window, so a
+    window always holds at least one whole chunk before the held-back one.
     """
 
     def __init__(self, min_size: int, avg_size: int, max_size: int) -> None:
-        self._min_size = min_size
-        self._avg_size = avg_size
-        self._max_size = max_size
-        self._window = max(2 * max_size, MIN_WINDOW)
+        self.min_size = min_size
+        self.avg_size = avg_size
+        self.max_size = max_size
+        self.window = max(2 * max_size, MIN_WINDOW)
         self._buffer = bytearray()
 
-    @property
-    def window(self) -> int:
-        """How many bytes the chunker buffers at most before cutting."""
-        return self._window
+    def cuts(self, view: memoryview, start: int, *, final: bool) -> list[int]:
+        """Return where the chunks FastCDC cuts from ``view[start:]`` end, in order.
+
+        Unless ``final`` (the stream ends with ``view``), the last chunk is left out: its
+        end depends on data not seen yet. Offsets are relative to ``view``.
+        """
+        if start >= len(view):
+            return []
+        ends = [
+            start + cut.offset + cut.length
+            for cut in _fastcdc(
+                view[start:],
+                min_size=self.min_size,
+                avg_size=self.avg_size,
+                max_size=self.max_size,
+            )
+        ]
+        if not final:
+            ends.pop()
+        return ends
 
     def feed(self, data: bytes | bytearray | memoryview) -> Iterator[bytes]:
-        """Add ``data``; yield the chunks whose cut points are now final, in order."""
+        """Add ``data``; yield the chunks whose cut points are now final, in order.
+
+        A convenience for callers that want chunk copies; writers use :meth:`cuts` on
+        their own windows instead.
+        """
         view = memoryview(data).cast("B")
         start = 0
         while start < len(view):
-            room = self._window - len(self._buffer)
+            room = self.window - len(self._buffer)
             self._buffer += view[start : start + room]
             start += room
-            if len(self._buffer) >= self._window:
+            if len(self._buffer) >= self.window:
                 yield from self._cut(final=False)
 
     def finish(self) -> Iterator[bytes]:
@@ -62,21 +87,10 @@ class StreamChunker:
 
     def _cut(self, *, final: bool) -> Iterator[bytes]:
         buffer = self._buffer
-        if not buffer:
-            return
-        cuts: list[Any] = list(
-            _fastcdc(
-                buffer,
-                min_size=self._min_size,
-                avg_size=self._avg_size,
-                max_size=self._max_size,
-            )
-        )
-        if not final:
-            cuts.pop()
-        consumed = 0
         with memoryview(buffer) as view:
-            for cut in cuts:
-                consumed = cut.offset + cut.length
-                yield view[cut.offset : consumed].tobytes()
-        del buffer[:consumed]
+            ends = self.cuts(view, 0, final=final)
+            starts = [0, *ends[:-1]] if ends else []
+            chunks = [view[start:end].tobytes() for start, end in zip(starts, ends, strict=True)]
+        if ends:
+            del buffer[: ends[-1]]
+        yield from chunks

@@ -33,6 +33,8 @@ ZERO_NONCE: Final = bytes(12)
 HEADER_NONCE: Final = b"\xff" * 12
 MAX_SEALED_PAYLOAD: Final = 1 << 30
 STREAM_HASH_CONTEXT: Final = "strongroom v1 stream hash"
+STREAM_HINT_CONTEXT: Final = "strongroom v1 stream hint"
+STREAM_REFERENCE_CONTEXT: Final = "strongroom v1 stream reference"
 _INFO_PREFIX: Final = b"strongroom v1 "
 
 _local = threading.local()
@@ -58,7 +60,7 @@ def chunk_aad(chunk_id: bytes, flags: int, raw_length: int) -> bytes:
     return chunk_id + bytes([flags]) + raw_length.to_bytes(4, "big")
 
 
-def compress(data: bytes, level: int) -> bytes:
+def compress(data: bytes | memoryview, level: int) -> bytes:
     """Return the zstd frame of ``data`` (content size recorded) at ``level``."""
     compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "compressors", None)
     if compressors is None:
@@ -71,7 +73,9 @@ def compress(data: bytes, level: int) -> bytes:
     return compressor.compress(data)
 
 
-def decompress(frame: bytes, expected_size: int | None, limit: int, what: str) -> bytes:
+def decompress(
+    frame: bytes | memoryview, expected_size: int | None, limit: int, what: str
+) -> bytes:
     """Return the content of one zstd ``frame``.
 
     The frame must declare its content size, which must equal ``expected_size`` when
@@ -154,10 +158,17 @@ class GenerationKeys:
     data_key: bytes = field(repr=False)
     id_key: bytes = field(repr=False)
     stream_key: bytes = field(init=False, repr=False)
+    hint_key: bytes = field(init=False, repr=False)
+    reference_key: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        derived = blake3.blake3(self.id_key, derive_key_context=STREAM_HASH_CONTEXT).digest()
-        object.__setattr__(self, "stream_key", derived)
+        for name, context in (
+            ("stream_key", STREAM_HASH_CONTEXT),
+            ("hint_key", STREAM_HINT_CONTEXT),
+            ("reference_key", STREAM_REFERENCE_CONTEXT),
+        ):
+            derived = blake3.blake3(self.id_key, derive_key_context=context).digest()
+            object.__setattr__(self, name, derived)
 
     def chunk_id(self, data: bytes | memoryview) -> bytes:
         """Return the keyed BLAKE3 id of a chunk's plaintext."""
@@ -166,3 +177,12 @@ class GenerationKeys:
     def stream_hasher(self) -> blake3.blake3:
         """Return a keyed BLAKE3 hasher for a whole stream."""
         return blake3.blake3(key=self.stream_key)
+
+    def stream_hint(self, name: str) -> bytes:
+        """Return the keyed hash under which the local cache keeps hints for stream
+        ``name`` (so the cache holds no stream names)."""
+        return bytes(blake3.blake3(name.encode("utf-8"), key=self.hint_key).digest())
+
+    def reference_mac(self, message: bytes) -> bytes:
+        """Return the keyed BLAKE3 MAC of a stream reference's canonical JSON."""
+        return bytes(blake3.blake3(message, key=self.reference_key).digest())

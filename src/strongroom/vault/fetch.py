@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,6 +26,8 @@ class Segment:
 
     first: Location
     locations: list[Location] = field(default_factory=list)
+    raw_bytes: int = 0
+    """Plaintext bytes of the segment's chunks."""
 
     @property
     def start(self) -> int:
@@ -39,24 +41,34 @@ class Segment:
         return last.offset + last.stored_length
 
     def extends(self, location: Location, max_bytes: int) -> bool:
-        """Tell whether ``location`` directly follows this segment in the same pack."""
+        """Tell whether ``location`` directly follows this segment in the same pack and
+        the segment stays within ``max_bytes``, stored and plaintext."""
+        entry = location.entry
         return (
             location.pack_digest == self.first.pack_digest
-            and location.entry.offset == self.end
-            and location.entry.offset + location.entry.stored_length - self.start <= max_bytes
+            and entry.offset == self.end
+            and entry.offset + entry.stored_length - self.start <= max_bytes
+            and self.raw_bytes + entry.raw_length <= max_bytes
         )
+
+    def append(self, location: Location) -> None:
+        """Add the next chunk."""
+        self.locations.append(location)
+        self.raw_bytes += location.entry.raw_length
 
 
 def group_segments(locations: Iterable[Location], max_bytes: int) -> Iterator[Segment]:
-    """Group consecutive locations into segments of at most ``max_bytes`` (or one chunk)."""
+    """Group consecutive locations into segments of at most ``max_bytes`` (stored and
+    plaintext; a larger chunk is a segment of its own)."""
     segment: Segment | None = None
     for location in locations:
         if segment is not None and segment.extends(location, max_bytes):
-            segment.locations.append(location)
+            segment.append(location)
             continue
         if segment is not None:
             yield segment
-        segment = Segment(location, [location])
+        segment = Segment(location)
+        segment.append(location)
     if segment is not None:
         yield segment
 
@@ -102,6 +114,17 @@ class ChunkFetcher:
                 f"{location.generation}, not {generation}"
             )
         return location
+
+    def locate_many(self, chunk_ids: Sequence[bytes], generation: int, what: str) -> list[Location]:
+        """Return the locations of ``chunk_ids``, in order (see :meth:`locate`)."""
+        found = self._cache.locate_many(chunk_ids)
+        locations = []
+        for chunk_id in chunk_ids:
+            location = found.get(chunk_id)
+            if location is None or location.generation != generation:
+                location = self.locate(chunk_id, generation, what)
+            locations.append(location)
+        return locations
 
     def read_segment(self, segment: Segment, what: str) -> list[bytes]:
         """Read one segment and return the checked plaintext of its chunks, in order.
@@ -156,7 +179,8 @@ class ChunkFetcher:
                 or location.generation != old.generation
             ):
                 raise IntegrityError(f"{what}: pack {segment.first.pack_name} is missing")
-            moved = Segment(location, [location])
+            moved = Segment(location)
+            moved.append(location)
             try:
                 data = self._store.get(location.pack_name, moved.start, moved.end - moved.start)
             except NotFoundError as exc:
@@ -167,7 +191,9 @@ class ChunkFetcher:
     def read_chunk(self, chunk_id: bytes, generation: int, what: str) -> bytes:
         """Locate and read one chunk; raises ``IntegrityError`` naming ``what``."""
         location = self.locate(chunk_id, generation, what)
-        return self.read_segment(Segment(location, [location]), what)[0]
+        segment = Segment(location)
+        segment.append(location)
+        return self.read_segment(segment, what)[0]
 
 
 def prefetch(
@@ -181,23 +207,32 @@ def prefetch(
 ) -> Generator[bytes, None, None]:
     """Yield the plaintext of every chunk of ``segments`` in order, reading ahead.
 
-    At most ``max_segments`` segments and about ``max_bytes`` stored bytes are in flight.
-    Closing the iterator early cancels what was not started.
+    At most ``max_segments`` segments and about ``max_bytes`` of plaintext (the larger of
+    a segment's stored and plaintext bytes) are in flight. Closing the iterator early
+    cancels what was not started.
     """
     queue: deque[tuple[Future[list[bytes]], int]] = deque()
     in_flight = 0
     try:
         for segment in segments:
-            size = segment.end - segment.start
+            size = max(segment.end - segment.start, segment.raw_bytes)
             while queue and (in_flight + size > max_bytes or len(queue) >= max_segments):
                 future, done_size = queue.popleft()
                 in_flight -= done_size
-                yield from future.result()
+                yield from _drain(future)
             queue.append((pool.submit(fetcher.read_segment, segment, what), size))
             in_flight += size
         while queue:
             future, _ = queue.popleft()
-            yield from future.result()
+            yield from _drain(future)
     finally:
         for future, _ in queue:
             future.cancel()
+
+
+def _drain(future: Future[list[bytes]]) -> Iterator[bytes]:
+    """Yield a segment's pieces, dropping each as it goes so memory follows the reader."""
+    pieces = future.result()
+    pieces.reverse()
+    while pieces:
+        yield pieces.pop()

@@ -12,11 +12,12 @@ stored chunk back into its checked plaintext.
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -66,64 +67,86 @@ class SealedPack:
     entries: tuple[ChunkEntry, ...]
 
 
-@dataclass(slots=True)
-class _Pending:
-    chunk_id: bytes
-    payload: bytes
-    flags: int
-    raw_length: int
-
-
-@dataclass(slots=True)
 class PackBuilder:
-    """Collects chunk payloads for one pack; :meth:`seal` encrypts and lays them out."""
+    """Lays out one pack as chunks come: each payload is encrypted into the pack's buffer
+    at once (its offset is its nonce), so the builder holds the pack once and no payload.
 
-    keys: GenerationKeys
-    chunks: list[_Pending] = field(default_factory=list)
-    payload_bytes: int = 0
+    :meth:`seal` adds the header and hands the bytes out without a copy. ``buffer`` may
+    be the :attr:`buffer` of an earlier builder whose sealed pack is no longer used:
+    reusing it saves allocating (and faulting in) a pack-sized buffer per pack.
+    """
 
-    def add(self, chunk_id: bytes, payload: bytes, flags: int, raw_length: int) -> None:
-        """Queue one chunk's payload (compressed or not, per ``flags``)."""
-        self.chunks.append(_Pending(chunk_id, payload, flags, raw_length))
-        self.payload_bytes += len(payload) + TAG_BYTES
+    def __init__(
+        self, keys: GenerationKeys, buffer: io.BytesIO | None = None, capacity: int = 0
+    ) -> None:
+        """``capacity``: the bytes the pack will likely need (one allocation up front)."""
+        self.keys = keys
+        self.buffer = buffer if buffer is not None else io.BytesIO()
+        self._size = self.buffer.seek(0, io.SEEK_END)
+        if capacity > self._size:
+            self._reserve(capacity)
+        self._salt = secrets.token_bytes(SALT_BYTES)
+        self._preamble = ObjectHeader(MAGIC_PACK, 0, keys.generation, self._salt).to_bytes()
+        self._aead = object_key(keys.data_key, self._salt, MAGIC_PACK)
+        self._entries: list[ChunkEntry] = []
+        self._offset = len(self._preamble)
+        self._write(0, self._preamble)
+
+    @property
+    def payload_bytes(self) -> int:
+        """Stored bytes of the chunks added so far (payloads and tags)."""
+        return self._offset - len(self._preamble)
 
     def __len__(self) -> int:
-        return len(self.chunks)
+        return len(self._entries)
+
+    def add(self, chunk_id: bytes, payload: bytes | memoryview, flags: int, raw_length: int) -> int:
+        """Encrypt one chunk's payload (compressed or not, per ``flags``) into the pack;
+        returns its stored length. ``payload`` is not kept."""
+        offset = self._offset
+        stored = len(payload) + TAG_BYTES
+        nonce = offset_nonce(offset)
+        aad = chunk_aad(chunk_id, flags, raw_length)
+        encrypt_into = getattr(self._aead, "encrypt_into", None)
+        if encrypt_into is None:  # pragma: no cover - cryptography < 45
+            self._write(offset, self._aead.encrypt(nonce, payload, aad))
+        else:
+            self._reserve(offset + stored)
+            with self.buffer.getbuffer() as view, view[offset : offset + stored] as target:
+                encrypt_into(nonce, payload, aad, target)
+        self._entries.append(ChunkEntry(chunk_id, offset, stored, raw_length, flags))
+        self._offset = offset + stored
+        return stored
 
     def seal(self) -> SealedPack:
-        """Encrypt every chunk and the header; returns the pack. Empties the builder."""
-        salt = secrets.token_bytes(SALT_BYTES)
-        preamble = ObjectHeader(MAGIC_PACK, 0, self.keys.generation, salt).to_bytes()
-        aead = object_key(self.keys.data_key, salt, MAGIC_PACK)
-        pieces = [preamble]
-        entries: list[ChunkEntry] = []
-        offset = len(preamble)
-        pending, self.chunks, self.payload_bytes = self.chunks, [], 0
-        pending.reverse()
-        while pending:
-            chunk = pending.pop()
-            ciphertext = aead.encrypt(
-                offset_nonce(offset),
-                chunk.payload,
-                chunk_aad(chunk.chunk_id, chunk.flags, chunk.raw_length),
-            )
-            entries.append(
-                ChunkEntry(chunk.chunk_id, offset, len(ciphertext), chunk.raw_length, chunk.flags)
-            )
-            pieces.append(ciphertext)
-            offset += len(ciphertext)
+        """Encrypt the header and finish the pack; returns it. The builder is spent."""
+        entries = self._entries
         header = PACK_HEADER_PREFIX.pack(
             MAGIC_PACK_HEADER, FORMAT_VERSION, bytes(3), len(entries)
         ) + b"".join(entry.to_bytes() for entry in entries)
-        header_ct = aead.encrypt(HEADER_NONCE, header, preamble)
-        pieces.append(header_ct)
-        pieces.append(PACK_TRAILER.pack(len(header_ct), MAGIC_PACK_END))
-        data = b"".join(pieces)
-        del pieces
+        header_ct = self._aead.encrypt(HEADER_NONCE, header, self._preamble)
+        self._write(self._offset, header_ct)
+        end = self._write(
+            self._offset + len(header_ct), PACK_TRAILER.pack(len(header_ct), MAGIC_PACK_END)
+        )
+        self.buffer.truncate(end)
+        data = self.buffer.getvalue()  # shares the buffer: no copy
         digest = hashlib.sha256(data).digest()
         return SealedPack(
-            pack_name(digest.hex()), digest, data, salt, self.keys.generation, tuple(entries)
+            pack_name(digest.hex()), digest, data, self._salt, self.keys.generation, tuple(entries)
         )
+
+    def _reserve(self, end: int) -> None:
+        """Grow the buffer to hold ``end`` bytes (geometrically: few resizes a pack)."""
+        if self._size < end:
+            self._size = max(end, self._size + self._size // 2, 1 << 16)
+            self.buffer.seek(self._size - 1)
+            self.buffer.write(b"\0")
+
+    def _write(self, offset: int, data: bytes) -> int:
+        self._reserve(offset + len(data))
+        self.buffer.seek(offset)
+        return self.buffer.write(data) + offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,18 +280,43 @@ def open_chunk(
     """
     if len(ciphertext) != entry.stored_length:
         raise IntegrityError(f"{what}: chunk {entry.chunk_id.hex()} is truncated")
+    nonce = offset_nonce(entry.offset)
+    aad = chunk_aad(entry.chunk_id, entry.flags, entry.raw_length)
+    compressed = bool(entry.flags & FLAG_ZSTD)
+    decrypt_into = getattr(aead, "decrypt_into", None)
     try:
-        payload = aead.decrypt(
-            offset_nonce(entry.offset),
-            bytes(ciphertext),
-            chunk_aad(entry.chunk_id, entry.flags, entry.raw_length),
-        )
+        if compressed and decrypt_into is not None:
+            # The zstd frame only lives until it is decompressed: decrypt it into this
+            # thread's scratch buffer instead of a new object per chunk.
+            size = entry.stored_length - TAG_BYTES
+            with memoryview(_scratch(size))[:size] as frame:
+                decrypt_into(nonce, ciphertext, aad, frame)
+                return _checked(
+                    decompress(frame, entry.raw_length, entry.raw_length, what), entry, keys, what
+                )
+        payload = aead.decrypt(nonce, ciphertext, aad)
     except InvalidTag as exc:
         raise IntegrityError(f"{what}: chunk {entry.chunk_id.hex()} fails authentication") from exc
-    if entry.flags & FLAG_ZSTD:
-        plaintext = decompress(payload, entry.raw_length, entry.raw_length, what)
-    else:
-        plaintext = payload
+    if compressed:
+        return _checked(
+            decompress(payload, entry.raw_length, entry.raw_length, what), entry, keys, what
+        )
+    return _checked(payload, entry, keys, what)
+
+
+_scratch_local = threading.local()
+
+
+def _scratch(size: int) -> bytearray:
+    """Return this thread's scratch buffer, at least ``size`` bytes long."""
+    buffer: bytearray | None = getattr(_scratch_local, "buffer", None)
+    if buffer is None or len(buffer) < size:
+        buffer = _scratch_local.buffer = bytearray(size)
+    return buffer
+
+
+def _checked(plaintext: bytes, entry: ChunkEntry, keys: GenerationKeys, what: str) -> bytes:
+    """Return ``plaintext`` if it is the chunk ``entry`` names (length and keyed id)."""
     if len(plaintext) != entry.raw_length or keys.chunk_id(plaintext) != entry.chunk_id:
         raise IntegrityError(f"{what}: chunk {entry.chunk_id.hex()} does not match its id")
     return plaintext

@@ -12,10 +12,12 @@ import os
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 from strongroom.errors import IntegrityError, NotFoundError
+from strongroom.vault.cache import Location
 from strongroom.vault.crypto import GenerationKeys
 from strongroom.vault.fetch import ChunkFetcher, group_segments, prefetch
 from strongroom.vault.manifest import LIST_CHUNK_IDS, RecoveryPoint, StreamRecord, parse_chunk_list
@@ -24,15 +26,17 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 MIB: Final = 1024 * 1024
+LOCATE_BATCH: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class ReaderOptions:
     """Read-ahead bounds: ``threads`` fetching and checking (default: max(4, CPUs)),
-    ``prefetch_bytes`` stored bytes in flight, ``segment_bytes`` per ranged get."""
+    ``prefetch_bytes`` in flight (plaintext, or stored bytes where larger),
+    ``segment_bytes`` per ranged get (stored and plaintext)."""
 
     threads: int | None = None
-    prefetch_bytes: int = 64 * MIB
+    prefetch_bytes: int = 32 * MIB
     segment_bytes: int = 8 * MIB
 
 
@@ -82,11 +86,7 @@ class VaultReader:
         """
         record = self.stream(name)
         what = self._what(record)
-        generation = self._keys.generation
-        locations = (
-            self._fetcher.locate(chunk_id, generation, what) for chunk_id in self.chunk_ids(record)
-        )
-        segments = group_segments(locations, self._options.segment_bytes)
+        segments = group_segments(self._locations(record, what), self._options.segment_bytes)
         hasher = self._keys.stream_hasher()
         size = 0
         pieces = prefetch(
@@ -108,6 +108,12 @@ class VaultReader:
             pieces.close()
         if size != record.size or hasher.hexdigest() != record.hash:
             raise IntegrityError(f"{what}: the restored stream does not match its recorded hash")
+
+    def _locations(self, record: StreamRecord, what: str) -> Iterator[Location]:
+        """Yield where the stream's chunks are, looked up in batches."""
+        chunk_ids = self.chunk_ids(record)
+        while batch := list(islice(chunk_ids, LOCATE_BATCH)):
+            yield from self._fetcher.locate_many(batch, self._keys.generation, what)
 
     def open_stream(self, name: str) -> StreamReader:
         """Return stream ``name`` as a readable binary file object (see :meth:`iter_stream`)."""

@@ -270,6 +270,8 @@ class Vault:
             config=self._config,
             options=options,
             acquire_lock=self._writer_lock,
+            # No resync: under the writer's lock the index it synced is the one to trust.
+            fetcher=ChunkFetcher(self._store, self._cache, self._keyring),
         )
 
     def _writer_lock(self) -> HeldLock:

@@ -11,6 +11,10 @@ Usage::
 Nothing is visible until :meth:`VaultWriter.commit` puts the manifest; a crash or an
 :meth:`VaultWriter.abort` before that leaves the previous state plus garbage packs.
 
+A stream stored before can be put into the point again without its bytes:
+``writer.stream_reference(name)`` after it closed, ``writer.reuse(name, reference)`` in a
+later backup (see :mod:`strongroom.vault.reuse`).
+
 A writer made by :meth:`Vault.writer` holds a shared vault lock (docs/vault-format.md §13)
 from its first stream (or its commit) to its end, so garbage collection cannot run while
 it deduplicates against the index or has packs no manifest references yet.
@@ -19,6 +23,7 @@ it deduplicates against the index or has packs no manifest references yet.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import weakref
@@ -29,6 +34,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, BinaryIO, Final, Literal
 
+from pydantic import ValidationError
+
 from strongroom.errors import ConfigError, ConflictError
 from strongroom.logs import get_logger
 from strongroom.storage.base import BlobStore
@@ -36,6 +43,7 @@ from strongroom.vault.cache import IndexCache
 from strongroom.vault.chunker import StreamChunker
 from strongroom.vault.config import VaultConfig
 from strongroom.vault.crypto import GenerationKeys
+from strongroom.vault.fetch import ChunkFetcher
 from strongroom.vault.format import manifest_name
 from strongroom.vault.locks import HeldLock
 from strongroom.vault.manifest import (
@@ -47,7 +55,10 @@ from strongroom.vault.manifest import (
     encode_manifest,
 )
 from strongroom.vault.packer import Packer
-from strongroom.vault.stream_writer import StreamWriter
+from strongroom.vault.reader import stream_chunk_ids
+from strongroom.vault.replay import ChunkReplay
+from strongroom.vault.reuse import StreamReuse, make_reference, parse_reference
+from strongroom.vault.stream_writer import Readable, StreamWriter
 
 READ_SIZE: Final = 1024 * 1024
 _log = get_logger(__name__)
@@ -82,13 +93,18 @@ class VaultWriter:
         config: VaultConfig,
         options: WriterOptions | None = None,
         acquire_lock: Callable[[], HeldLock] | None = None,
+        fetcher: ChunkFetcher | None = None,
     ) -> None:
         """``acquire_lock`` takes the writer's shared vault lock (and syncs the index
-        under it); it is called once, when the first stream opens or at commit."""
+        under it); it is called once, when the first stream opens or at commit.
+        ``fetcher`` reads chunk lists of earlier streams (to replay their chunk
+        boundaries and to reuse long streams); without it neither happens."""
         options = options or WriterOptions()
         self._store = store
+        self._cache = cache
         self._keys = keys
         self._config = config
+        self._fetcher = fetcher
         workers = options.workers or os.cpu_count() or 2
         self._in_flight = options.in_flight or 2 * workers + 2
         level: int | None = options.compression_level or config.compression.level
@@ -98,6 +114,8 @@ class VaultWriter:
             raise ConfigError(f"zstd level {level} is outside 1..22")
         self._session = cache.session()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
+        # One thread, tasks in order: each stream's hash is fed window by window.
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-hash")
         self._packer = Packer(
             store=store,
             cache=cache,
@@ -108,6 +126,7 @@ class VaultWriter:
             uploads=options.uploads,
         )
         self._lock = threading.Lock()
+        self._reuse_lock = threading.Lock()
         self._state: WriterState = "open"
         self._failure: BaseException | None = None
         self._open: set[str] = set()
@@ -132,19 +151,9 @@ class VaultWriter:
         Raises ``ConfigError`` if the name is empty, too long or already used.
         """
         self._check()
-        try:
-            encoded = name.encode("utf-8")
-        except UnicodeEncodeError:
-            encoded = b""
-        if not encoded or len(encoded) > MAX_STREAM_NAME_BYTES or "\x00" in name:
-            raise ConfigError(
-                f"invalid stream name {name!r}: 1..4096 bytes of UTF-8 without NUL are allowed"
-            )
+        self._check_name(name)
         self._ensure_lock()
-        with self._lock:
-            if name in self._open or name in self._records or name in self._abandoned:
-                raise ConfigError(f"stream {name!r} is already part of this recovery point")
-            self._open.add(name)
+        self._reserve(name)
         chunker = self._config.chunker
         return StreamWriter(
             name=name,
@@ -152,9 +161,11 @@ class VaultWriter:
             chunker=StreamChunker(chunker.min_size, chunker.avg_size, chunker.max_size),
             packer=self._packer,
             pool=self._pool,
+            hashing=self._hashing,
             in_flight=self._in_flight,
             on_close=self._stream_closed,
             check=self._check,
+            replay=self._replay(name),
         )
 
     def add_stream(self, name: str, source: BinaryIO | Iterable[bytes]) -> StreamRecord:
@@ -164,11 +175,8 @@ class VaultWriter:
         is then abandoned.
         """
         with self.open_stream(name) as stream:
-            if hasattr(source, "readinto"):
-                buffer = bytearray(READ_SIZE)
-                view = memoryview(buffer)
-                while count := source.readinto(view):
-                    stream.write(view[:count])
+            if isinstance(source, Readable):
+                stream.write_from(source)
             elif hasattr(source, "read"):
                 while piece := source.read(READ_SIZE):
                     stream.write(piece)
@@ -176,6 +184,50 @@ class VaultWriter:
                 for piece in source:
                     stream.write(piece)
         return self._records[name]
+
+    def stream_reference(self, name: str) -> dict[str, Any] | None:
+        """Return a reference to the content of the closed stream ``name`` (a JSON
+        object to keep, e.g. in a files cache), or None if no such stream was recorded.
+
+        :meth:`reuse` in a later writer of this vault turns it back into a stream.
+        """
+        record = self._records.get(name)
+        if record is None:
+            return None
+        return make_reference(self._keys, self._config.vault_id, record)
+
+    def reuse(self, name: str, previous_reference: Mapping[str, Any]) -> bool:
+        """Add stream ``name`` with the content ``previous_reference`` names, without its
+        bytes. Returns False (and adds nothing) when that is impossible: the reference
+        is altered, of another vault or key generation, or a chunk of it is no longer
+        in the vault (collected since).
+
+        Raises ``ConfigError`` for an invalid or used name, and writer errors.
+        """
+        self._check()
+        self._check_name(name)
+        record = parse_reference(previous_reference, self._keys, self._config.vault_id, name)
+        if isinstance(record, str):
+            _log.info("cannot reuse a stream for %r: %s", name, record)
+            return False
+        self._ensure_lock()
+        self._reserve(name)
+        accepted = False
+        try:
+            with self._reuse_lock:
+                reason = StreamReuse(self._session, self._fetcher, self._keys).stage(record)
+                if reason is None:
+                    self._packer.reference_staged()
+                    accepted = True
+                else:
+                    self._session.clear_staged()
+                    _log.info("cannot reuse a stream for %r: %s", name, reason)
+        finally:
+            with self._lock:
+                self._open.discard(name)
+                if accepted:
+                    self._records[name] = record
+        return accepted
 
     def commit(
         self, metadata: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None
@@ -226,6 +278,7 @@ class VaultWriter:
             raise
         self._state = "committed"
         self._release()
+        self._remember(records)
         _log.info(
             "committed recovery point %s: %d streams, %d bytes, %d new bytes stored",
             digest,
@@ -245,6 +298,7 @@ class VaultWriter:
         if self._state == "open":
             self._state = "aborted"
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._hashing.shutdown(wait=True, cancel_futures=True)
         self._packer.abort()
         self._session.close()
         if self._held is not None:
@@ -265,6 +319,55 @@ class VaultWriter:
             if exc_type is None:
                 _log.warning("vault writer left without commit; aborting")
             self.abort()
+
+    def _check_name(self, name: str) -> None:
+        try:
+            encoded = name.encode("utf-8")
+        except UnicodeEncodeError:
+            encoded = b""
+        if not encoded or len(encoded) > MAX_STREAM_NAME_BYTES or "\x00" in name:
+            raise ConfigError(
+                f"invalid stream name {name!r}: 1..4096 bytes of UTF-8 without NUL are allowed"
+            )
+
+    def _reserve(self, name: str) -> None:
+        with self._lock:
+            if name in self._open or name in self._records or name in self._abandoned:
+                raise ConfigError(f"stream {name!r} is already part of this recovery point")
+            self._open.add(name)
+
+    def _replay(self, name: str) -> ChunkReplay | None:
+        """Return the chunk boundaries of the last committed stream of this name, if
+        this client wrote one (a hint in the index cache), to replay."""
+        if self._fetcher is None:
+            return None
+        hint = self._cache.stream_hint(self._keys.stream_hint(name), self._keys.generation)
+        if hint is None:
+            return None
+        try:
+            record = StreamRecord.model_validate(
+                {"name": name, "hash": "0" * 64, **json.loads(hint)}
+            )
+        except (ValueError, ValidationError):
+            return None
+        chunk_ids = stream_chunk_ids(
+            self._fetcher, self._keys.generation, record, f"the previous stream {name!r}"
+        )
+        return ChunkReplay(chunk_ids, self._session.raw_lengths)
+
+    def _remember(self, records: list[StreamRecord]) -> None:
+        """Keep the chunk lists of long streams as hints for their next backup."""
+        for record in records:
+            if record.chunk_lists:
+                hint = {
+                    "size": record.size,
+                    "chunk_count": record.chunk_count,
+                    "chunks": None,
+                    "chunk_lists": record.chunk_lists,
+                }
+                self._cache.remember_stream(
+                    self._keys.stream_hint(record.name), self._keys.generation, json.dumps(hint)
+                )
 
     def _ensure_lock(self) -> None:
         """Take the shared vault lock once; a failure to take it fails the writer."""
@@ -313,6 +416,7 @@ class VaultWriter:
 
     def _release(self) -> None:
         self._pool.shutdown(wait=True)
+        self._hashing.shutdown(wait=True)
         self._packer.close()
         self._session.close()
         if self._held is not None:

@@ -169,7 +169,7 @@ def test_a_waiting_job_is_aborted_at_once_and_an_ended_job_cannot_be_cancelled(
         service.cancel(job_id)
 
 
-def test_a_running_job_whose_completion_window_closes_expires(
+def test_a_running_job_whose_completion_window_closes_is_aborted(
     service: JobService, clock: ManualClock, make_executor: MakeExecutor
 ) -> None:
     gate = Gate()
@@ -191,7 +191,7 @@ def test_a_running_job_whose_completion_window_closes_expires(
     executor.heartbeat_once()
 
     ended = executor.wait(job_id, timeout=10)
-    assert ended.state is JobState.EXPIRED
+    assert ended.state is JobState.ABORTED
     assert ended.error is not None and "completion window closed" in ended.error.message
 
 

@@ -27,7 +27,7 @@ def _whole(data: bytes, low: int, average: int, high: int) -> list[bytes]:
 def test_streaming_matches_whole_buffer(size: int, seed: int, pieces: list[int]) -> None:
     data = random.Random(seed).randbytes(size)
     chunker = StreamChunker(256, 1024, 4096)
-    chunker._window = 10_000  # a small window exercises the carry-over path often
+    chunker.window = 10_000  # a small window exercises the carry-over path often
     out: list[bytes] = []
     position, turn = 0, 0
     while position < size:

@@ -1,0 +1,292 @@
+"""Files benchmark: strongroom vs restic vs borg, first backup and unchanged re-backup.
+
+    .venv/bin/python bench/files_bench.py [--small 100000] [--large 3] [--repeat 2] [--work DIR]
+
+Generates (once; cached under ``<work>``) a reproducible tree of ``--small`` small files
+and ``--large`` files of 200 MB (see ``files_dataset.py``). Then, ``--repeat`` times and
+for each tool in turn, into a fresh repository: a first backup of the tree and a second
+backup of the unchanged tree. strongroom runs ``FilesSource`` with its unchanged-file cache
+through the library API (``files_strongroom.py``), restic ``restic backup`` (its parent
+snapshot lets it skip unchanged files), borg ``borg create --compression zstd,3``
+(repokey-blake2; its files cache does the same). Every tool encrypts.
+
+Keeps the best wall time per tool and phase and prints wall seconds, MB/s (tree bytes /
+wall), stored size (the repository after the first backup; what the second one added),
+peak RSS, CPU seconds (user + sys from ``wait4``), whether strongroom's second backup
+reused content (its files cache report), and the target of issue #6 with a verdict.
+Repositories go to ``<work>/files-run`` and are removed at the end; the tree stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from files_dataset import ensure_tree
+from pg_measure import Sample, human, require, run, table, tree_size
+
+PASSWORD = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway benchmark repository
+DRIVER = Path(__file__).with_name("files_strongroom.py")
+PHASES = ("first backup", "unchanged second backup")
+
+
+@dataclass
+class Result:
+    """The best sample of one tool and phase, with what it stored and reported."""
+
+    sample: Sample
+    stored_bytes: int
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool:
+    """One backup tool: a fresh repository, then backups of the tree into it."""
+
+    name = ""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work / self.name
+        self.repo = self.work / "repo"
+        self.env = {
+            "BENCH_VAULT_PASSPHRASE": PASSWORD,
+            "BORG_PASSPHRASE": PASSWORD,
+            "RESTIC_PASSWORD": PASSWORD,
+            "BORG_BASE_DIR": str(self.work / "borg-base"),
+            "RESTIC_CACHE_DIR": str(self.work / "restic-cache"),
+        }
+
+    def fresh(self) -> None:
+        """Remove the repository and every cache of the previous round; init (untimed)."""
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        self.init()
+
+    def init(self) -> None: ...
+
+    def command(self, tree: Path, round_name: str) -> list[str]:
+        raise NotImplementedError
+
+    def backup(self, tree: Path, round_name: str) -> Sample:
+        return run(self.command(tree, round_name), env=self.env)
+
+    def stored(self) -> int:
+        return tree_size(self.repo)
+
+
+class Strongroom(Tool):
+    name = "strongroom"
+
+    def command(self, tree: Path, round_name: str) -> list[str]:
+        first = round_name == "one"
+        return [
+            sys.executable,
+            str(DRIVER),
+            f"--vault={self.repo}",
+            f"--cache={self.work / 'index-cache'}",
+            f"--files-cache={self.work / 'files-cache.sqlite'}",
+            f"--scratch={self.work / 'scratch'}",
+            *(["--create"] if first else []),
+            str(tree),
+        ]
+
+
+class Restic(Tool):
+    name = "restic"
+
+    def init(self) -> None:
+        run(["restic", "init", "--repo", str(self.repo)], env=self.env)
+
+    def command(self, tree: Path, round_name: str) -> list[str]:
+        return [
+            "restic",
+            "backup",
+            "--repo",
+            str(self.repo),
+            "--quiet",
+            "--tag",
+            round_name,
+            str(tree),
+        ]
+
+
+class Borg(Tool):
+    name = "borg"
+
+    def init(self) -> None:
+        run(["borg", "init", "--encryption", "repokey-blake2", str(self.repo)], env=self.env)
+
+    def command(self, tree: Path, round_name: str) -> list[str]:
+        return [
+            "borg",
+            "create",
+            "--compression",
+            "zstd,3",
+            f"{self.repo}::{round_name}",
+            str(tree),
+        ]
+
+
+def measure_all(tools: list[Tool], tree: Path, repeat: int) -> dict[tuple[str, str], Result]:
+    """Run every tool ``repeat`` times (rounds interleaved); keep the best wall per phase."""
+    best: dict[tuple[str, str], Result] = {}
+    for attempt in range(1, repeat + 1):
+        for tool in tools:
+            print(f"round {attempt}/{repeat}: {tool.name} ...", flush=True)
+            tool.fresh()
+            before = tool.stored()
+            for phase, round_name in zip(PHASES, ("one", "two"), strict=True):
+                sample = tool.backup(tree, round_name)
+                after = tool.stored()
+                report = (
+                    json.loads(sample.stdout.splitlines()[-1]) if tool.name == "strongroom" else {}
+                )
+                key = (tool.name, phase)
+                if key not in best or sample.seconds < best[key].sample.seconds:
+                    best[key] = Result(sample, after - before, report)
+                before = after
+    return best
+
+
+def print_report(
+    results: dict[tuple[str, str], Result], tree_bytes: int, files: int, tools: list[str]
+) -> None:
+    rows = []
+    for tool in tools:
+        for phase in PHASES:
+            result = results.get((tool, phase))
+            if result is None:
+                continue
+            sample = result.sample
+            rows.append(
+                [
+                    tool,
+                    phase,
+                    f"{sample.seconds:.1f}",
+                    f"{tree_bytes / sample.seconds / 1e6:.0f}",
+                    human(result.stored_bytes),
+                    f"{sample.peak_rss_mib:.0f}",
+                    f"{sample.cpu_seconds:.1f}",
+                ]
+            )
+    print(
+        table(
+            f"files benchmark: {files} files, {human(tree_bytes)}, {os.cpu_count()} cores",
+            ["tool", "phase", "wall s", "MB/s", "stored (new)", "peak RSS MiB", "CPU s"],
+            rows,
+        )
+    )
+    reports = []
+    for phase in PHASES:
+        result = results.get(("strongroom", phase))
+        if result is None:
+            continue
+        report = result.report
+        seconds = report.get("seconds", {})
+        reports.append(
+            [
+                phase,
+                str(report.get("writer_can_reuse")),
+                str(report.get("cache", {}).get("used")),
+                str(report.get("cache", {}).get("reused_streams")),
+                human(report.get("cache", {}).get("bytes_read")),
+                human(report.get("new_stored_bytes")),
+                f"{seconds.get('open vault', 0.0):.1f}",
+                f"{seconds.get('source backup', 0.0):.1f}",
+                f"{seconds.get('commit', 0.0):.1f}",
+            ]
+        )
+    print(
+        table(
+            "strongroom: files cache and phases (seconds, inside the driver)",
+            [
+                "phase",
+                "writer can reuse",
+                "cache used",
+                "reused streams",
+                "bytes read",
+                "new stored",
+                "open vault",
+                "source backup",
+                "commit",
+            ],
+            reports,
+        )
+    )
+    checks = []
+    ours = results.get(("strongroom", PHASES[1]))
+    restic = results.get(("restic", PHASES[1]))
+    if ours and restic:
+        ratio = ours.sample.seconds / restic.sample.seconds
+        checks.append(
+            [
+                "unchanged re-backup wall vs restic",
+                f"{ratio:.2f}x",
+                "<= 1.00x",
+                "met" if ratio <= 1.0 else "NOT met",
+            ]
+        )
+        cpu_ratio = ours.sample.cpu_seconds / restic.sample.cpu_seconds
+        checks.append(["unchanged re-backup CPU vs restic (info)", f"{cpu_ratio:.2f}x", "-", "-"])
+    if ours:
+        reused = ours.report.get("cache", {}).get("reused_streams", 0)
+        checks.append(
+            [
+                "second backup reused content (files cache)",
+                f"{reused} streams, {human(ours.report.get('cache', {}).get('bytes_read'))} read",
+                "> 0 streams",
+                "yes" if reused else "NO",
+            ]
+        )
+    print(table("targets (issue #6)", ["check", "measured", "target", "verdict"], checks))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--small", type=int, default=100_000, help="number of small files")
+    parser.add_argument("--large", type=int, default=3, help="number of 200 MB files")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds per tool (best wall)")
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/strongroom-bench"))
+    parser.add_argument("--tools", default="strongroom,restic,borg")
+    parser.add_argument("--keep", action="store_true", help="keep the repositories")
+    args = parser.parse_args()
+    require("borg", "restic", "time")
+    print(f"preparing {args.small} small and {args.large} large files ...", flush=True)
+    tree = ensure_tree(args.work, args.small, args.large)
+    tree_bytes = tree_size(tree)
+    files = sum(1 for entry in tree.rglob("*") if entry.is_file())
+    run_dir = args.work / "files-run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    classes: dict[str, Callable[[Path], Tool]] = {
+        "strongroom": Strongroom,
+        "restic": Restic,
+        "borg": Borg,
+    }
+    names = args.tools.split(",")
+    tools = [classes[name](run_dir) for name in names]
+    load_before = os.getloadavg()[0]
+    try:
+        results = measure_all(tools, tree, args.repeat)
+    finally:
+        if not args.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    print()
+    print_report(results, tree_bytes, files, names)
+    print(
+        f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"rows show the fastest of {args.repeat} rounds"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,439 @@
+"""The operational verbs: start backups, restores and verifies, list them, report on them.
+
+``start-backup``, ``restore`` and ``verify`` queue a job for the daemon, or run it here
+with ``--wait`` (see :mod:`strongroom.cli.jobs` for the exit codes). Every read verb has
+``--output json``. :func:`register` adds the verbs to the root command.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from strongroom.cli import jobs
+from strongroom.cli.common import OutputOption, app_context, human_size
+from strongroom.cli.render import OutputFormat, print_json, print_table
+from strongroom.errors import ConfigError
+
+if TYPE_CHECKING:
+    from strongroom.services.report import Summary
+
+report_app = typer.Typer(
+    help="What the jobs of a period did, and how fresh each resource's backup is.",
+    no_args_is_help=True,
+)
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="From when: a duration back from now (24h, 7d) or an ISO 8601 time (UTC if no "
+        "zone is given).",
+        show_default=False,
+    ),
+]
+LimitOption = Annotated[int, typer.Option(help="Show at most this many, newest first.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the operational verbs (and the ``report`` group) to the root command."""
+    app.command(name="start-backup")(start_backup)
+    app.command(name="list-backups")(list_backups)
+    app.command(name="list-recovery-points")(list_recovery_points)
+    app.command(name="restore")(restore)
+    app.command(name="verify")(verify)
+    app.command(name="describe-job")(jobs.describe_job)
+    app.command(name="wait-job")(jobs.wait_job)
+    app.command(name="cancel-job")(jobs.cancel_job)
+    app.add_typer(report_app, name="report")
+
+
+def start_backup(
+    ctx: typer.Context,
+    resource: Annotated[str, typer.Argument(help="The declared resource to back up.")],
+    vault: Annotated[
+        str | None, typer.Option(help="The vault to write to (default: the rule's).")
+    ] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option(
+            help="PLAN/RULE: its vault, retry policy, windows, tags, lifecycle and partial setting.",
+            show_default=False,
+        ),
+    ] = None,
+    wait: jobs.WaitOption = False,
+    max_attempts: jobs.MaxAttemptsOption = None,
+    retry_interval: jobs.RetryIntervalOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Back up one resource now: queue the job, or run it here with --wait.
+
+    The job id is printed on stdout. A resource never has two backups at once: while one
+    is queued or running, this refuses (exit code 7) and names it.
+    """
+    service = jobs.operations(ctx)
+    job = service.start_backup(
+        resource, vault, rule, retry=jobs.retry_overrides(max_attempts, retry_interval)
+    )
+    jobs.start_and_follow(service, job, wait=wait, output=output)
+
+
+def restore(
+    ctx: typer.Context,
+    point: Annotated[str, typer.Argument(help="Recovery point id (or a unique prefix).")],
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=VALUE option of the source's restore target; repeatable. Files: "
+            "path=/new/folder (or original=true), overwrite=true, only=[a/b, c]. SQLite: "
+            "path=/new/file.db. PostgreSQL: database=newname, databases=[a, b], roles=false.",
+            show_default=False,
+        ),
+    ] = None,
+    wait: jobs.WaitOption = False,
+    max_attempts: jobs.MaxAttemptsOption = None,
+    retry_interval: jobs.RetryIntervalOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Restore a recovery point through its resource's source, checked as it is read.
+
+    Nothing existing is replaced unless the target says overwrite=true; the source
+    checks what it restored against what the backup recorded.
+    """
+    service = jobs.operations(ctx)
+    job = service.start_restore(
+        point,
+        parse_target(target or []),
+        retry=jobs.retry_overrides(max_attempts, retry_interval),
+    )
+    jobs.start_and_follow(service, job, wait=wait, output=output)
+
+
+def verify(
+    ctx: typer.Context,
+    point: Annotated[
+        str | None, typer.Argument(help="The recovery point (or give --vault).")
+    ] = None,
+    vault: Annotated[
+        str | None, typer.Option(help="Verify every point of this vault instead.")
+    ] = None,
+    read_data: Annotated[
+        bool, typer.Option("--read-data", help="Download and check every stored byte.")
+    ] = False,
+    restore_test: Annotated[
+        bool,
+        typer.Option(
+            "--restore-test",
+            help="Also restore into a scratch target and compare with what the backup "
+            "recorded (for a vault: the newest point of each resource).",
+        ),
+    ] = False,
+    wait: jobs.WaitOption = False,
+    max_attempts: jobs.MaxAttemptsOption = None,
+    retry_interval: jobs.RetryIntervalOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Prove a recovery point (or a vault) is intact, and with --restore-test, restorable.
+
+    The result is kept as evidence on each recovery point. Damage or a failed check fails
+    the job naming the point and the checks (exit code 6 with --wait).
+    """
+    service = jobs.operations(ctx)
+    job = service.start_verify(
+        point,
+        vault,
+        read_data=read_data,
+        restore_test=restore_test,
+        retry=jobs.retry_overrides(max_attempts, retry_interval),
+    )
+    jobs.start_and_follow(service, job, wait=wait, output=output)
+
+
+def list_backups(
+    ctx: typer.Context,
+    state: Annotated[
+        list[jobs.JobStateChoice] | None,
+        typer.Option(help="Only jobs in this state; repeatable.", case_sensitive=False),
+    ] = None,
+    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
+    since: SinceOption = None,
+    limit: LimitOption = 200,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List backup jobs, newest first."""
+    from strongroom.services.operations_views import duration_seconds, job_json
+    from strongroom.services.periods import parse_since
+
+    context = app_context(ctx)
+    found = jobs.operations(ctx).list_backups(
+        states=jobs.job_states(state),
+        resource=resource,
+        since=parse_since(since, context.now()) if since else None,
+        limit=limit,
+    )
+    if output is OutputFormat.json:
+        print_json([job_json(job) for job in found])
+        return
+    rows: list[list[Any]] = []
+    for job in found:
+        result = job.result or {}
+        duration = duration_seconds(job)
+        size = result.get("logical_size")
+        rows.append(
+            [
+                job.id[:8],
+                job.resource or "-",
+                job.vault or "-",
+                job.rule or "-",
+                job.state.value,
+                f"{job.attempt}/{job.max_attempts}",
+                job.created_at.isoformat(timespec="seconds"),
+                f"{duration:.1f} s" if duration is not None else "-",
+                human_size(size) if isinstance(size, int) else "-",
+                str(result.get("point_id", "-"))[:12],
+            ]
+        )
+    print_table(
+        "backup jobs",
+        [
+            "job",
+            "resource",
+            "vault",
+            "rule",
+            "state",
+            "attempt",
+            "created",
+            "took",
+            "size",
+            "point",
+        ],
+        rows,
+    )
+
+
+def list_recovery_points(
+    ctx: typer.Context,
+    vault: Annotated[str | None, typer.Option(help="Only this vault.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
+    limit: LimitOption = 200,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List the recovery points the catalog records, newest first, with their evidence."""
+    from strongroom.services.operations_views import point_json
+
+    found = jobs.operations(ctx).list_recovery_points(vault=vault, resource=resource, limit=limit)
+    if output is OutputFormat.json:
+        print_json([point_json(point, with_metadata=True) for point in found])
+        return
+
+    def verdict(value: bool | None) -> str:
+        return "-" if value is None else ("ok" if value else "FAILED")
+
+    print_table(
+        "recovery points",
+        [
+            "id",
+            "resource",
+            "vault",
+            "state",
+            "created",
+            "size",
+            "stored",
+            "verified",
+            "restore test",
+            "delete at",
+        ],
+        [
+            [
+                point.id[:16],
+                point.resource,
+                point.vault,
+                point.state.value,
+                point.created_at.isoformat(timespec="seconds"),
+                human_size(point.logical_size),
+                human_size(point.stored_size),
+                verdict(data["verification_ok"]),
+                verdict(data["restore_test_ok"]),
+                point.delete_at.date().isoformat() if point.delete_at else "-",
+            ]
+            for point in found
+            for data in [point_json(point)]
+        ],
+    )
+
+
+@report_app.command("summary")
+def report_summary(
+    ctx: typer.Context,
+    since: SinceOption = None,
+    max_age: Annotated[
+        str,
+        typer.Option(help="A resource whose newest recovery point is older is stale."),
+    ] = "24h",
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Totals by state, success rate, durations, sizes, backup age per resource, failures.
+
+    The period is the last 24 hours unless --since says otherwise.
+    """
+    from strongroom.services.periods import parse_duration, parse_since
+    from strongroom.services.report import DEFAULT_MAX_AGE, ReportService
+
+    context = app_context(ctx)
+    summary = ReportService(context).summary(
+        parse_since(since, context.now()) if since else None,
+        max_age=parse_duration(max_age) if max_age else DEFAULT_MAX_AGE,
+    )
+    if output is OutputFormat.json:
+        print_json(summary.as_json())
+        return
+    _render_summary(summary)
+
+
+@report_app.command("detailed")
+def report_detailed(
+    ctx: typer.Context,
+    since: SinceOption = None,
+    kind: Annotated[
+        list[jobs.JobKindChoice] | None,
+        typer.Option(help="Only jobs of this kind; repeatable.", case_sensitive=False),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """One row per job of the period (default: the last 24 hours), newest first."""
+    from strongroom.services.periods import parse_since
+    from strongroom.services.report import ReportService
+
+    context = app_context(ctx)
+    rows = ReportService(context).detailed(
+        parse_since(since, context.now()) if since else None, kinds=jobs.job_kinds(kind)
+    )
+    if output is OutputFormat.json:
+        print_json(rows)
+        return
+    print_table(
+        "jobs",
+        ["job", "kind", "resource", "state", "attempt", "created", "took", "size", "error"],
+        [
+            [
+                row["job_id"][:8],
+                row["kind"],
+                row["resource"] or row["vault"] or "-",
+                row["state"],
+                f"{row['attempt']}/{row['max_attempts']}",
+                row["created_at"][:19],
+                f"{row['duration_seconds']:.1f} s" if row["duration_seconds"] is not None else "-",
+                human_size(row["logical_size"]) if isinstance(row["logical_size"], int) else "-",
+                f"{row['error_code']}: {row['error_message']}"[:80] if row["error_code"] else "",
+            ]
+            for row in rows
+        ],
+    )
+
+
+def _render_summary(summary: Summary) -> None:
+    data = summary.as_json()
+    backups = data["backups"]
+    rate = backups["success_rate"]
+    durations = backups["duration_seconds"]
+    print_table(
+        f"report {data['period']['since'][:19]} .. {data['period']['until'][:19]} (UTC)",
+        ["measure", "value"],
+        [
+            ["jobs", data["jobs"]["total"]],
+            ["jobs by state", _counts(data["jobs"]["by_state"])],
+            ["backups", backups["total"]],
+            ["backups by state", _counts(backups["by_state"])],
+            ["success rate", f"{rate:.1%}" if rate is not None else "-"],
+            [
+                "backup duration avg / max",
+                f"{durations['average']:.1f} s / {durations['max']:.1f} s"
+                if durations["average"] is not None
+                else "-",
+            ],
+            ["logical size", human_size(backups["logical_size"])],
+            ["stored size (referenced)", human_size(backups["stored_size"])],
+            ["new stored bytes", human_size(backups["new_stored_size"])],
+        ],
+    )
+    print_table(
+        "resources",
+        ["resource", "type", "newest backup", "age", "stale", "backups", "failed"],
+        [
+            [
+                item.resource,
+                item.type,
+                item.last_backup_at.isoformat(timespec="seconds")
+                if item.last_backup_at
+                else "never",
+                _age(item.age_seconds),
+                "STALE" if item.stale else "ok",
+                item.backups_in_period,
+                item.failed_in_period,
+            ]
+            for item in summary.resources
+        ],
+    )
+    if summary.failures:
+        print_table(
+            "failures",
+            ["job", "kind", "resource", "state", "attempts", "error"],
+            [
+                [
+                    item.job_id[:8],
+                    item.kind,
+                    item.resource or item.vault or "-",
+                    item.state,
+                    item.attempts,
+                    f"{item.error_code}: {item.error_message}"[:100] if item.error_code else "",
+                ]
+                for item in summary.failures
+            ],
+        )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{state} {count}" for state, count in sorted(counts.items())) or "-"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"
+
+
+def parse_target(values: list[str]) -> dict[str, Any]:
+    """Turn ``KEY=VALUE`` options into the restore target mapping.
+
+    A value in brackets or braces is read as YAML (``only=[a/b, c]``); a key given twice
+    collects a list; anything else stays text (the source converts ``true`` or ``4`` where
+    its option wants a flag or a number).
+    """
+    import yaml  # only --target needs it
+
+    target: dict[str, Any] = {}
+    for value in values:
+        key, separator, text = value.partition("=")
+        key = key.strip()
+        if not separator or not key:
+            raise ConfigError(
+                f"--target {value!r} is not KEY=VALUE", hint="For example: --target path=/tmp/x"
+            )
+        parsed: Any = text
+        if text.strip()[:1] in ("[", "{"):
+            try:
+                parsed = yaml.safe_load(text)
+            except yaml.YAMLError as error:
+                raise ConfigError(
+                    f"--target {key}: {text!r} is not a valid list or mapping"
+                ) from error
+        if key in target:
+            previous = target[key]
+            target[key] = [*previous, parsed] if isinstance(previous, list) else [previous, parsed]
+        else:
+            target[key] = parsed
+    return target

@@ -1,0 +1,116 @@
+"""``strongroom serve``: the daemon that fires rules, runs jobs and applies lifecycles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from strongroom.cli.common import app_context
+from strongroom.cli.render import stderr
+from strongroom.errors import ConfigError
+
+if TYPE_CHECKING:
+    from strongroom.engine.daemon import Daemon
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def serve(
+    ctx: typer.Context,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="One scheduling tick, run the jobs it made runnable, exit."),
+    ] = False,
+    tick: Annotated[
+        float, typer.Option("--tick", min=0.01, help="Seconds between scheduling ticks.")
+    ] = 15.0,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Jobs this process runs at once.")
+    ] = 4,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            "--shutdown-timeout",
+            min=0,
+            help="On SIGTERM/SIGINT, seconds running jobs may take to finish before they "
+            "are aborted.",
+        ),
+    ] = 60.0,
+    standby: Annotated[
+        bool,
+        typer.Option(
+            "--standby",
+            help="If another daemon schedules this catalog, run jobs and take over "
+            "scheduling when it stops (default: refuse to start).",
+        ),
+    ] = False,
+    lifecycle_minutes: Annotated[
+        float,
+        typer.Option("--lifecycle-every", min=1, help="Minutes between lifecycle runs."),
+    ] = 60.0,
+) -> None:
+    """Run the scheduler, the job executor and the lifecycle runner until stopped.
+
+    Only one daemon schedules a catalog at a time (a lease in the catalog); others refuse
+    to start, or wait with --standby. SIGTERM or SIGINT stops taking work, lets running
+    jobs finish for up to --shutdown-timeout seconds, aborts the rest cleanly and exits
+    0; a second signal aborts them at once.
+    """
+    # The catalog and the engine load only when a command runs (tests/unit/cli/test_startup.py).
+    from strongroom.engine.daemon import DaemonSettings
+    from strongroom.services.schedule import open_daemon
+
+    try:
+        settings = DaemonSettings(
+            tick_seconds=tick,
+            workers=workers,
+            shutdown_timeout=shutdown_timeout,
+            standby=standby,
+            leader_lease_seconds=max(60.0, 4 * tick),
+            lifecycle_interval=timedelta(minutes=lifecycle_minutes),
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    context = app_context(ctx)
+    daemon = open_daemon(context, settings)
+    previous = {number: signal.signal(number, _stopper(daemon)) for number in _STOP_SIGNALS}
+    stderr.print(
+        f"strongroom serve: catalog {context.catalog.display_url}, tick {tick:g}s, "
+        f"{workers} worker(s){', once' if once else ''}",
+        highlight=False,
+    )
+    try:
+        report = daemon.run(once=once)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    stderr.print(
+        f"strongroom serve: stopped; {len(report.finished)} running job(s) finished, "
+        f"{len(report.aborted)} aborted",
+        highlight=False,
+    )
+    if report.unresponsive:
+        # Their handler threads never returned; the jobs are ABORTED in the catalog, but
+        # the interpreter would wait for those threads forever at exit.
+        stderr.print(
+            f"strongroom serve: {len(report.unresponsive)} job handler(s) did not stop; "
+            "exiting without waiting for them",
+            highlight=False,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _stopper(daemon: Daemon) -> Callable[[int, FrameType | None], None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        daemon.stop()
+
+    return stop

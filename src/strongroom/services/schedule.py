@@ -1,0 +1,180 @@
+"""Scheduling as users ask for it: preview when rules fire; assemble the daemon that fires them.
+
+:func:`preview_schedule` reads a plan's rules from the catalog and works out their next
+fire times in each rule's timezone, exactly as the scheduler will (same parser, same
+``rate()`` anchor). :func:`open_daemon` builds the :class:`~strongroom.engine.daemon.Daemon`
+of ``strongroom serve`` with the job handlers (``strongroom.services.handlers``) and the
+lifecycle runner (``strongroom.services.lifecycle``), each loaded when the daemon starts
+and left out, with a warning, where it is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any, Final
+
+from strongroom.catalog import resources as catalog_resources
+from strongroom.catalog import schedules as catalog_schedules
+from strongroom.catalog.types import JobKind
+from strongroom.config.schedule import parse_schedule
+from strongroom.engine.context import Handler
+from strongroom.engine.daemon import Daemon, DaemonSettings, LifecycleHook
+from strongroom.engine.events import EventBus
+from strongroom.engine.states import JobStateMachine
+from strongroom.errors import ConfigError, NotFoundError
+from strongroom.logs import get_logger
+from strongroom.services.context import AppContext
+
+HANDLERS_MODULE: Final = "strongroom.services.handlers"
+LIFECYCLE_MODULE: Final = "strongroom.services.lifecycle"
+MAX_PREVIEW: Final = 1000
+_logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RulePreview:
+    """When one rule fires next, in its own timezone."""
+
+    plan: str
+    rule: str
+    schedule: str | None
+    timezone: str
+    description: str
+    fire_times: tuple[datetime, ...]
+    last_fired_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the preview as JSON, times in ISO 8601 with their offset."""
+        return {
+            "plan": self.plan,
+            "rule": self.rule,
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+            "description": self.description,
+            "fire_times": [moment.isoformat() for moment in self.fire_times],
+            "last_fired_at": self.last_fired_at.isoformat() if self.last_fired_at else None,
+        }
+
+
+def parse_time(text: str) -> datetime:
+    """Read an ISO 8601 time for ``--from``; one without an offset is taken as UTC.
+
+    Raises ConfigError for text that is not a time.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{text!r} is not an ISO 8601 time",
+            hint="Write it like 2030-01-01T03:00:00+01:00 (or 2030-01-01, read as UTC).",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def preview_schedule(
+    context: AppContext,
+    plan: str,
+    *,
+    rule: str | None = None,
+    count: int = 5,
+    start: datetime | None = None,
+) -> list[RulePreview]:
+    """Return the next ``count`` fire times after ``start`` (default now) of each rule of
+    ``plan`` (or only ``rule``), in the rule's timezone.
+
+    Raises NotFoundError for an unknown plan or rule, ConfigError for a count outside
+    0..1000 or an invalid stored schedule.
+    """
+    if not 0 <= count <= MAX_PREVIEW:
+        raise ConfigError(f"--count {count} is outside 0..{MAX_PREVIEW}")
+    after = start or context.now()
+    with context.catalog.session(readonly=True) as session:
+        plans = {row.name: row for row in catalog_resources.list_plans(session)}
+        if plan not in plans:
+            raise NotFoundError(
+                f"no plan named {plan!r} in the catalog",
+                hint="Declare it in a config file and run 'strongroom apply -f FILE'.",
+            )
+        rules = sorted(plans[plan].rules, key=lambda row: row.name)
+        if rule is not None:
+            rules = [row for row in rules if row.name == rule]
+            if not rules:
+                raise NotFoundError(f"plan {plan!r} has no rule named {rule!r}")
+        previews = []
+        for row in rules:
+            state = catalog_schedules.get_schedule_state(session, row.id)
+            previews.append(
+                _preview(
+                    plan,
+                    row.name,
+                    row.schedule,
+                    row.timezone,
+                    after,
+                    count,
+                    last_fired_at=state.last_fired_at if state is not None else None,
+                )
+            )
+    return previews
+
+
+def _preview(
+    plan: str,
+    rule: str,
+    expression: str | None,
+    timezone: str,
+    after: datetime,
+    count: int,
+    *,
+    last_fired_at: datetime | None,
+) -> RulePreview:
+    if not expression:
+        return RulePreview(plan, rule, None, timezone, "on demand only", (), last_fired_at)
+    schedule = parse_schedule(expression)
+    times = schedule.next_fire_times(after, count, timezone)
+    return RulePreview(
+        plan, rule, expression, timezone, schedule.describe(), tuple(times), last_fired_at
+    )
+
+
+def open_daemon(context: AppContext, settings: DaemonSettings) -> Daemon:
+    """Build the daemon of ``strongroom serve`` over the context's catalog and clock."""
+    bus = EventBus(context.catalog, context.clock)
+    machine = JobStateMachine(context.catalog, bus, context.clock)
+    handlers = load_handlers(context)
+    if not handlers:
+        _logger.warning(
+            "no job handlers are installed (%s); jobs will wait and expire", HANDLERS_MODULE
+        )
+    return Daemon(machine, handlers, settings, lifecycle=load_lifecycle(context))
+
+
+def load_handlers(context: AppContext) -> dict[JobKind, Handler]:
+    """Return the job handlers of ``strongroom.services.handlers``, or none if absent."""
+    module = _optional_module(HANDLERS_MODULE)
+    if module is None:
+        return {}
+    made: Mapping[Any, Handler] = module.handlers(context)
+    return {JobKind(kind): handler for kind, handler in made.items()}
+
+
+def load_lifecycle(context: AppContext) -> LifecycleHook | None:
+    """Return a hook running ``strongroom.services.lifecycle.run_lifecycle``, or ``None``."""
+    module = _optional_module(LIFECYCLE_MODULE)
+    if module is None:
+        return None
+    run: Callable[[AppContext], object] = module.run_lifecycle
+    return lambda: run(context)
+
+
+def _optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise  # the module exists but something it imports is missing: a real bug
+        _logger.info("%s is not installed", name)
+        return None
