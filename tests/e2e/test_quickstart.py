@@ -33,8 +33,17 @@ def test_quickstart_backs_up_verifies_restores_and_matches(tmp_path: Path) -> No
     for step in ("setup", "sample data", "backup", "verify", "restore", "compare"):
         assert step in result.stdout
     assert (home / "catalog.db").is_file()
-    restored = home / "restore" / "docs" / "nested" / "blob.bin"
-    assert restored.read_bytes() == (home / "sample" / "docs" / "nested" / "blob.bin").read_bytes()
+    sample = home / "sample"
+    restored = home / "restore" / "files" / sample.relative_to(sample.anchor)
+    blob = Path("docs") / "nested" / "blob.bin"
+    assert (restored / blob).read_bytes() == (sample / blob).read_bytes()
+    assert (home / "restore" / "shop.db").is_file()
+    assert (home / "vaults" / "default" / "config").is_file()
+    # the vault holds no readable sample bytes: everything is encrypted
+    needle = (sample / "docs" / "notes.md").read_bytes()[:64]
+    for stored in (home / "vaults" / "default").rglob("*"):
+        if stored.is_file():
+            assert needle not in stored.read_bytes()
 
 
 def test_quickstart_twice_in_one_home_passes_again(tmp_path: Path) -> None:

@@ -125,7 +125,13 @@ def open_catalog(url: str | None, home: Path, *, migrate: bool = True) -> Catalo
 def catalog_url(url: str | None, home: Path) -> URL:
     """Return the SQLAlchemy URL for a catalog setting (see :func:`open_catalog`)."""
     if url is None:
-        home.mkdir(parents=True, exist_ok=True)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the strongroom home folder {home}: {error.strerror}",
+                hint="Set STRONGROOM_HOME (or --home) to a folder you can write.",
+            ) from error
         return URL.create("sqlite", database=str(home / CATALOG_FILE))
     try:
         parsed = make_url(url)

@@ -6,7 +6,6 @@ import typer
 
 from strongroom.cli.common import app_context
 from strongroom.cli.render import print_table, stdout
-from strongroom.services.quickstart import run_quickstart
 
 
 def quickstart(ctx: typer.Context) -> None:
@@ -14,8 +13,11 @@ def quickstart(ctx: typer.Context) -> None:
 
     Exits 0 only if the restored data matched the source byte for byte.
     """
-    home = app_context(ctx).home
-    report = run_quickstart(home)
+    from strongroom.services.quickstart import run_quickstart  # services load on first use
+
+    context = app_context(ctx)
+    home = context.home
+    report = run_quickstart(context)
     print_table(
         f"strongroom quickstart in {home}",
         ["step", "result", "seconds", "detail"],
@@ -27,4 +29,5 @@ def quickstart(ctx: typer.Context) -> None:
     if not report.ok:
         stdout.print("[bold red]quickstart failed[/]: the restored data did not match.")
         raise typer.Exit(1)
-    stdout.print(f"[bold green]quickstart passed[/]: recovery point {report.point_id} restored.")
+    points = ", ".join(point[:12] for point in report.point_ids.values())
+    stdout.print(f"[bold green]quickstart passed[/]: recovery points {points} restored.")

@@ -1,26 +1,37 @@
-"""``strongroom quickstart``: set up the embedded default and prove one backup end to end.
+"""``strongroom quickstart``: set up the embedded default and prove backups end to end.
 
-Steps: create ``STRONGROOM_HOME`` with a catalog and a local vault, create sample data,
-back it up, verify the recovery point by reading all of it back, restore it to a scratch
-folder and compare byte for byte. The report says what happened; ``ok`` is true only if
-the restored data matched the source.
+The quickstart runs strongroom's main job on the embedded default, through the same
+services and job handlers as every other command: it creates ``STRONGROOM_HOME`` with
+its SQLite catalog and an encrypted local vault (key file generated under
+``HOME/keys``), creates sample data (files, and a SQLite database of orders), declares
+them as two resources, backs each one up as a job, verifies each recovery point by
+reading every byte and running its restore test, restores it into a scratch folder and
+compares the result with the source. ``ok`` is true only if every restored byte matched.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import sqlite3
 import time
-import uuid
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from strongroom.errors import ConfigError, IntegrityError
+from strongroom.catalog.types import JobState
+from strongroom.config.resources import FilesResource, SqliteResource
+from strongroom.config.vaults import KeyFileKey, VaultConfig
+from strongroom.engine.views import JobView
+from strongroom.errors import ConfigError, IntegrityError, StrongroomError
+from strongroom.services.context import AppContext
+from strongroom.services.declared import register_resource
+from strongroom.services.operations import OperationsService
 from strongroom.services.sample import create_sample, entry_digest, tree_digest
+from strongroom.services.vaults import VaultService
+
+VAULT = "default"
+FILES_RESOURCE = "sample-files"
+DATABASE_RESOURCE = "sample-db"
+DATABASE_FILE = "shop.db"
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,7 @@ class QuickstartReport:
     """What the quickstart did, step by step."""
 
     home: Path
-    point_id: str = ""
+    point_ids: dict[str, str] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
 
     @property
@@ -47,63 +58,93 @@ class QuickstartReport:
         return bool(self.steps) and all(step.ok for step in self.steps)
 
 
-def run_quickstart(home: Path) -> QuickstartReport:
-    """Run every step under ``home``; stop at the first failed step.
+def run_quickstart(context: AppContext) -> QuickstartReport:
+    """Run every step under ``context.home``; stop at the first failed step.
 
-    Raises nothing for a failed comparison (the report says so); raises
-    ``StrongroomError`` subclasses for setup problems (e.g. a home that cannot be written).
+    A failed step is reported, not raised; setup problems (a home that cannot be
+    written) raise ``StrongroomError`` subclasses.
     """
+    home = context.home
     report = QuickstartReport(home=home)
-    vault_root = home / "vaults" / "default"
     sample_root = home / "sample"
     restore_root = home / "restore"
+    operations = OperationsService(context)
 
     def timed(name: str, action: Callable[[], str]) -> bool:
         started = time.perf_counter()
         try:
-            detail = action()
-            ok = True
-        except IntegrityError as error:
+            detail, ok = action(), True
+        except (IntegrityError, _JobFailed) as error:
             detail, ok = str(error), False
         report.steps.append(StepResult(name, ok, detail, time.perf_counter() - started))
         return ok
 
     def setup() -> str:
         try:
-            vault_root.mkdir(parents=True, exist_ok=True)
+            (home / "keys").mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(
                 f"cannot create STRONGROOM_HOME at {home}: {error.strerror}",
                 hint="Set STRONGROOM_HOME (or --home) to a folder you can write.",
             ) from error
-        _open_catalog(home / "catalog.db").close()
-        return f"catalog {home / 'catalog.db'}, vault {vault_root}"
+        vault_url = (home / "vaults" / VAULT).as_uri()
+        key = KeyFileKey(provider="key-file", path=str(home / "keys" / f"{VAULT}.key"))
+        VaultService(context).initialise(VAULT, VaultConfig(url=vault_url, key=key))
+        return f"catalog {context.catalog.display_url}, vault {vault_url}"
 
     def sample() -> str:
         shutil.rmtree(sample_root, ignore_errors=True)
         create_sample(sample_root)
+        with context.catalog.session() as session:
+            files = FilesResource(type="files", paths=[str(sample_root)], exclude=[DATABASE_FILE])
+            database = SqliteResource(type="sqlite", path=str(sample_root / DATABASE_FILE))
+            register_resource(session, FILES_RESOURCE, files, context.now())
+            register_resource(session, DATABASE_RESOURCE, database, context.now())
         digest = tree_digest(sample_root)
-        return f"{sum(1 for kind in digest.values() if kind != 'dir')} files in {sample_root}"
+        count = sum(1 for path, kind in digest.items() if kind != "dir" and path != DATABASE_FILE)
+        return f"{count} files and a SQLite database in {sample_root}"
 
     def backup() -> str:
-        report.point_id, size = _backup_tree(sample_root, vault_root, home / "catalog.db")
-        return f"recovery point {report.point_id}, {size:,} bytes"
+        sizes = []
+        for resource in (FILES_RESOURCE, DATABASE_RESOURCE):
+            job = _run(operations, operations.start_backup(resource, vault=VAULT))
+            result = job.result or {}
+            report.point_ids[resource] = str(result["point_id"])
+            sizes.append(f"{resource} -> {str(result['point_id'])[:12]}")
+        return ", ".join(sizes)
 
     def verify() -> str:
-        checked = _verify_point(vault_root / "points" / report.point_id)
-        return f"read back and checked {checked} files"
+        for point_id in report.point_ids.values():
+            _run(operations, operations.start_verify(point_id, read_data=True, restore_test=True))
+        return "read every byte back; restore tests passed"
 
     def restore() -> str:
         shutil.rmtree(restore_root, ignore_errors=True)
-        shutil.copytree(vault_root / "points" / report.point_id / "data", restore_root)
-        return f"restored to {restore_root}"
+        restore_root.mkdir(parents=True)
+        files_target = {"path": str(restore_root / "files")}
+        database_target = {"path": str(restore_root / DATABASE_FILE)}
+        _run(operations, operations.start_restore(report.point_ids[FILES_RESOURCE], files_target))
+        _run(
+            operations,
+            operations.start_restore(report.point_ids[DATABASE_RESOURCE], database_target),
+        )
+        return f"restored into {restore_root}"
 
     def compare() -> str:
-        expected, actual = tree_digest(sample_root), tree_digest(restore_root)
+        expected = {
+            path: digest
+            for path, digest in tree_digest(sample_root).items()
+            if path != DATABASE_FILE
+        }
+        restored_files = restore_root / "files" / sample_root.relative_to(sample_root.anchor)
+        actual = tree_digest(restored_files)
         if expected != actual:
             differing = sorted(set(expected.items()) ^ set(actual.items()))
             raise IntegrityError(f"restored data differs at {differing[0][0]}")
-        return f"{len(expected)} entries identical"
+        source_db = entry_digest(sample_root / DATABASE_FILE)
+        if entry_digest(restore_root / DATABASE_FILE) != source_db:
+            raise IntegrityError(f"the restored {DATABASE_FILE} differs from the source")
+        return f"{len(expected)} entries identical byte for byte; {DATABASE_FILE} rows identical"
 
     for name, action in (
         ("setup", setup),
@@ -118,43 +159,15 @@ def run_quickstart(home: Path) -> QuickstartReport:
     return report
 
 
-def _open_catalog(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS quickstart_points "
-        "(id TEXT PRIMARY KEY, created_at TEXT NOT NULL, size INTEGER NOT NULL)"
-    )
-    return connection
+class _JobFailed(StrongroomError):
+    """A quickstart job did not complete."""
 
 
-def _backup_tree(source: Path, vault_root: Path, catalog: Path) -> tuple[str, int]:
-    point_id = uuid.uuid4().hex
-    staging = vault_root / "points" / f".{point_id}.partial"
-    shutil.copytree(source, staging / "data", ignore=shutil.ignore_patterns("shop.db"))
-    with (
-        closing(sqlite3.connect(source / "shop.db")) as live,
-        closing(sqlite3.connect(staging / "data" / "shop.db")) as copy,
-    ):
-        live.backup(copy)  # the online backup API gives a consistent copy of a live database
-    digest = tree_digest(staging / "data")
-    (staging / "manifest.json").write_text(json.dumps({"id": point_id, "files": digest}))
-    staging.rename(vault_root / "points" / point_id)  # the single commit point
-    size = sum(path.stat().st_size for path in source.rglob("*") if path.is_file())
-    with closing(_open_catalog(catalog)) as connection, connection:
-        connection.execute(
-            "INSERT INTO quickstart_points VALUES (?, ?, ?)",
-            (point_id, datetime.now(UTC).isoformat(), size),
+def _run(operations: OperationsService, job: JobView) -> JobView:
+    ended = operations.run(job.id)
+    if ended.state is not JobState.COMPLETED:
+        reason = ended.error.message if ended.error else ended.state.value
+        raise _JobFailed(
+            f"{ended.kind.value} job {ended.id[:8]} ended {ended.state.value}: {reason}"
         )
-    return point_id, size
-
-
-def _verify_point(point: Path) -> int:
-    manifest = json.loads((point / "manifest.json").read_text())
-    checked = 0
-    for relative, expected in manifest["files"].items():
-        path = point / "data" / relative
-        if not path.exists() or entry_digest(path) != expected:
-            raise IntegrityError(f"{relative} does not match its recorded SHA-256")
-        checked += 1
-    return checked
+    return ended
