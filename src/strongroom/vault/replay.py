@@ -30,6 +30,8 @@ from strongroom.logs import get_logger
 
 LOOKAHEAD: Final = 4096
 """Chunks of the previous version looked at to get back in step after a change."""
+GIVE_UP: Final = 256
+"""Consecutive new chunks after which the data is taken for unrelated: replaying stops."""
 BATCH: Final = 512
 _log = get_logger(__name__)
 
@@ -56,10 +58,16 @@ class ChunkReplay:
         self._first_at: dict[bytes, int] = {}
         self._base = 0
         self._exhausted = False
+        self._misses = 0
         self.in_sync = True
         self.replayed = 0
         """Chunks whose cut was taken from the previous version."""
         self._fill()
+
+    @property
+    def active(self) -> bool:
+        """False once there is nothing left to replay (the writer then just chunks)."""
+        return bool(self._ahead) or not self._exhausted
 
     def expected(self) -> tuple[bytes, int, bool] | None:
         """Return the next chunk of the previous version if in step: (id, length, last).
@@ -92,12 +100,22 @@ class ChunkReplay:
             position = self._first_at.get(chunk_id)
             if position is None:
                 self.in_sync = False
+                self._misses += 1
+                if self._misses > GIVE_UP:
+                    self._stop()
                 return
             while self._base <= position:
                 self._pop()
             self.in_sync = True
+        self._misses = 0
         if len(self._ahead) <= self._lookahead // 2:
             self._fill()
+
+    def _stop(self) -> None:
+        self._exhausted = True
+        self._ahead.clear()
+        self._first_at.clear()
+        self.in_sync = False
 
     def _pop(self) -> None:
         chunk_id, _ = self._ahead.popleft()
@@ -112,10 +130,7 @@ class ChunkReplay:
                 lengths = self._raw_lengths(batch) if batch else {}
             except StrongroomError as exc:
                 _log.info("cannot replay the previous chunk boundaries: %s", exc)
-                self._exhausted = True
-                self._ahead.clear()
-                self._first_at.clear()
-                self.in_sync = False
+                self._stop()
                 return
             if len(batch) < BATCH:
                 self._exhausted = True

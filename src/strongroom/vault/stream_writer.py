@@ -230,9 +230,10 @@ class StreamWriter(io.RawIOBase):
         window, fill = self._window, self._fill
         view = memoryview(window)[:fill]
         replay = self._replay
-        cuts = (
-            self._cuts(view, final=final) if replay is None else self._replays(view, final, replay)
-        )
+        if replay is None or not replay.active:
+            cuts = self._cuts(view, final=final)
+        else:
+            cuts = self._replays(view, final, replay)
         consumed = cuts[-1][1] if cuts else 0
         hashing: Future[object] | None = None
         if consumed:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from strongroom.errors import IntegrityError
 from strongroom.vault import Vault, chunker
 from strongroom.vault.manifest import INLINE_CHUNKS
-from strongroom.vault.replay import ChunkReplay
+from strongroom.vault.replay import GIVE_UP, ChunkReplay
 
 from .conftest import OPTIONS, SMALL, VaultFactory, restore, sample_data
 
@@ -167,4 +167,24 @@ def test_replay_without_lengths_or_with_a_failing_source_stops() -> None:
         raise IntegrityError("list chunk damaged")
 
     replay = ChunkReplay(broken(), lambda batch: {ids[0]: 10})
+    assert replay.expected() is None
+
+
+def test_unrelated_data_under_the_same_name_stops_the_replay(make_vault: VaultFactory) -> None:
+    vault = make_vault()
+    _write(vault, sample_data(600_000, seed=5))
+    other = sample_data(3_000_000, seed=6)  # more than GIVE_UP new chunks
+    point_id, replayed = _write(vault, other)
+    assert replayed == 0
+    assert _sizes(vault, point_id) == _whole(other)
+    assert restore(vault, point_id) == {"s": other}
+
+
+def test_replay_gives_up_after_many_new_chunks() -> None:
+    ids = [bytes([n]) * 32 for n in range(3)]
+    replay = _replay(ids, dict.fromkeys(ids, 10))
+    for number in range(GIVE_UP + 1):
+        assert replay.active
+        replay.observe(b"\xff" + number.to_bytes(31, "big"))  # never one of ids
+    assert not replay.active
     assert replay.expected() is None
