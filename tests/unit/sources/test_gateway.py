@@ -32,8 +32,8 @@ def test_stream_yields_bounded_blocks_of_large_output() -> None:
 
 
 def test_nonzero_exit_is_a_tool_error_with_the_last_stderr_line() -> None:
-    with pytest.raises(ToolError, match=r"exited with code 3: second"):
-        gateway.run(["sh", "-c", "echo first >&2; echo second >&2; exit 3"])
+    with pytest.raises(ToolError, match=r"exited with code 3: zq-last-line"):
+        gateway.run(["sh", "-c", "echo zq-first-line >&2; echo zq-last-line >&2; exit 3"])
 
 
 def test_classifier_maps_exit_to_a_typed_error() -> None:
