@@ -1,5 +1,5 @@
 """The scheduler's memory of each rule (next and last fire time, in ``rule_schedules``) and
-what it reads at each tick: the scheduled rules and the resources' tags.
+what it reads at each tick: the rules' schedules, due rules in full, the resources' tags.
 
 Each function takes an open session and the time from the caller's clock. A row is
 created the first time the scheduler sees a rule and advanced every time the rule fires
@@ -10,6 +10,8 @@ advances the row, and only that one may start the run.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exc as sa_exc
@@ -17,20 +19,82 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from strongroom.catalog.jobs import _rowcount as rowcount
-from strongroom.catalog.models import Resource, Rule, RuleSchedule
+from strongroom.catalog.models import Plan, Resource, Rule, RuleSchedule
 
 
-def list_scheduled_rules(session: Session) -> list[tuple[Rule, RuleSchedule | None]]:
-    """Return every rule that has a schedule with its fire state (``None`` if not yet seen),
-    its plan and vault loaded, by plan and rule id."""
+@dataclass(frozen=True)
+class ScheduleHead:
+    """What every tick reads of every rule with a schedule: the expression, and the fire
+    state the scheduler stored (``state_*`` are ``None`` for a rule not yet seen)."""
+
+    rule_id: int
+    plan: str
+    rule: str
+    schedule: str
+    timezone: str
+    created_at: datetime
+    state_schedule: str | None
+    state_timezone: str | None
+    next_fire_at: datetime | None
+
+
+def list_schedule_heads(session: Session) -> list[ScheduleHead]:
+    """Return the schedule and fire state of every rule that has a schedule (plain
+    columns only: a tick that fires nothing reads nothing more)."""
     statement = (
-        select(Rule, RuleSchedule)
+        select(
+            Rule.id,
+            Plan.name,
+            Rule.name,
+            Rule.schedule,
+            Rule.timezone,
+            Rule.created_at,
+            RuleSchedule.schedule,
+            RuleSchedule.timezone,
+            RuleSchedule.next_fire_at,
+        )
+        .join(Plan, Rule.plan_id == Plan.id)
         .outerjoin(RuleSchedule, RuleSchedule.rule_id == Rule.id)
         .where(Rule.schedule.is_not(None))
+        .order_by(Rule.plan_id, Rule.id)
+    )
+    return [
+        ScheduleHead(
+            rule_id=rule_id,
+            plan=plan,
+            rule=rule,
+            schedule=schedule or "",
+            timezone=timezone,
+            created_at=created_at,
+            state_schedule=state_schedule,
+            state_timezone=state_timezone,
+            next_fire_at=next_fire_at,
+        )
+        for (
+            rule_id,
+            plan,
+            rule,
+            schedule,
+            timezone,
+            created_at,
+            state_schedule,
+            state_timezone,
+            next_fire_at,
+        ) in session.execute(statement)
+    ]
+
+
+def load_rules(session: Session, rule_ids: Collection[int]) -> list[Rule]:
+    """Return the given rules with their plan and vault loaded, by plan and rule id."""
+    if not rule_ids:
+        return []
+    statement = (
+        select(Rule)
+        .where(Rule.id.in_(list(rule_ids)))
         .options(joinedload(Rule.plan), joinedload(Rule.vault))
         .order_by(Rule.plan_id, Rule.id)
     )
-    return [(rule, state) for rule, state in session.execute(statement).unique()]
+    return list(session.scalars(statement).unique())
 
 
 def list_resource_tags(session: Session) -> list[tuple[int, str, str, dict[str, str]]]:

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog import schedules as catalog_schedules
-from strongroom.catalog.models import RuleSchedule
+from strongroom.catalog.schedules import ScheduleHead
 from strongroom.config.plans import Selection
 from strongroom.config.schedule import Schedule, parse_schedule
 from strongroom.engine.executor import Executor
@@ -175,26 +175,32 @@ class Scheduler:
         return TickReport(now, tuple(started), tuple(skipped), tuple(finished), tuple(cancelled))
 
     def due(self, now: datetime) -> list[Decision]:
-        """Return a decision for every rule due at ``now`` (setting up new rules' state)."""
+        """Return a decision for every rule due at ``now`` (setting up new rules' state).
+
+        Only the rules' schedules and fire states are read for every rule; the rules that
+        are due are then read in full.
+        """
         with self.machine.catalog.session(readonly=True) as session:
-            rows = [
-                (scheduled_rule(rule), _state(state))
-                for rule, state in catalog_schedules.list_scheduled_rules(session)
-            ]
-        candidates: list[tuple[ScheduledRule, Schedule, datetime]] = []
-        fresh: list[tuple[ScheduledRule, Schedule, _StoredState | None]] = []
-        for rule, state in rows:
-            schedule = self._schedule(rule)
+            heads = catalog_schedules.list_schedule_heads(session)
+        due: dict[int, tuple[Schedule, datetime]] = {}
+        fresh: list[tuple[ScheduleHead, Schedule]] = []
+        for head in heads:
+            schedule = self._schedule(head)
             if schedule is None:
                 continue
-            if state is None or (state.schedule, state.timezone) != (rule.schedule, rule.timezone):
-                fresh.append((rule, schedule, state))
-            elif state.next_fire_at is not None:
-                candidates.append((rule, schedule, state.next_fire_at))
-        candidates.extend(self._set_up(fresh, now))
+            if (head.state_schedule, head.state_timezone) != (head.schedule, head.timezone):
+                fresh.append((head, schedule))
+            elif head.next_fire_at is not None and head.next_fire_at <= now:
+                due[head.rule_id] = (schedule, head.next_fire_at)
+        for head, schedule, next_fire_at in self._set_up(fresh, now):
+            if next_fire_at <= now:
+                due[head.rule_id] = (schedule, next_fire_at)
+        if not due:
+            return []
+        with self.machine.catalog.session(readonly=True) as session:
+            rules = [scheduled_rule(row) for row in catalog_schedules.load_rules(session, due)]
         decisions = (
-            decide(rule, schedule, next_fire_at, now, misfire_grace=self.misfire_grace)
-            for rule, schedule, next_fire_at in candidates
+            decide(rule, *due[rule.id], now, misfire_grace=self.misfire_grace) for rule in rules
         )
         return [decision for decision in decisions if decision is not None]
 
@@ -226,54 +232,54 @@ class Scheduler:
 
     # --- deciding ----------------------------------------------------------------------
 
-    def _schedule(self, rule: ScheduledRule) -> Schedule | None:
+    def _schedule(self, head: ScheduleHead) -> Schedule | None:
         try:
-            return _parse(rule.schedule)
+            return _parse(head.schedule)
         except ConfigError as error:
-            if (rule.id, rule.schedule) not in self._broken:
-                self._broken.add((rule.id, rule.schedule))
+            if (head.rule_id, head.schedule) not in self._broken:
+                self._broken.add((head.rule_id, head.schedule))
                 _logger.error(
-                    "rule %s has an invalid schedule and never fires: %s",
-                    rule.qualified_name,
+                    "rule %s/%s has an invalid schedule and never fires: %s",
+                    head.plan,
+                    head.rule,
                     error,
                 )
             return None
 
     def _set_up(
-        self, fresh: Sequence[tuple[ScheduledRule, Schedule, _StoredState | None]], now: datetime
-    ) -> list[tuple[ScheduledRule, Schedule, datetime]]:
+        self, fresh: Sequence[tuple[ScheduleHead, Schedule]], now: datetime
+    ) -> list[tuple[ScheduleHead, Schedule, datetime]]:
         """Create (or, after a schedule change, restart) the fire state of ``fresh`` rules;
         return each with its next fire time (rules that never fire again are left out)."""
-        ready: list[tuple[ScheduledRule, Schedule, datetime]] = []
+        ready: list[tuple[ScheduleHead, Schedule, datetime]] = []
         if not fresh:
             return ready
         with self.machine.catalog.session() as session:
-            for rule, schedule, state in fresh:
-                if state is None:
-                    since = rule.created_at or now
-                    next_fire_at = _utc(schedule.next_after(since, rule.timezone))
+            for head, schedule in fresh:
+                if head.state_schedule is None:
+                    next_fire_at = _utc(schedule.next_after(head.created_at, head.timezone))
                     written = catalog_schedules.insert_schedule_state(
                         session,
-                        rule_id=rule.id,
-                        schedule=rule.schedule,
-                        timezone=rule.timezone,
+                        rule_id=head.rule_id,
+                        schedule=head.schedule,
+                        timezone=head.timezone,
                         next_fire_at=next_fire_at,
                         at=now,
                     )
                 else:
                     # A changed schedule starts from now: the new one has no past to catch up.
-                    next_fire_at = _utc(schedule.next_after(now, rule.timezone))
+                    next_fire_at = _utc(schedule.next_after(now, head.timezone))
                     written = catalog_schedules.advance_schedule_state(
                         session,
-                        rule_id=rule.id,
-                        expected_next=state.next_fire_at,
-                        schedule=rule.schedule,
-                        timezone=rule.timezone,
+                        rule_id=head.rule_id,
+                        expected_next=head.next_fire_at,
+                        schedule=head.schedule,
+                        timezone=head.timezone,
                         next_fire_at=next_fire_at,
                         at=now,
                     )
                 if written and next_fire_at is not None:
-                    ready.append((rule, schedule, next_fire_at))
+                    ready.append((head, schedule, next_fire_at))
         return ready
 
     # --- firing ------------------------------------------------------------------------
@@ -418,19 +424,6 @@ class Scheduler:
         with self.machine.catalog.session(readonly=True) as session:
             rows = catalog_schedules.list_resource_tags(session)
         return ResourceIndex(ResourceRef(*row) for row in rows)
-
-
-@dataclass(frozen=True)
-class _StoredState:
-    schedule: str
-    timezone: str
-    next_fire_at: datetime | None
-
-
-def _state(row: RuleSchedule | None) -> _StoredState | None:
-    if row is None:
-        return None
-    return _StoredState(row.schedule, row.timezone, row.next_fire_at)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
