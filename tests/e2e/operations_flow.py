@@ -4,7 +4,8 @@
 when the command exists, else through the services API), then backs up, follows jobs,
 lists, restores and compares byte for byte, verifies with a restore test, tampers with a
 pack and sees verify fail, sees a retryable failure retried and a non-retryable one not,
-and reads the report. The catalog is SQLite in the home folder, or the PostgreSQL URL
+reads the report, and lets ``serve --once`` run queued backups within the declared
+concurrency limit (``--wait`` never runs an older queued job). The catalog is SQLite in the home folder, or the PostgreSQL URL
 given.
 """
 
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.catalog import resources as catalog_resources
+from strongroom.catalog.settings import ConcurrencyLimits, write_concurrency_limits
 from strongroom.config.resources import FilesResource, PostgresResource, SqliteResource
 from strongroom.services.context import AppContext
 from strongroom.services.declared import register_resource
 from tests.e2e.cli import strongroom, text
+from tests.unit.catalog.support import most_running_at_once
 from tests.unit.services.operations_support import (
     flip_byte_in_a_pack,
     make_database,
@@ -77,6 +80,8 @@ def apply_exists(cli: Cli) -> bool:
 def config_yaml(world: World) -> str:
     """The declaration the flow applies: the vault, four resources, one plan with one rule."""
     return f"""\
+concurrency:
+  global: 1
 vaults:
   v:
     url: {world.vault_store.as_uri()}
@@ -186,17 +191,21 @@ def run_flow(cli: Cli, root: Path, *, use_apply: bool = True) -> str:
     assert states(cli.json("describe-job", job_id)) == ["CREATED", "PENDING"]
     conflict = cli("start-backup", "app-db", "--vault", "v", expect=7)
     assert job_id in conflict.stderr.decode()
+    # --wait runs its own job only: the older queued one stays for the daemon.
+    again = cli.json("start-backup", "docs", "--vault", "v", "--wait")
+    assert again["state"] == "COMPLETED", again
+    assert states(cli.json("describe-job", job_id)) == ["CREATED", "PENDING"]
     waited = cli.json("wait-job", job_id[:8])
     assert states(waited) == ["CREATED", "PENDING", "RUNNING", "COMPLETED"]
 
     # Listing.
     listed = cli.json("list-backups")
-    assert {job["id"] for job in listed} == {backup["id"], job_id}
+    assert {job["id"] for job in listed} == {backup["id"], again["id"], job_id}
     only_docs = cli.json("list-backups", "--resource", "docs", "--state", "completed")
-    assert [job["id"] for job in only_docs] == [backup["id"]]
+    assert [job["id"] for job in only_docs] == [again["id"], backup["id"]]
     assert cli.json("list-backups", "--state", "FAILED") == []
     points = {point["id"]: point for point in cli.json("list-recovery-points", "--vault", "v")}
-    assert set(points) == {point_id, waited["result"]["point_id"]}
+    assert set(points) == {point_id, again["result"]["point_id"], waited["result"]["point_id"]}
     docs_point = points[point_id]
     assert docs_point["resource"] == "docs" and docs_point["job_id"] == backup["id"]
     assert docs_point["tags"]["team"] == "ops"
@@ -242,8 +251,8 @@ def run_flow(cli: Cli, root: Path, *, use_apply: bool = True) -> str:
     # The report.
     summary = cli.json("report", "summary", "--since", "1h")
     backups = summary["backups"]
-    assert (backups["total"], backups["completed"], backups["failed"]) == (4, 2, 2)
-    assert backups["success_rate"] == 0.5
+    assert (backups["total"], backups["completed"], backups["failed"]) == (5, 3, 2)
+    assert backups["success_rate"] == 0.6
     assert backups["logical_size"] > 300_000
     assert summary["jobs"]["by_kind"]["verify"] == {"COMPLETED": 1, "FAILED": 1}
     resources = {item["resource"]: item for item in summary["resources"]}
@@ -251,7 +260,35 @@ def run_flow(cli: Cli, root: Path, *, use_apply: bool = True) -> str:
     assert resources["gone"]["stale"] is True
     assert {item["job_id"] for item in summary["failures"]} >= {retried["id"], once["id"]}
     detailed = cli.json("report", "detailed", "--kind", "backup")
-    assert len(detailed) == 4
+    assert len(detailed) == 5
     cli("report", "summary")
     cli("report", "detailed")
+
+    # The daemon keeps the declared concurrency limit (global: 1) with four workers.
+    if seeded == "services":
+        store_global_limit(cli, 1)
+    queued_ids = [
+        cli("start-backup", name, "--vault", "v").stdout.decode().split()[-1]
+        for name in ("docs", "app-db")
+    ]
+    cli("serve", "--once", "--workers", "4", "--tick", "0.1")
+    for queued_id in queued_ids:
+        assert cli.json("describe-job", queued_id)["state"] == "COMPLETED"
+    context = cli.context()
+    try:
+        assert most_running_at_once(context.catalog) == 1
+    finally:
+        context.close()
     return seeded
+
+
+def store_global_limit(cli: Cli, limit: int) -> None:
+    """Store a global concurrency limit as 'apply' does (for the services-seeded flow)."""
+    context = cli.context()
+    try:
+        with context.catalog.session() as session:
+            write_concurrency_limits(
+                session, ConcurrencyLimits(max_running=limit), at=context.now()
+            )
+    finally:
+        context.close()

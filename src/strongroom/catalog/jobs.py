@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -26,6 +26,8 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session, aliased
 
 from strongroom.catalog.models import Job, JobTransition, Resource, Vault
+from strongroom.catalog.settings import ConcurrencyLimits as ConcurrencyLimits
+from strongroom.catalog.settings import read_concurrency_limits
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.errors import ConflictError, NotFoundError
 
@@ -34,41 +36,6 @@ CLAIM_LOCK_KEY: Final = 0x5352434C  # "SRCL": strongroom claims
 
 _CHANGEABLE: Final = frozenset(Job.__table__.columns.keys()) - {"id", "state", "updated_at"}
 _CLAIM_TRIES: Final = 8
-
-
-@dataclass(frozen=True)
-class ConcurrencyLimits:
-    """How many jobs may be RUNNING at once across every worker sharing the catalog.
-
-    ``None`` means no limit. Per-vault and per-resource-type limits are looked up by
-    name, falling back to the ``*_default``. Whatever the limits, one resource never has
-    two backups RUNNING at once.
-    """
-
-    max_running: int | None = None
-    per_vault: Mapping[str, int] = field(default_factory=dict)
-    per_vault_default: int | None = None
-    per_resource_type: Mapping[str, int] = field(default_factory=dict)
-    per_resource_type_default: int | None = None
-
-    def __post_init__(self) -> None:
-        limits = [
-            self.max_running,
-            self.per_vault_default,
-            self.per_resource_type_default,
-            *self.per_vault.values(),
-            *self.per_resource_type.values(),
-        ]
-        if any(limit is not None and limit < 1 for limit in limits):
-            raise ValueError(f"concurrency limits must be at least 1 (or None): {self}")
-
-    def vault_limit(self, vault: str) -> int | None:
-        """Return the limit for one vault, or ``None``."""
-        return self.per_vault.get(vault, self.per_vault_default)
-
-    def resource_type_limit(self, resource_type: str) -> int | None:
-        """Return the limit for one resource type, or ``None``."""
-        return self.per_resource_type.get(resource_type, self.per_resource_type_default)
 
 
 @dataclass(frozen=True)
@@ -309,19 +276,23 @@ def claim_next_job(
     lease_seconds: float,
     kinds: Collection[JobKind],
     limits: ConcurrencyLimits | None = None,
+    only: Collection[str] | None = None,
 ) -> Job | None:
     """Take the oldest runnable PENDING job the limits allow: RUNNING, leased to ``owner``.
 
     Runnable means its ``next_attempt_at`` has come, its ``start_by`` has not passed, its
-    kind is one of ``kinds``, and — for a backup — its resource has no backup RUNNING.
-    Returns ``None`` when nothing may run now. The transition PENDING -> RUNNING is
-    recorded in the same transaction.
+    kind is one of ``kinds``, its id is one of ``only`` (when given), and — for a backup —
+    its resource has no backup RUNNING. ``limits`` ``None`` means the limits ``apply``
+    stored in the catalog (:mod:`~strongroom.catalog.settings`; none if it stored none),
+    read under the claim lock. Returns ``None`` when nothing may run now. The transition
+    PENDING -> RUNNING is recorded in the same transaction.
     """
-    if not kinds:
+    if not kinds or (only is not None and not only):
         return None
-    limits = limits or ConcurrencyLimits()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+    if limits is None:
+        limits = read_concurrency_limits(session) or ConcurrencyLimits()
     total, by_vault, by_type = _running_counts(session)
     if limits.max_running is not None and total >= limits.max_running:
         return None
@@ -334,7 +305,7 @@ def claim_next_job(
         if _at_limit(limits.resource_type_limit(kind), count)
     ]
     for _ in range(_CLAIM_TRIES):
-        candidate = session.scalar(_candidates(now, kinds, full_vaults, full_types).limit(1))
+        candidate = session.scalar(_candidates(now, kinds, full_vaults, full_types, only).limit(1))
         if candidate is None:
             return None
         try:
@@ -395,6 +366,7 @@ def _candidates(
     kinds: Collection[JobKind],
     full_vaults: Sequence[str],
     full_types: Sequence[str],
+    only: Collection[str] | None,
 ) -> Select[str]:
     running_backup = aliased(Job)
     busy_resource = exists().where(
@@ -409,6 +381,8 @@ def _candidates(
         or_(Job.start_by.is_(None), Job.start_by > now),
         or_(Job.kind != JobKind.BACKUP, Job.resource_id.is_(None), ~busy_resource),
     ]
+    if only is not None:
+        conditions.append(Job.id.in_(list(only)))
     if full_vaults:
         conditions.append(or_(Job.vault_id.is_(None), Vault.name.not_in(full_vaults)))
     if full_types:

@@ -193,6 +193,19 @@ class Lease(Base):
     expires_at: Mapped[datetime]
 
 
+class Setting(Base):
+    """One catalog-wide setting that ``apply`` declares, as JSON (e.g. ``concurrency``).
+
+    Every worker sharing the catalog reads it, so one ``apply`` changes them all.
+    """
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[JSONObject] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]
+
+
 class Run(Base):
     """One firing of a rule over all its resources."""
 

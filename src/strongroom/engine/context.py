@@ -10,6 +10,12 @@ lease renewal.
 A handler signals failure by raising: a StrongroomError is retried or failed per the
 job's retry policy; any other exception is a bug, fails the job at once and is logged
 with its traceback.
+
+What a job leaves in the catalog (a backup's recovery point) is not written by the
+handler: it returns it as ``JobResult.record``, and the executor runs that in the
+transaction that ends the job, after the transition that checks the job's lease. A
+worker that lost its lease therefore records nothing, and the retry that took the job
+over records the only row.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.catalog.types import JobState
 from strongroom.engine.clock import Clock
 from strongroom.engine.views import JobView
 from strongroom.errors import AbortedError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class CancellationToken:
@@ -102,16 +111,25 @@ class JobContext:
         self.report_progress(Progress(done, total, message))
 
 
+Recorder = Callable[["Session"], None]
+"""Writes what a finished job leaves in the catalog, in the session that ends the job."""
+
+
 @dataclass(frozen=True)
 class JobResult:
     """What a handler returns: JSON details to keep on the job, and whether it is partial.
 
     ``partial=True`` ends the job PARTIAL when the job allows it, FAILED otherwise.
+    ``record`` (if any) runs in the transaction that moves the job to COMPLETED or
+    PARTIAL, after that transition's lease check, so the rows it writes commit together
+    with the job's end or not at all. It never runs for a job that fails instead. If it
+    raises, nothing of the end is written and the attempt fails with that error.
     """
 
     data: Mapping[str, Any] = field(default_factory=dict)
     partial: bool = False
     message: str = ""
+    record: Recorder | None = field(default=None, repr=False, compare=False)
 
 
 Handler = Callable[[JobContext], JobResult]

@@ -7,6 +7,9 @@
   *standby* — runs jobs and tries for the lease at every tick, taking over when the
   leader stops renewing. Then the executor starts; its first pass recovers jobs left
   RUNNING by a crashed daemon once their leases expire (retried or failed per policy).
+  Unless the daemon is given ``limits``, its executor keeps the concurrency limits
+  ``apply`` stored in the catalog, read afresh at every claim (so a new ``apply`` needs
+  no restart).
 * **Tick** (every ``tick_seconds`` of real time): renew the lease; as leader, run one
   scheduler tick and, every ``lifecycle_interval`` of clock time, the lifecycle hook.
 * **Stop** (:meth:`stop`, called from a signal handler): take no new work; let running

@@ -6,7 +6,8 @@ each job through the state machine: COMPLETED / PARTIAL, a retry or FAILED per t
 policy, ABORTED on cancellation. Concurrency limits (global, per vault, per
 resource type) and "one backup of a resource at a time" are checked by the claim in the
 catalog, so they hold across every process sharing it; ``max_workers`` only bounds this
-process.
+process. Unless an executor is given limits, each claim uses the limits ``apply`` stored
+in the catalog (the configuration's ``concurrency`` section), read afresh every time.
 
 Use it either in the background (:meth:`start`, :meth:`submit`, :meth:`shutdown`) or
 synchronously (:meth:`run_until_idle`, for tests and one-shot CLI commands).
@@ -18,11 +19,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass, field
 from typing import Final, Protocol
+
+from sqlalchemy.orm import Session
 
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.jobs import ConcurrencyLimits, JobGuard
@@ -84,10 +87,14 @@ class ThreadPoolJobExecutor:
     """Claims and runs jobs on a thread pool; safe to run in several processes at once.
 
     ``handlers`` maps each job kind this executor runs to its handler; jobs of other
-    kinds are left for other executors. ``lease_seconds`` is how long a claim holds
-    without renewal (renewed every ``heartbeat_interval`` real seconds, default a third of
-    it). ``poll_interval`` is how often (real seconds) the background loop and
-    :meth:`wait` look at the catalog when nothing woke them.
+    kinds are left for other executors. ``limits`` replaces the limits stored in the
+    catalog (``None``, the default: use the stored ones, or none if ``apply`` stored none).
+    ``only`` restricts the executor to these job ids (the CLI's ``--wait`` runs its own job
+    and leaves older queued ones to the daemon); the limits still apply to them.
+    ``lease_seconds`` is how long a claim holds without renewal (renewed every
+    ``heartbeat_interval`` real seconds, default a third of it). ``poll_interval`` is how
+    often (real seconds) the background loop and :meth:`wait` look at the catalog when
+    nothing woke them.
     """
 
     def __init__(
@@ -96,6 +103,7 @@ class ThreadPoolJobExecutor:
         handlers: Mapping[JobKind, Handler],
         *,
         limits: ConcurrencyLimits | None = None,
+        only: Collection[str] | None = None,
         max_workers: int = 4,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         heartbeat_interval: float | None = None,
@@ -108,7 +116,8 @@ class ThreadPoolJobExecutor:
             raise ValueError("lease_seconds must be positive")
         self.machine = machine
         self.handlers = dict(handlers)
-        self.limits = limits or ConcurrencyLimits()
+        self.limits = limits
+        self.only = None if only is None else frozenset(only)
         self.max_workers = max_workers
         self.lease_seconds = lease_seconds
         self.heartbeat_interval = heartbeat_interval or lease_seconds / 3
@@ -255,6 +264,7 @@ class ThreadPoolJobExecutor:
                 kinds=list(self.handlers),
                 lease_seconds=self.lease_seconds,
                 limits=self.limits,
+                only=self.only,
             )
             if row is None:
                 return None
@@ -295,16 +305,7 @@ class ThreadPoolJobExecutor:
                 logger.exception("job handler raised an unexpected error")
                 self._end_failed(running, error)
             else:
-                with self.machine.work() as work:
-                    ended = complete(
-                        work,
-                        job,
-                        result=result.data,
-                        partial=result.partial,
-                        message=result.message,
-                        guard=running.guard,
-                    )
-                logger.info("job ended", extra={"state": ended.state.value})
+                self._end_completed(running, result, logger)
         except ConflictError as error:
             logger.warning("job was taken from this worker before it ended: %s", error)
         except StrongroomError as error:
@@ -316,6 +317,53 @@ class ThreadPoolJobExecutor:
                 self._running.pop(job.id, None)
                 self._finished.notify_all()
             self._wakeup.set()
+
+    def _end_completed(
+        self,
+        running: _Running,
+        result: JobResult,
+        logger: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        """End the job COMPLETED or PARTIAL with what it records, in one transaction.
+
+        The transition's lease guard runs first: a worker that lost its lease records
+        nothing (ConflictError, handled by the caller). When the job's own ``record``
+        fails, the transaction rolls back and the attempt fails with that error.
+        """
+        record = result.record
+        failed: list[BaseException] = []
+
+        def record_or_remember(session: Session) -> None:
+            try:
+                if record is not None:
+                    record(session)
+            except BaseException as error:
+                failed.append(error)
+                raise
+
+        try:
+            with self.machine.work() as work:
+                ended = complete(
+                    work,
+                    running.job,
+                    result=result.data,
+                    partial=result.partial,
+                    message=result.message,
+                    guard=running.guard,
+                    record=record_or_remember if record is not None else None,
+                )
+        except Exception as error:
+            if not failed:
+                raise
+            if isinstance(error, StrongroomError):
+                logger.warning(
+                    "job attempt failed recording its result: %s", error, extra={"code": error.code}
+                )
+            else:
+                logger.exception("recording the job's result raised an unexpected error")
+            self._end_failed(running, error)
+            return
+        logger.info("job ended", extra={"state": ended.state.value})
 
     def _end_aborted(self, running: _Running, error: AbortedError) -> None:
         token = running.token

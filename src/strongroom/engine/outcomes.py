@@ -13,6 +13,7 @@ from typing import Any
 from strongroom.catalog import failures
 from strongroom.catalog.jobs import JobGuard
 from strongroom.catalog.types import JobState
+from strongroom.engine.context import Recorder
 from strongroom.engine.retry import failure_component, handle_failure
 from strongroom.engine.states import Work
 from strongroom.engine.views import JobView
@@ -29,11 +30,16 @@ def complete(
     partial: bool = False,
     message: str = "",
     guard: JobGuard | None = None,
+    record: Recorder | None = None,
 ) -> JobView:
     """End a RUNNING job as COMPLETED, or PARTIAL when ``partial`` and the job allows it.
 
-    A partial result for a job that does not allow one fails it (not retried, escalated).
-    A success resolves the component's failure record.
+    A partial result for a job that does not allow one fails it (not retried, escalated)
+    and ``record`` is not run. Otherwise ``record`` writes what the job leaves (a recovery
+    point) in ``work``'s transaction, after the transition: when the guard's lease check
+    loses (ConflictError) nothing is recorded, and whatever ``record`` raises undoes the
+    transition with it once the caller's transaction rolls back. A success resolves the
+    component's failure record.
     """
     if partial and not job.allow_partial:
         return handle_failure(
@@ -60,8 +66,11 @@ def complete(
             "error_retryable": None,
         },
     )
+    ended = work.view(row)
+    if record is not None:
+        record(work.session)
     failures.resolve(work.session, failure_component(job), at=work.now)
-    return work.view(row)
+    return ended
 
 
 def abort(

@@ -227,8 +227,10 @@ class Work:
         kinds: Collection[JobKind],
         lease_seconds: float,
         limits: ConcurrencyLimits | None = None,
+        only: Collection[str] | None = None,
     ) -> Job | None:
-        """Claim the next runnable job for ``owner`` (see :func:`catalog.jobs.claim_next_job`)."""
+        """Claim the next runnable job for ``owner`` (see :func:`catalog.jobs.claim_next_job`;
+        ``limits`` ``None``: the limits stored in the catalog; ``only``: just these job ids)."""
         job = catalog_jobs.claim_next_job(
             self.session,
             owner=owner,
@@ -236,6 +238,7 @@ class Work:
             lease_seconds=lease_seconds,
             kinds=kinds,
             limits=limits,
+            only=only,
         )
         if job is not None:
             self._publish_transition(job, JobState.PENDING, JobState.RUNNING, f"claimed by {owner}")

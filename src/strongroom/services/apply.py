@@ -121,7 +121,7 @@ class ApplyService:
     def apply(
         self, loaded: LoadedConfig, *, dry_run: bool = False, prune: bool = False
     ) -> ApplyReport:
-        """Apply a loaded configuration: vaults, resources, plans and rules.
+        """Apply a loaded configuration: concurrency limits, vaults, resources, plans, rules.
 
         The file's ``catalog`` section is used when the context names no catalog. Raises
         ``SecretError`` naming the vault and the reference when a new vault's key does not

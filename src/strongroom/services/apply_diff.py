@@ -23,9 +23,11 @@ from strongroom.catalog.jobs import list_jobs
 from strongroom.catalog.models import Resource, Vault
 from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_plans, list_resources, list_vaults
+from strongroom.catalog.settings import ConcurrencyLimits
 from strongroom.config.models import StrongroomConfig
 from strongroom.config.plans import PlanConfig, RetryPolicy
 from strongroom.config.vaults import VaultConfig
+from strongroom.errors import ConfigError
 from strongroom.services.apply_records import (
     UNSTORED_SETTINGS,
     JsonDict,
@@ -33,10 +35,17 @@ from strongroom.services.apply_records import (
     plan_record,
     plan_record_of_row,
 )
+from strongroom.services.apply_settings import (
+    DAMAGED,
+    concurrency_limits,
+    default_limits,
+    limits_as_config,
+    read_limits,
+)
 from strongroom.storage.open import redact_url
 
 Action = Literal["create", "update", "remove", "keep"]
-Kind = Literal["vault", "resource", "plan", "rule"]
+Kind = Literal["settings", "vault", "resource", "plan", "rule"]
 
 CREATION_SETTINGS: Final = ("chunking", "compression", "pack_size_bytes")
 """Vault settings fixed when the vault is created in its store."""
@@ -49,9 +58,9 @@ SYMBOLS: Final[dict[Action, str]] = {"create": "+", "update": "~", "remove": "-"
 class Declared:
     """What a declaration asks for.
 
-    ``vaults`` and ``resources`` are None when the declaration does not manage them
-    (``create-plan``); ``whole`` says that things the catalog holds and the declaration
-    does not name are reported (and, with ``prune``, removed).
+    ``vaults``, ``resources`` and ``concurrency`` are None when the declaration does not
+    manage them (``create-plan``); ``whole`` says that things the catalog holds and the
+    declaration does not name are reported (and, with ``prune``, removed).
     """
 
     vaults: Mapping[str, VaultConfig] | None
@@ -59,6 +68,7 @@ class Declared:
     plans: Mapping[str, PlanConfig]
     records: Mapping[str, PlanRecord]
     whole: bool
+    concurrency: ConcurrencyLimits | None = None
 
     @classmethod
     def from_config(cls, config: StrongroomConfig) -> Declared:
@@ -72,6 +82,7 @@ class Declared:
                 for name, plan in config.plans.items()
             },
             whole=True,
+            concurrency=concurrency_limits(config.concurrency),
         )
 
     @classmethod
@@ -190,6 +201,21 @@ def _undeclared(
     return True
 
 
+def _settings_changes(session: Session, declared: Declared, changes: Changes) -> None:
+    """Add an update of the concurrency limits when they differ from the catalog's (a
+    catalog that holds none counts as holding the defaults; see ``apply_settings``)."""
+    if declared.concurrency is None:
+        return
+    try:
+        before = read_limits(session) or default_limits()
+    except ConfigError:
+        fields = [DAMAGED]
+    else:
+        fields = changed_fields(limits_as_config(before), limits_as_config(declared.concurrency))
+    if fields:
+        changes.items.append(Change("update", "settings", "concurrency", tuple(fields)))
+
+
 def _vault_changes(
     session: Session, declared: Declared, changes: Changes, prune: bool, referenced: set[str]
 ) -> None:
@@ -304,12 +330,14 @@ def _plan_changes(session: Session, declared: Declared, changes: Changes, prune:
 def compute_changes(session: Session, declared: Declared, *, prune: bool = False) -> Changes:
     """Compare ``declared`` with the catalog (read in ``session``); return the changes.
 
-    The changes come in display order: vaults, resources, then each plan followed by its
-    rules. Plans are compared first because the vaults their rules target stay in use.
+    The changes come in display order: settings (the concurrency limits), vaults,
+    resources, then each plan followed by its rules. Plans are compared first because the
+    vaults their rules target stay in use.
     """
     plan_changes = Changes()
     referenced = _plan_changes(session, declared, plan_changes, prune)
     changes = Changes()
+    _settings_changes(session, declared, changes)
     _vault_changes(session, declared, changes, prune, referenced)
     _resource_changes(session, declared, changes, prune)
     changes.items += plan_changes.items

@@ -27,6 +27,7 @@ from strongroom.catalog.resources import (
 )
 from strongroom.services.apply_diff import Change, Changes, Declared
 from strongroom.services.apply_records import JsonDict
+from strongroom.services.apply_settings import write_limits
 from strongroom.services.declared import register_resource
 from strongroom.services.vault_lock import register_vault_with_lock
 
@@ -61,7 +62,10 @@ def _write_plan(session: Session, declared: Declared, change: Change, at: dateti
 
 
 def write_changes(session: Session, declared: Declared, changes: Changes, at: datetime) -> None:
-    """Write every create, update and removal of ``changes`` (``keep`` writes nothing)."""
+    """Write every create, update and removal of ``changes`` (``keep`` writes nothing),
+    and the declared concurrency limits unless the catalog holds exactly those."""
+    if declared.concurrency is not None:
+        write_limits(session, declared.concurrency, at)
     for change in changes.of("create", "update"):
         if change.kind == "vault" and declared.vaults is not None:
             register_vault_with_lock(

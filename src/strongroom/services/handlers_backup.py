@@ -6,7 +6,10 @@ streams into a vault writer. The point is committed only when the source finishe
 the job was not cancelled; on any error, on cancellation, and for a partial result the
 job may not keep, the writer is aborted and no recovery point exists (the engine then
 fails or retries the job). A committed point is recorded in the catalog with its sizes,
-tags and lifecycle dates; its id is the job result's ``point_id``.
+tags and lifecycle dates in the same transaction that completes the job, after its lease
+check (``JobResult.record``): a worker that lost its lease meanwhile records nothing, so a
+retry cannot leave two catalog points for one job. Its id is the job result's
+``point_id``.
 
 The manifest's metadata is ``{"source": {"type", "resource"}, "result": <the source's
 metadata>}`` (plus ``failed_parts`` for a partial point); the tags are the rule's
@@ -122,13 +125,17 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
     created_at = job.started_at or completed_at
     move_to_cold_at, delete_at = rule.dates(created_at)
     stats = point.stats
-    try:
-        with context.catalog.session() as session:
+    vault_id = required_id(job.vault_id, "vault")
+    resource_id = required_id(job.resource_id, "resource")
+
+    def record(session: Session) -> None:
+        # Runs in the transaction that ends the job, after its lease check (see JobResult).
+        try:
             record_recovery_point(
                 session,
                 point_id=point.id,
-                vault_id=required_id(job.vault_id, "vault"),
-                resource_id=required_id(job.resource_id, "resource"),
+                vault_id=vault_id,
+                resource_id=resource_id,
                 job_id=job.id,
                 created_at=created_at,
                 completed_at=completed_at,
@@ -140,14 +147,15 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
                 metadata=metadata,
                 state=PointState.PARTIAL if result.partial else PointState.AVAILABLE,
             )
-    except Exception:
-        _log.warning(
-            "recovery point %s is in vault %s but could not be recorded in the catalog; "
-            "'strongroom catalog rebuild' finds it",
-            point.id,
-            vault_name,
-        )
-        raise
+        except Exception:
+            _log.warning(
+                "recovery point %s is in vault %s but could not be recorded in the catalog; "
+                "'strongroom catalog rebuild' finds it",
+                point.id,
+                vault_name,
+            )
+            raise
+
     data = {
         "point_id": point.id,
         "resource": name,
@@ -167,6 +175,7 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
         data=data,
         partial=result.partial,
         message=_partial_message(result) if result.partial else f"recovery point {point.id}",
+        record=record,
     )
 
 

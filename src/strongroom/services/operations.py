@@ -5,10 +5,11 @@ catalog). Who runs it:
 
 * the daemon (``strongroom serve``), which registers :func:`strongroom.services.handlers.handlers`;
 * or this process, with :meth:`OperationsService.run` (the CLI's ``--wait``): it becomes a
-  one-worker executor until the job ends, retrying per the job's policy on the real
-  clock. Jobs are claimed oldest first, so a job queued earlier and runnable now runs
-  here first (as it would on the daemon). Where a daemon runs as well, whichever claims
-  the job runs it and ``run`` follows it to its end.
+  one-worker executor for that one job until it ends, retrying per the job's policy on
+  the real clock. It never claims another job: older queued jobs stay for the daemon.
+  The concurrency limits ``apply`` stored hold for it as for the daemon, so it waits
+  while they are full. Where a daemon runs as well, whichever claims the job runs it and
+  ``run`` follows it to its end.
 
 A resource never has two backups at once: the engine never claims a second one, and
 ``start_backup`` refuses to queue one while another is queued or running
@@ -205,11 +206,11 @@ class OperationsService:
     def run(
         self, job_id: str, *, on_update: JobWatcher | None = None, poll_interval: float = 0.5
     ) -> JobView:
-        """Run jobs in this process until job ``job_id`` ends; return it as it ended.
+        """Run job ``job_id`` in this process until it ends; return it as it ended.
 
-        A one-worker executor with every handler claims runnable jobs oldest first (see
-        the module docstring), renews its lease every second and retries per the job's
-        policy on the context's clock. ``on_update`` sees the job about every
+        A one-worker executor with every handler claims this job only (never an older
+        queued one) when the catalog's concurrency limits allow, renews its lease every
+        second and retries per the job's policy on the context's clock. ``on_update`` sees the job about every
         ``poll_interval`` seconds. An interrupt (Ctrl-C) cancels what runs here: the job
         ends ABORTED and its partial data is discarded.
         """
@@ -217,6 +218,7 @@ class OperationsService:
         executor = ThreadPoolJobExecutor(
             self.machine,
             handlers(self.context),
+            only=[full_id],
             max_workers=1,
             heartbeat_interval=1.0,
             poll_interval=poll_interval,

@@ -15,6 +15,7 @@ from strongroom.catalog import Catalog, open_catalog
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.jobs import ConcurrencyLimits, JobGuard
 from strongroom.catalog.models import Job
+from strongroom.catalog.settings import read_concurrency_limits, write_concurrency_limits
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.errors import ConflictError
 from tests.unit.catalog.support import CatalogFixtures, Seeds, add_pending, later
@@ -30,12 +31,24 @@ def claim(
     *,
     kinds: list[JobKind] = ALL_KINDS,
     limits: ConcurrencyLimits | None = None,
+    only: list[str] | None = None,
 ) -> str | None:
     with catalog.session() as session:
         job = catalog_jobs.claim_next_job(
-            session, owner=owner, now=later(seconds), lease_seconds=60, kinds=kinds, limits=limits
+            session,
+            owner=owner,
+            now=later(seconds),
+            lease_seconds=60,
+            kinds=kinds,
+            limits=limits,
+            only=only,
         )
         return None if job is None else job.id
+
+
+def store_limits(catalog: Catalog, limits: ConcurrencyLimits) -> None:
+    with catalog.session() as session:
+        write_concurrency_limits(session, limits, at=later(0))
 
 
 def finish(catalog: Catalog, job_id: str, owner: str, seconds: float = 1) -> None:
@@ -157,6 +170,54 @@ class ClaimSuite(CatalogFixtures):
         assert claim(catalog, limits=per_vault) == "b-dr"  # main is full; dr is not
         assert claim(catalog, limits=per_vault) is None
         assert claim(catalog, limits=per_type) == "c-main"  # postgres is full; redis is not
+
+    def test_a_claim_without_limits_follows_the_limits_stored_in_the_catalog(
+        self, catalog: Catalog, seeds: Seeds
+    ) -> None:
+        with catalog.session() as session:
+            for number, resource in enumerate([seeds.orders_db, seeds.billing_db, seeds.cache]):
+                add_pending(session, job_id=f"j{number}", resource_id=resource, at=later(number))
+        store_limits(catalog, ConcurrencyLimits(max_running=1))
+
+        assert claim(catalog) == "j0"
+        assert claim(catalog) is None  # the stored global limit of 1 is full
+        finish(catalog, "j0", "w1")
+        store_limits(catalog, ConcurrencyLimits(per_resource_type={"postgres": 1}))
+        # read afresh at every claim: the new limits hold without a new executor
+        assert claim(catalog) == "j1"
+        assert claim(catalog) == "j2"  # redis is not limited
+        with catalog.session(readonly=True) as session:
+            assert read_concurrency_limits(session) == ConcurrencyLimits(
+                per_resource_type={"postgres": 1}
+            )
+
+    def test_limits_given_to_a_claim_replace_the_stored_ones(
+        self, catalog: Catalog, seeds: Seeds
+    ) -> None:
+        with catalog.session() as session:
+            add_pending(session, job_id="j0", resource_id=seeds.orders_db)
+            add_pending(session, job_id="j1", resource_id=seeds.cache, at=later(1))
+        store_limits(catalog, ConcurrencyLimits(max_running=1))
+
+        assert claim(catalog, limits=ConcurrencyLimits()) == "j0"
+        assert claim(catalog, limits=ConcurrencyLimits()) == "j1"
+
+    def test_a_claim_with_only_takes_just_those_jobs_within_the_limits(
+        self, catalog: Catalog, seeds: Seeds
+    ) -> None:
+        with catalog.session() as session:
+            add_pending(session, job_id="older", resource_id=seeds.orders_db)
+            add_pending(session, job_id="mine", resource_id=seeds.cache, at=later(1))
+            add_pending(session, job_id="other", resource_id=seeds.billing_db, at=later(2))
+        global_one = ConcurrencyLimits(max_running=1)
+
+        assert claim(catalog, only=[]) is None
+        assert claim(catalog, only=["mine", "missing"], limits=global_one) == "mine"
+        assert claim(catalog, only=["other"], limits=global_one) is None  # the limit is full
+        assert claim(catalog, only=["mine"]) is None  # running already
+        with catalog.session(readonly=True) as session:
+            assert catalog_jobs.get_job(session, "older").state is JobState.PENDING
+        assert claim(catalog) == "older"
 
     def test_limits_below_one_are_refused(self) -> None:
         with pytest.raises(ValueError, match="at least 1"):

@@ -9,17 +9,18 @@ of a module, so the ``catalog`` fixture empties every table afterwards) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.catalog import Catalog, open_catalog, resources
 from strongroom.catalog import jobs as catalog_jobs
-from strongroom.catalog.models import Base, Job
+from strongroom.catalog.models import Base, Job, JobTransition
 from strongroom.catalog.types import JobKind, JobState
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -116,3 +117,25 @@ def add_pending(
         reason="queued",
         changes={"next_attempt_at": next_attempt_at},
     )
+
+
+def most_running_at_once(catalog: Catalog, job_ids: Collection[str] | None = None) -> int:
+    """Replay the recorded transitions (of ``job_ids``, or all) in commit order; return the
+    most of those jobs RUNNING at once.
+
+    Transition ids grow in the order the claims and ends were written (a claim reads the
+    running jobs under the claim lock, after the end it waited for committed), so this
+    does not depend on clock readings taken before a transaction got its lock.
+    """
+    running = peak = 0
+    with catalog.session(readonly=True) as session:
+        statement = select(JobTransition).order_by(JobTransition.id)
+        if job_ids is not None:
+            statement = statement.where(JobTransition.job_id.in_(list(job_ids)))
+        for transition in session.scalars(statement):
+            if transition.to_state is JobState.RUNNING:
+                running += 1
+            elif transition.from_state is JobState.RUNNING:
+                running -= 1
+            peak = max(peak, running)
+    return peak

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from strongroom.catalog import migrate
 
@@ -22,5 +22,21 @@ def test_is_current_only_after_upgrade(tmp_path: Path) -> None:
         with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
         assert not migrate.is_current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_catalog_at_0003_gains_the_settings_table_and_is_current_again(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        migrate.upgrade(engine, "0003")
+        assert not migrate.is_current(engine)
+        assert not inspect(engine).has_table("settings")
+
+        migrate.upgrade(engine)
+
+        assert migrate.is_current(engine)
+        assert migrate.packaged_head() == "0004"
+        assert inspect(engine).has_table("settings")
     finally:
         engine.dispose()

@@ -18,6 +18,7 @@ from strongroom.catalog.resources import (
     list_resources,
     list_vaults,
 )
+from strongroom.catalog.settings import ConcurrencyLimits, read_concurrency_limits
 from strongroom.errors import PolicyError, SecretError, ServiceUnavailableError
 from strongroom.services import apply_write
 from strongroom.services.apply import ApplyReport, ApplyService
@@ -403,3 +404,32 @@ def test_changed_fields_names_the_dotted_paths(
     old: dict[str, Any], new: dict[str, Any], expected: list[str]
 ) -> None:
     assert changed_fields(old, new) == expected
+
+
+def test_the_concurrency_section_is_stored_and_its_changes_shown(
+    context: AppContext, tmp_path: Path
+) -> None:
+    service = ApplyService(context)
+    first = service.apply(loaded(config_text(tmp_path)))
+    assert not [c for c in first.changes if c.kind == "settings"]  # the defaults: no news
+    with context.catalog.session(readonly=True) as session:
+        assert read_concurrency_limits(session) == ConcurrencyLimits(max_running=4)
+
+    limited = (
+        config_text(tmp_path) + "concurrency:\n  per_vault: 2\n  per_resource_type: {files: 1}\n"
+    )
+    preview = service.apply(loaded(limited), dry_run=True)
+    assert change(preview, "settings", "concurrency").fields == (
+        "per_resource_type.files",
+        "per_vault",
+    )
+    with context.catalog.session(readonly=True) as session:
+        assert read_concurrency_limits(session) == ConcurrencyLimits(max_running=4)
+
+    applied = service.apply(loaded(limited))
+    assert changes(applied) == {("update", "settings", "concurrency")}
+    with context.catalog.session(readonly=True) as session:
+        assert read_concurrency_limits(session) == ConcurrencyLimits(
+            max_running=4, per_vault_default=2, per_resource_type={"files": 1}
+        )
+    assert service.apply(loaded(limited)).changes == []
