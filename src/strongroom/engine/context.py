@@ -124,12 +124,17 @@ class JobResult:
     PARTIAL, after that transition's lease check, so the rows it writes commit together
     with the job's end or not at all. It never runs for a job that fails instead. If it
     raises, nothing of the end is written and the attempt fails with that error.
+    ``discard`` (if any) runs when that transition was refused because this worker no
+    longer holds the job (its lease was recovered by another worker): nothing was
+    recorded, and it removes what the handler left outside the catalog (a backup's
+    manifest in its vault), so the job's retry leaves the only recovery point.
     """
 
     data: Mapping[str, Any] = field(default_factory=dict)
     partial: bool = False
     message: str = ""
     record: Recorder | None = field(default=None, repr=False, compare=False)
+    discard: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
 
 Handler = Callable[[JobContext], JobResult]

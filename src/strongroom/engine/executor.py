@@ -328,7 +328,9 @@ class ThreadPoolJobExecutor:
 
         The transition's lease guard runs first: a worker that lost its lease records
         nothing (ConflictError, handled by the caller). When the job's own ``record``
-        fails, the transaction rolls back and the attempt fails with that error.
+        fails, the transaction rolls back and the attempt fails with that error. In both
+        cases nothing was committed, and the result's ``discard`` removes what the attempt
+        left outside the catalog.
         """
         record = result.record
         failed: list[BaseException] = []
@@ -354,6 +356,10 @@ class ThreadPoolJobExecutor:
                 )
         except Exception as error:
             if not failed:
+                if isinstance(error, ConflictError):
+                    # The lease check refused the end before anything was committed: the
+                    # job is another worker's now. Remove what this attempt left behind.
+                    self._discard(result, logger)
                 raise
             if isinstance(error, StrongroomError):
                 logger.warning(
@@ -361,9 +367,19 @@ class ThreadPoolJobExecutor:
                 )
             else:
                 logger.exception("recording the job's result raised an unexpected error")
+            self._discard(result, logger)  # raised inside the transaction: nothing committed
             self._end_failed(running, error)
             return
         logger.info("job ended", extra={"state": ended.state.value})
+
+    @staticmethod
+    def _discard(result: JobResult, logger: logging.LoggerAdapter[logging.Logger]) -> None:
+        if result.discard is None:
+            return
+        try:
+            result.discard()
+        except Exception:
+            logger.exception("could not remove what the attempt that lost its job left behind")
 
     def _end_aborted(self, running: _Running, error: AbortedError) -> None:
         token = running.token

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from strongroom.catalog.models import RecoveryPoint as RecoveryPointRow
 from strongroom.catalog.models import Rule
 from strongroom.catalog.points import record_recovery_point
 from strongroom.catalog.types import PointState
@@ -129,32 +130,40 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
     resource_id = required_id(job.resource_id, "resource")
 
     def record(session: Session) -> None:
-        # Runs in the transaction that ends the job, after its lease check (see JobResult).
-        try:
-            record_recovery_point(
-                session,
-                point_id=point.id,
-                vault_id=vault_id,
-                resource_id=resource_id,
-                job_id=job.id,
-                created_at=created_at,
-                completed_at=completed_at,
-                logical_size=stats.logical_size,
-                stored_size=stats.stored_size,
-                tags=tags,
-                move_to_cold_at=move_to_cold_at,
-                delete_at=delete_at,
-                metadata=metadata,
-                state=PointState.PARTIAL if result.partial else PointState.AVAILABLE,
-            )
-        except Exception:
-            _log.warning(
-                "recovery point %s is in vault %s but could not be recorded in the catalog; "
-                "'strongroom catalog rebuild' finds it",
-                point.id,
-                vault_name,
-            )
-            raise
+        # Runs in the transaction that ends the job, after its lease check (see JobResult);
+        # if it raises, the executor discards the point and the attempt fails.
+        record_recovery_point(
+            session,
+            point_id=point.id,
+            vault_id=vault_id,
+            resource_id=resource_id,
+            job_id=job.id,
+            created_at=created_at,
+            completed_at=completed_at,
+            logical_size=stats.logical_size,
+            stored_size=stats.stored_size,
+            tags=tags,
+            move_to_cold_at=move_to_cold_at,
+            delete_at=delete_at,
+            metadata=metadata,
+            state=PointState.PARTIAL if result.partial else PointState.AVAILABLE,
+        )
+
+    def discard() -> None:
+        # The point was not recorded (this worker lost the job, or the row was refused):
+        # remove its manifest, unless the catalog does refer to a point of that id.
+        with context.catalog.session(readonly=True) as session:
+            if session.get(RecoveryPointRow, point.id) is not None:
+                return
+        with VaultService(context).open(vault_name) as vault:
+            vault.delete_point(point.id)
+        _log.warning(
+            "recovery point %s of job %s was removed from vault %s: it could not be recorded "
+            "(the job was taken over by another worker, or the catalog refused the row)",
+            point.id,
+            job.id,
+            vault_name,
+        )
 
     data = {
         "point_id": point.id,
@@ -176,6 +185,7 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
         partial=result.partial,
         message=_partial_message(result) if result.partial else f"recovery point {point.id}",
         record=record,
+        discard=discard,
     )
 
 

@@ -42,8 +42,11 @@ def points_of(catalog: Catalog, job_id: str) -> list[str]:
         return sorted(session.scalars(statement))
 
 
-def recorder(catalog: Catalog, job_id: str, point_id: str) -> JobResult:
-    """A result whose record writes recovery point ``point_id`` for the job."""
+def recorder(
+    catalog: Catalog, job_id: str, point_id: str, discarded: list[str] | None = None
+) -> JobResult:
+    """A result whose record writes recovery point ``point_id`` for the job, and whose
+    discard notes the id in ``discarded``."""
     with catalog.session(readonly=True) as session:
         vault_id = get_vault(session, "main").id
         resource_id = get_resource(session, "orders-db").id
@@ -58,7 +61,11 @@ def recorder(catalog: Catalog, job_id: str, point_id: str) -> JobResult:
             created_at=T0,
         )
 
-    return JobResult({"point_id": point_id}, record=record)
+    def discard() -> None:
+        if discarded is not None:
+            discarded.append(point_id)
+
+    return JobResult({"point_id": point_id}, record=record, discard=discard)
 
 
 def test_executors_without_limits_keep_the_limits_stored_in_the_catalog(
@@ -148,6 +155,7 @@ def test_a_worker_that_lost_its_lease_records_nothing_and_the_retry_records_once
     make_executor: MakeExecutor,
 ) -> None:
     job_id = service.create_job(BACKUP, "orders-db", "main")
+    discarded: list[str] = []
 
     def handler(context: JobContext) -> JobResult:
         attempt = context.job.attempt
@@ -156,13 +164,14 @@ def test_a_worker_that_lost_its_lease_records_nothing_and_the_retry_records_once
             # recovered (by any worker) before this one gets to end it.
             clock.advance(61)
             assert [job.id for job in recover_expired_leases(machine)] == [job_id]
-        return recorder(catalog, job_id, f"point-of-attempt-{attempt}")
+        return recorder(catalog, job_id, f"point-of-attempt-{attempt}", discarded)
 
     make_executor({BACKUP: handler}).run_until_idle(timeout=10)
 
     job = service.get(job_id)
     assert (job.state, job.attempt) == (JobState.COMPLETED, 2)
     assert points_of(catalog, job_id) == ["point-of-attempt-2"]
+    assert discarded == ["point-of-attempt-1"]  # what the losing attempt left is removed
     assert job.result == {"point_id": "point-of-attempt-2"}
     assert [(t.from_state, t.to_state) for t in service.transitions(job_id)][2:] == [
         (JobState.PENDING, JobState.RUNNING),
@@ -185,15 +194,17 @@ def test_a_record_that_fails_undoes_the_end_and_fails_the_attempt(
             created_at=T0,
         )
 
-    make_executor({BACKUP: lambda context: recorder(catalog, job_id, "taken")}).run_until_idle(
-        timeout=10
-    )
+    discarded: list[str] = []
+    make_executor(
+        {BACKUP: lambda context: recorder(catalog, job_id, "taken", discarded)}
+    ).run_until_idle(timeout=10)
 
     job = service.get(job_id)
     assert (job.state, job.attempt) == (JobState.FAILED, 1)  # ConflictError: not retryable
     assert job.error is not None and job.error.code == ConflictError.code
     assert "already recorded" in job.error.message
     assert points_of(catalog, job_id) == []
+    assert discarded == ["taken"]
     assert [t.to_state for t in service.transitions(job_id)] == [
         JobState.CREATED,
         JobState.PENDING,

@@ -215,6 +215,8 @@ def test_a_backup_that_lost_its_lease_after_committing_leaves_one_catalog_point(
     assert (job.state, job.attempt) == (JobState.COMPLETED, 2), job.error
     points = ops.service.list_recovery_points(resource="docs")
     assert [(point.id, point.job_id) for point in points] == [(job.result["point_id"], job.id)]
+    # The first attempt's manifest was removed from the vault: it holds only the recorded one.
+    assert [point.id for point in ops.vaults.points("main")] == [job.result["point_id"]]
     assert [t.to_state.value for t in ops.service.jobs.transitions(job.id)] == [
         "CREATED",
         "PENDING",
