@@ -91,7 +91,7 @@ def apply_flow(cli: Cli, root: Path) -> None:
         f"+ plan {SEED_PLAN}: 3 rules",
         f"    + rule {SEED_PLAN}/weekly-backup: {LONG_TERM}",
         f"plan {SEED_PLAN} selects: ecommerce-prod-db, ecommerce-uploads",
-        "applied: 8 created, 0 updated, 0 removed",
+        "applied: 8 created, 1 updated, 0 removed",  # the concurrency limits (were none)
     ]:
         assert line in first
     assert (root / PRODUCTION / "config").is_file()
@@ -351,7 +351,7 @@ def test_rebuild_flow(cli: Cli, tmp_path: Path) -> None:
 def test_a_dry_run_creates_no_vault_and_no_catalog_rows(cli: Cli, tmp_path: Path) -> None:
     path = write_config(tmp_path / "strongroom.yaml", example_config(tmp_path))
     output = lines(cli.ok("apply", "-f", str(path), "--dry-run"))
-    assert output[-1] == "dry run: 8 to create, 0 to update, 0 to remove; nothing was changed"
+    assert output[-1] == "dry run: 8 to create, 1 to update, 0 to remove; nothing was changed"
     assert not (tmp_path / PRODUCTION).exists()
     assert cli.json("list-plans") == []
 
