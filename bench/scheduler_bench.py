@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -114,15 +115,17 @@ def generate(catalog: Catalog, resources: int, plans: int) -> None:
                 )
 
 
-def instant_backup(catalog: Catalog) -> Handler:
-    """A handler that 'backs up' at once and records a recovery point, as the real one does."""
+def instant_backup() -> Handler:
+    """A handler that 'backs up' at once and returns the recovery point to record, as the
+    real one does (the executor records it in the transaction that completes the job)."""
 
     def backup(context: JobContext) -> JobResult:
         job = context.job
         now = context.clock.now()
         point_id = uuid.uuid4().hex * 2
         lifecycle = job.params.get("lifecycle", {})
-        with catalog.session() as session:
+
+        def record(session: Session) -> None:
             catalog_points.record_recovery_point(
                 session,
                 point_id=point_id,
@@ -136,7 +139,8 @@ def instant_backup(catalog: Catalog) -> Handler:
                 tags=job.params.get("recovery_point_tags", {}),
                 delete_at=now + timedelta(days=lifecycle.get("delete_after_days", 30)),
             )
-        return JobResult({"point_id": point_id})
+
+        return JobResult({"point_id": point_id}, record=record)
 
     return backup
 
@@ -208,7 +212,7 @@ def main() -> None:
     machine = JobStateMachine(catalog, EventBus(catalog, clock), clock)
     executor = ThreadPoolJobExecutor(
         machine,
-        {JobKind.BACKUP: instant_backup(catalog)},
+        {JobKind.BACKUP: instant_backup()},
         max_workers=options.workers,
         lease_seconds=3600,
         poll_interval=0.05,

@@ -7,11 +7,16 @@ transaction, and translates database failures into strongroom's error tree.
 SQLite runs in WAL mode with foreign keys on and a busy timeout; its write transactions
 start with ``BEGIN IMMEDIATE`` so that two writers queue for the lock up front instead of
 one failing half way (a deferred transaction that reads, then writes, can lose the race
-with no retry). PostgreSQL uses the psycopg 3 driver.
+with no retry). Threads of one process also queue on a lock of the :class:`Catalog`
+before they begin a write: SQLite's busy handler makes a waiting writer sleep in steps of
+up to 100 ms, which caps a thread pool of workers at a few commits a second, while a
+released lock wakes the next thread at once (writers of other processes still queue in
+SQLite). PostgreSQL uses the psycopg 3 driver.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +59,9 @@ class Catalog:
         self._read_sessions = sessionmaker(
             engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"}), expire_on_commit=False
         )
+        # Re-entrant: a thread that nests a write session in another one blocks in SQLite
+        # (and times out there) exactly as it did without this lock.
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -69,18 +77,26 @@ class Catalog:
         locked, ConflictError when a constraint refuses the change.
         """
         maker = self._read_sessions if readonly else self._sessions
-        with maker() as session:
-            try:
-                with session.begin():
-                    yield session
-            except exc.IntegrityError as error:
-                raise ConflictError(
-                    f"the catalog refused the change: {_reason(error)}", retryable=False
-                ) from error
-            except (exc.OperationalError, exc.InterfaceError) as error:
-                raise ServiceUnavailableError(
-                    f"the catalog at {self.display_url} failed: {_reason(error)}"
-                ) from error
+        writers = None if readonly else self._writers
+        # After the timeout the session goes ahead and SQLite's own busy timeout decides.
+        if writers is not None and not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_SECONDS):
+            writers = None  # not acquired: nothing to release
+        try:
+            with maker() as session:
+                try:
+                    with session.begin():
+                        yield session
+                except exc.IntegrityError as error:
+                    raise ConflictError(
+                        f"the catalog refused the change: {_reason(error)}", retryable=False
+                    ) from error
+                except (exc.OperationalError, exc.InterfaceError) as error:
+                    raise ServiceUnavailableError(
+                        f"the catalog at {self.display_url} failed: {_reason(error)}"
+                    ) from error
+        finally:
+            if writers is not None:
+                writers.release()
 
     def close(self) -> None:
         """Close every pooled connection."""
