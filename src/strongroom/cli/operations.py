@@ -68,7 +68,8 @@ def start_backup(
 ) -> None:
     """Back up one resource now: queue the job, or run it here with --wait.
 
-    The job id is printed on stdout. A resource never has two backups at once: while one
+    Without --vault or --rule, the one plan rule that selects the resource is used (when
+    several do, name one). The job id is printed on stdout. A resource never has two backups at once: while one
     is queued or running, this refuses (exit code 7) and names it.
     """
     service = jobs.operations(ctx)

@@ -26,11 +26,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from strongroom.catalog.models import Job
 from strongroom.catalog.models import RecoveryPoint as PointRow
 from strongroom.catalog.points import list_recovery_points
-from strongroom.catalog.resources import get_rule
+from strongroom.catalog.resources import get_resource, get_rule, list_plans
 from strongroom.catalog.types import JobKind, JobState, PointState
 from strongroom.engine.events import EventBus
 from strongroom.engine.executor import ThreadPoolJobExecutor
@@ -46,6 +47,7 @@ from strongroom.errors import (
     TimeoutError_,
     UnsupportedError,
 )
+from strongroom.services.apply_records import selection_models
 from strongroom.services.context import AppContext
 from strongroom.services.declared import resource_config
 from strongroom.services.handlers import handlers
@@ -95,17 +97,16 @@ class OperationsService:
 
         The rule (``plan/rule``) also gives the retry policy, windows, recovery-point tags,
         lifecycle and whether a partial result is kept; ``retry`` (``max_attempts``,
-        ``interval_seconds``, ``backoff_rate``) overrides fields of its retry policy. Raises ``ConfigError`` without a vault or rule, ``NotFoundError`` for an
+        ``interval_seconds``, ``backoff_rate``) overrides fields of its retry policy. Without
+        a vault or rule, the one rule whose plan selects the resource is used. Raises
+        ``ConfigError`` when no rule or several rules select it, ``NotFoundError`` for an
         unknown resource, vault or rule, ``UnsupportedError`` for a type without a source,
         ``ConflictError`` while another backup of the resource is queued or running.
         """
-        if vault is None and rule is None:
-            raise ConfigError(
-                f"name the vault to back {resource!r} up into",
-                hint="Give --vault NAME, or --rule PLAN/RULE to use the rule's vault and settings.",
-            )
         with self.context.catalog.session(readonly=True) as session:
             model = resource_config(session, resource)
+            if vault is None and rule is None:
+                rule = _only_rule_selecting(session, resource)
         if model.type not in SOURCES:
             raise UnsupportedError(
                 f"resource {resource!r} is of type {model.type!r}, which has no source yet",
@@ -393,3 +394,27 @@ def outcome(job: JobView) -> Outcome:
             hint,
         )
     raise ValueError(f"{label} has not ended: {job.state.value}")
+
+
+def _only_rule_selecting(session: Session, resource: str) -> str:
+    """Return ``plan/rule`` of the one rule whose plan selects ``resource``; raises
+    ConfigError naming the candidates when there are none or several."""
+    row = get_resource(session, resource)
+    tags = {str(key): str(value) for key, value in row.tags.items()}
+    rules = sorted(
+        f"{plan.name}/{rule.name}"
+        for plan in list_plans(session)
+        if any(selection.selects(row.name, row.type, tags) for selection in selection_models(plan))
+        for rule in plan.rules
+    )
+    if len(rules) == 1:
+        return rules[0]
+    if not rules:
+        raise ConfigError(
+            f"no plan selects {resource!r}: name the vault to back it up into",
+            hint="Give --vault NAME, or --rule PLAN/RULE to use a rule's vault and settings.",
+        )
+    raise ConfigError(
+        f"{len(rules)} rules select {resource!r}: {', '.join(rules)}; name one",
+        hint="Give --rule PLAN/RULE (or --vault NAME for a backup outside every plan).",
+    )

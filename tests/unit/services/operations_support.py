@@ -76,11 +76,24 @@ class Ops:
             PostgresResource(type="postgres", host="127.0.0.1", port=9, databases=["nothing"]),
         )
 
-    def rule(self, plan: str, name: str, vault: str = "main", **settings: Any) -> str:
-        """Create rule ``plan/name`` with catalog settings (lifecycle, tags, retry …)."""
+    def rule(
+        self,
+        plan: str,
+        name: str,
+        vault: str = "main",
+        *,
+        selects: tuple[str, ...] = (),
+        **settings: Any,
+    ) -> str:
+        """Create rule ``plan/name`` with catalog settings (lifecycle, tags, retry …); the
+        plan selects the resources named in ``selects``."""
         now = self.context.now()
         with self.context.catalog.session() as session:
             plan_row = catalog_resources.upsert_plan(session, name=plan, at=now)
+            if selects:
+                plan_row.selections = [  # type: ignore[assignment]
+                    {"name": "named", "names": list(selects)}
+                ]
             vault_row = catalog_resources.get_vault(session, vault)
             catalog_resources.upsert_rule(
                 session, plan=plan_row, name=name, vault=vault_row, at=now, **settings

@@ -111,6 +111,24 @@ def test_a_rule_gives_the_vault_tags_lifecycle_and_retry_policy(ops: Ops, tmp_pa
     assert ops.vault_point_ids("main") == []
 
 
+def test_without_a_vault_or_rule_the_one_rule_selecting_the_resource_is_used(
+    ops: Ops, tmp_path: Path
+) -> None:
+    ops.add_vault("archive")
+    ops.files("docs", make_tree(tmp_path / "data"))
+    ops.files("other", make_tree(tmp_path / "other"))
+    ops.rule("nightly", "keep", vault="archive", selects=("docs",))
+
+    job = ops.service.start_backup("docs")
+    assert (job.rule, job.vault) == ("nightly/keep", "archive")
+    assert ops.run(job).state is JobState.COMPLETED
+
+    ops.rule("weekly", "long", vault="archive", selects=("docs", "other"))
+    with pytest.raises(ConfigError, match="2 rules select 'docs': nightly/keep, weekly/long"):
+        ops.service.start_backup("docs")
+    assert ops.service.start_backup("other").rule == "weekly/long"
+
+
 def test_a_second_backup_of_a_resource_is_refused_while_one_is_queued(
     ops: Ops, tmp_path: Path
 ) -> None:
@@ -127,7 +145,7 @@ def test_a_second_backup_of_a_resource_is_refused_while_one_is_queued(
 def test_start_backup_refuses_bad_requests(ops: Ops, tmp_path: Path) -> None:
     ops.files("docs", tmp_path)
     ops.declare("cache", RedisResource(type="redis"))
-    with pytest.raises(ConfigError, match="vault"):
+    with pytest.raises(ConfigError, match="no plan selects 'docs': name the vault"):
         ops.service.start_backup("docs")
     with pytest.raises(NotFoundError, match="nothing"):
         ops.service.start_backup("nothing", "main")
