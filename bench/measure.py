@@ -1,9 +1,11 @@
 """Run a command (or a shell pipeline) and measure wall time, CPU time and peak RSS.
 
-CPU time and peak RSS come from ``wait4``: user + system seconds of the process and of
-every descendant it waited for (a pipeline run through ``sh -c`` sums its members), and the
-largest resident set among them. CPU seconds barely change when other work loads the
-machine, so they are the stable measure where wall time is noisy.
+CPU time comes from ``wait4``: user + system seconds of the process and of every
+descendant it waited for (a pipeline run through ``sh -c`` sums its members). CPU seconds
+barely change when other work loads the machine, so they are the stable measure where wall
+time is noisy. Peak RSS comes from GNU time, which runs the command (see :data:`GNU_TIME`
+for why not from ``wait4``): the largest resident set of the command or, for a pipeline,
+of its largest member.
 """
 
 from __future__ import annotations
@@ -11,10 +13,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+GNU_TIME = "/usr/bin/time"
+"""GNU time reports the command's own peak RSS. ``wait4`` in this process cannot: a child
+inherits the peak of the process it was spawned from (Linux keeps the old address space's
+high-water mark across ``exec``), so a benchmark that held 600 MiB would report at least
+600 MiB for every tool it runs. GNU time is small, so what it measures is the command's."""
 
 
 @dataclass(frozen=True)
@@ -42,29 +51,34 @@ def run(
     argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
     environment = {**os.environ, **(env or {})}
     environment = {name: value for name, value in environment.items() if value is not None}
-    stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
-    stdout = subprocess.DEVNULL if stdout_to_null else subprocess.PIPE
-    started = time.perf_counter()
-    try:
+    # Output goes to temporary files, so neither pipe can fill up and block the command.
+    with (
+        (stdin_path or Path(os.devnull)).open("rb") as stdin,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as rss,
+    ):
+        started = time.perf_counter()
         process = subprocess.Popen(
-            argv,
+            [GNU_TIME, "--format=%M", f"--output={rss.name}", *argv],
             stdin=stdin,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL if stdout_to_null else out,
+            stderr=err,
             env=environment,
         )
-        out = process.stdout.read() if process.stdout else b""
-        err = process.stderr.read() if process.stderr else b""
         _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if stdin_path and not isinstance(stdin, int):
-            stdin.close()
-    seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+        peak_kib = rss.read().strip().splitlines()[-1:]
     if process.returncode != 0:
-        raise RuntimeError(f"{argv!r} failed ({process.returncode}): {err.decode()[-2000:]}")
+        raise RuntimeError(f"{argv!r} failed ({process.returncode}): {stderr[-2000:]}")
     cpu = usage.ru_utime + usage.ru_stime
-    return Measurement(seconds, cpu, usage.ru_maxrss / 1024, out.decode())
+    if not (peak_kib and peak_kib[0].isdigit()):
+        raise RuntimeError(f"{GNU_TIME} reported no peak RSS for {argv!r}")
+    return Measurement(seconds, cpu, int(peak_kib[0]) / 1024, stdout)
 
 
 def best(measurements: Sequence[Measurement]) -> Measurement:

@@ -259,7 +259,7 @@ def main() -> None:
     parser.add_argument("--tools", default="strongroom,strongroom-engine,borg,restic")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; rows show the best")
     args = parser.parse_args()
-    require("borg", "restic", "zstd")
+    require("borg", "restic", "zstd", "time")
     args.work.mkdir(parents=True, exist_ok=True)
     base = datasets.orders_dump(args.work, args.size_mb)
     changed = datasets.orders_dump_changed(args.work, args.size_mb)

@@ -1,8 +1,16 @@
 """strongroom: self-hosted backup automation with encrypted, deduplicated vaults and proven restores."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("strongroom")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # ``__version__`` is read from the installed metadata only when asked for:
+    # importlib.metadata costs every CLI command ~0.1 s at start-up otherwise.
+    if name != "__version__":
+        raise AttributeError(f"module 'strongroom' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("strongroom")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"

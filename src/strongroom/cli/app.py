@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from strongroom import __version__, logs
+import strongroom
+from strongroom import logs
 from strongroom.cli import declare, legal_hold, lifecycle, quickstart, schedule, serve, vault
 from strongroom.cli import operations as operations_cli
 from strongroom.cli.render import print_error
@@ -41,7 +42,7 @@ app.command(name="serve")(serve.serve)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"strongroom {__version__}")
+        typer.echo(f"strongroom {strongroom.__version__}")
         raise typer.Exit
 
 

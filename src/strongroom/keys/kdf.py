@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import secrets
+import threading
 from typing import Annotated, Final, Literal
 
 from cryptography.hazmat.primitives import hashes
@@ -26,6 +27,11 @@ MAX_SCRYPT_MEMORY: Final = 1 << 30
 MAX_ARGON2_WORK_KIB: Final = 4 * 1024 * 1024
 """memory_kib * iterations at most: bounds the time a (tampered) wrapping can cost."""
 WRAPPING_INFO: Final = b"strongroom v1 key wrapping"
+_ARGON2_LOCK: Final = threading.Lock()
+"""One Argon2id derivation at a time per process: with cryptography 50 (OpenSSL 4), two
+derivations of more than one lane running at once in one process fail (``MemoryError``)
+or deadlock in OpenSSL's thread pool (see tests/unit/keys/test_keys.py), e.g. in a daemon
+opening two vaults at once."""
 
 
 def _check_salt(value: str) -> str:
@@ -97,7 +103,10 @@ KdfParams = Annotated[Argon2idParams | ScryptParams | HkdfParams, Field(discrimi
 class KdfSettings(BaseModel):
     """How new passphrase wrappings are stretched (key material always uses HKDF).
 
-    Defaults: Argon2id with 64 MiB, 3 passes, 4 lanes (RFC 9106 §4, second option).
+    Defaults: Argon2id with 64 MiB, 3 passes, 4 lanes: RFC 9106 §4's second recommended
+    option, its floor for memory-constrained settings, and above every OWASP Password
+    Storage Cheat Sheet minimum (e.g. 19 MiB, 2 passes). About 0.2 s of CPU per unwrap;
+    see docs/vault-format.md §5 for the measurements and the reasoning.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,10 +171,11 @@ def derive_kek(params: Argon2idParams | ScryptParams | HkdfParams, material: Key
         from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
     except ImportError as exc:  # pragma: no cover - depends on the installed cryptography
         raise UnsupportedError("Argon2id needs cryptography >= 44") from exc
-    return Argon2id(
-        salt=params.salt_bytes,
-        length=KEK_BYTES,
-        iterations=params.iterations,
-        lanes=params.lanes,
-        memory_cost=params.memory_kib,
-    ).derive(material.secret)
+    with _ARGON2_LOCK:
+        return Argon2id(
+            salt=params.salt_bytes,
+            length=KEK_BYTES,
+            iterations=params.iterations,
+            lanes=params.lanes,
+            memory_cost=params.memory_kib,
+        ).derive(material.secret)

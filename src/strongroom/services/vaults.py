@@ -4,22 +4,32 @@ Vaults are registered in the catalog by name with their configuration (the same
 ``VaultConfig`` model a config file declares: URL, key *setting* — never the key —
 chunking, compression, lock, cold tier). Opening a vault uses the key options given,
 else the registered key setting. Each vault keeps its index cache under ``HOME/cache``.
+
+Looking a vault up by name does not load the catalog (SQLAlchemy and its models cost more
+than half a second per command) when the catalog is the embedded SQLite file at the
+packaged schema revision: :func:`lookup_without_catalog` reads the one row with the
+standard library. Any other case (PostgreSQL, a file not yet migrated, anything
+unexpected) goes through the catalog as before.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, BinaryIO
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
-from strongroom.catalog.resources import get_vault, upsert_vault
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError, NotFoundError
-from strongroom.keys.providers import KeyProvider
 from strongroom.services.context import AppContext
 from strongroom.services.keyref import KeyOptions, key_provider
 from strongroom.storage.open import open_store
@@ -32,6 +42,19 @@ from strongroom.vault import (
     VaultDescription,
     VaultSettings,
     VerifyReport,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from strongroom.keys.providers import KeyProvider
+
+CATALOG_FILE: Final = "catalog.db"
+"""The embedded catalog's file in the home folder (``strongroom.catalog.database``)."""
+_SQLITE_PREFIX: Final = "sqlite:///"
+_SQLITE_TIMEOUT_SECONDS: Final = 30.0
+_REVISION_LINE: Final = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([0-9a-zA-Z_]+)['\"]", re.M
 )
 
 
@@ -49,6 +72,8 @@ def engine_settings(config: VaultConfig) -> VaultSettings:
 
 def register_vault(session: Session, name: str, config: VaultConfig, at: datetime) -> None:
     """Record vault ``name`` and its configuration in the catalog (insert or update)."""
+    from strongroom.catalog.resources import upsert_vault
+
     lock = config.lock
     upsert_vault(
         session,
@@ -64,18 +89,103 @@ def register_vault(session: Session, name: str, config: VaultConfig, at: datetim
 
 def registered_config(session: Session, name: str) -> VaultConfig:
     """Return the configuration of vault ``name``; raises ``NotFoundError``."""
+    from strongroom.catalog.resources import get_vault
+
     try:
         row = get_vault(session, name)
     except NotFoundError as error:
-        raise NotFoundError(
-            f"no vault named {name!r}",
-            hint="Create it with 'strongroom vault create NAME --url URL ...' or declare it "
-            "in a config file and run 'strongroom apply'.",
-        ) from error
+        raise _no_vault(name) from error
+    return _parse_settings(name, row.settings)
+
+
+def _no_vault(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"no vault named {name!r}",
+        hint="Create it with 'strongroom vault create NAME --url URL ...' or declare it "
+        "in a config file and run 'strongroom apply'.",
+    )
+
+
+def _parse_settings(name: str, settings: Any) -> VaultConfig:
     try:
-        return VaultConfig.model_validate(row.settings)
+        return VaultConfig.model_validate(settings)
     except ValidationError as error:
         raise ConfigError(f"the catalog's record of vault {name!r} is not valid: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """What :func:`lookup_without_catalog` found: the vault's stored settings, or None
+    when the catalog has no vault of that name."""
+
+    settings: Any | None
+
+
+def lookup_without_catalog(context: AppContext, name: str) -> CatalogRow | None:
+    """Read vault ``name``'s settings from the embedded SQLite catalog without SQLAlchemy.
+
+    Returns None when this cannot answer for sure, and the caller must ask the catalog:
+    the catalog is not a SQLite file (or not one this recognises), the file does not
+    exist, its schema is not the packaged head revision (the catalog would migrate it
+    first), or reading fails in any way. Never writes, never creates the file.
+    """
+    path = _sqlite_catalog_file(context)
+    head = packaged_head()
+    if path is None or head is None or not path.is_file():
+        return None
+    try:
+        connection = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=ro",
+            uri=True,
+            timeout=_SQLITE_TIMEOUT_SECONDS,
+            isolation_level=None,
+        )
+        with closing(connection):
+            connection.execute("BEGIN")  # one read transaction: version and row agree
+            versions = [
+                row[0] for row in connection.execute("SELECT version_num FROM alembic_version")
+            ]
+            if versions != [head]:
+                return None
+            row = connection.execute(
+                "SELECT settings FROM vaults WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            return CatalogRow(None)
+        settings = json.loads(row[0]) if isinstance(row[0], str | bytes) else None
+    except (sqlite3.Error, ValueError):
+        return None
+    return CatalogRow(settings) if isinstance(settings, dict) else None
+
+
+def _sqlite_catalog_file(context: AppContext) -> Path | None:
+    """The SQLite file of the context's catalog: ``HOME/catalog.db`` by default, or the
+    path of a plain ``sqlite:///PATH`` URL; None for anything else."""
+    url = context.catalog_url
+    if url is None:
+        return context.home / CATALOG_FILE
+    path = url.removeprefix(_SQLITE_PREFIX)
+    if path == url or not path or path == ":memory:" or any(c in path for c in "?#%"):
+        return None
+    return Path(path)
+
+
+@cache
+def packaged_head() -> str | None:
+    """The newest revision of the packaged catalog migrations, read from their files the
+    way ``strongroom.catalog.migrate.packaged_head`` does (a test keeps the two equal),
+    without importing the catalog. None unless the files describe one linear history."""
+    spec = importlib.util.find_spec("strongroom.catalog")
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations:
+        return None
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (Path(next(iter(locations))) / "migrations" / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 class VaultService:
@@ -85,9 +195,18 @@ class VaultService:
         self.context = context
 
     def config(self, name: str) -> VaultConfig:
-        """Return the registered configuration of vault ``name``; raises ``NotFoundError``."""
-        with self.context.catalog.session(readonly=True) as session:
-            return registered_config(session, name)
+        """Return the registered configuration of vault ``name``; raises ``NotFoundError``.
+
+        Reads the embedded catalog file directly when it can (see
+        :func:`lookup_without_catalog`), else opens the catalog.
+        """
+        found = lookup_without_catalog(self.context, name)
+        if found is None:
+            with self.context.catalog.session(readonly=True) as session:
+                return registered_config(session, name)
+        if found.settings is None:
+            raise _no_vault(name)
+        return _parse_settings(name, found.settings)
 
     def create(self, name: str, config: VaultConfig) -> VaultDescription:
         """Create the vault ``config`` describes and register it as ``name``.
@@ -95,6 +214,8 @@ class VaultService:
         A key file that does not exist yet is generated. Raises ``ConfigError`` if the
         name is taken, ``ConflictError`` if the store already holds a vault.
         """
+        from strongroom.catalog.resources import get_vault
+
         with self.context.catalog.session(readonly=True) as session:
             try:
                 get_vault(session, name)

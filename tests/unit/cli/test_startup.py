@@ -10,10 +10,12 @@ loaded it, so the offending line is easy to find.
 from __future__ import annotations
 
 import json
+import os
 import pkgutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +166,115 @@ def test_the_choices_become_the_catalog_enums() -> None:
     ]
     assert jobs.job_states([]) is None
     assert jobs.job_kinds(None) is None
+
+
+# -- `strongroom vault backup|restore|points|verify` run without the catalog -------------
+
+CATALOG_MODULES = ("sqlalchemy", "alembic", "psycopg", "strongroom.catalog")
+"""What a vault command on a vault registered in the embedded catalog must not load:
+looking the vault up reads one row with the standard library (services/vaults.py)."""
+
+_RUN_CLI = (
+    "import atexit, json, sys\n"
+    "from strongroom.cli.app import main\n"
+    "def report():\n"
+    "    loaded = sorted(m for m in sys.modules if any(m == r or m.startswith(r + '.') "
+    "for r in {roots!r}))\n"
+    "    sys.stderr.write('\\nLOADED ' + json.dumps(loaded) + '\\n')\n"
+    "atexit.register(report)\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def _run_cli(home: Path, *args: str, stdin: bytes | None = None) -> tuple[bytes, list[str]]:
+    """Run the CLI in a fresh interpreter; return its stdout and the catalog modules it
+    had loaded when it exited."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_CLI.format(roots=CATALOG_MODULES), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "STRONGROOM_HOME": str(home), "VAULT_PASS": "startup test"},
+    )
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr[-3000:]
+    line = next(line for line in stderr.splitlines() if line.startswith("LOADED "))
+    return result.stdout, json.loads(line.removeprefix("LOADED "))
+
+
+def test_vault_modules_do_not_import_the_catalog() -> None:
+    probe = (
+        "import json, sys; import strongroom.cli.vault, strongroom.services.vaults; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({CATALOG_MODULES!r}))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == []
+
+
+def test_vault_backup_restore_points_verify_run_without_the_catalog(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    key = ("--passphrase-env", "VAULT_PASS")
+    url = (tmp_path / "vault").as_uri()
+    _run_cli(home, "vault", "create", "v", "--url", url, *key)  # registers: uses the catalog
+    data = b"startup " * 50_000
+
+    out, loaded = _run_cli(home, "vault", "backup", "v", "-", *key, stdin=data)
+    assert loaded == [], f"vault backup loaded {loaded}"
+    point = out.decode().split()[-1]
+    for args in (
+        ("vault", "points", "v", *key),
+        ("vault", "verify", "v", *key),
+    ):
+        _, loaded = _run_cli(home, *args)
+        assert loaded == [], f"{' '.join(args)} loaded {loaded}"
+    restored, loaded = _run_cli(home, "vault", "restore", "v", point, "--to", "-", *key)
+    assert loaded == [], f"vault restore loaded {loaded}"
+    assert restored == data
+
+
+def test_the_catalog_free_lookup_agrees_with_the_catalog(tmp_path: Path) -> None:
+    from strongroom.catalog.migrate import packaged_head as catalog_head
+    from strongroom.config.vaults import VaultConfig
+    from strongroom.errors import NotFoundError
+    from strongroom.services.context import AppContext
+    from strongroom.services.vaults import (
+        VaultService,
+        lookup_without_catalog,
+        packaged_head,
+        register_vault,
+        registered_config,
+    )
+
+    assert packaged_head() == catalog_head()
+    context = AppContext(home=tmp_path / "home")
+    assert lookup_without_catalog(context, "v") is None  # no catalog file yet: ask the catalog
+    config = VaultConfig.model_validate(
+        {
+            "url": (tmp_path / "vault").as_uri(),
+            "key": {"provider": "passphrase", "passphrase": "env:VAULT_PASS"},
+            "compression": {"level": 7},
+        }
+    )
+    with context.catalog.session() as session:
+        register_vault(session, "v", config, context.now())
+    try:
+        found = lookup_without_catalog(context, "v")
+        assert found is not None
+        with context.catalog.session(readonly=True) as session:
+            assert VaultConfig.model_validate(found.settings) == registered_config(session, "v")
+        assert VaultService(context).config("v") == config
+        missing = lookup_without_catalog(context, "other")
+        assert missing is not None and missing.settings is None
+        with pytest.raises(NotFoundError, match="no vault named 'other'"):
+            VaultService(context).config("other")
+        with context.catalog.engine.begin() as connection:  # a schema the code does not know
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'future'")
+        assert lookup_without_catalog(context, "v") is None
+    finally:
+        context.close()
+    postgres = AppContext(home=tmp_path / "home", catalog_url="postgresql://db.invalid/x")
+    assert lookup_without_catalog(postgres, "v") is None

@@ -6,6 +6,8 @@ import base64
 import contextlib
 import json
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,39 @@ def test_parse_wrapping_mutated(position: int, value: int, cut: int) -> None:
             continue
         with contextlib.suppress(WrongKeyError):
             wrapping.unwrap(passphrase_material("pw"))
+
+
+_CONCURRENT_UNWRAPS = """
+import secrets, sys, threading
+from strongroom.keys import KdfSettings, parse_wrapping, passphrase_material, wrap_master_key
+master = secrets.token_bytes(32)
+kdf = KdfSettings(memory_kib=256, iterations=1, lanes=2)
+wrapping = parse_wrapping(wrap_master_key(
+    master, passphrase_material("pw"), vault_id="0123456789abcdef0123456789abcdef", kdf=kdf
+).to_bytes())
+failures = []
+def unwrap():
+    try:
+        for _ in range(20):
+            assert wrapping.unwrap(passphrase_material("pw")) == master
+    except BaseException as exc:
+        failures.append(repr(exc))
+threads = [threading.Thread(target=unwrap, daemon=True) for _ in range(4)]
+for thread in threads: thread.start()
+for thread in threads: thread.join(60)
+print(sum(thread.is_alive() for thread in threads), failures)
+"""
+
+
+def test_concurrent_argon2id_unwraps_neither_fail_nor_hang() -> None:
+    # Unserialised, OpenSSL's Argon2id thread pool fails these with MemoryError or
+    # deadlocks (more memory); a daemon opening two vaults at once would hang.
+    result = subprocess.run(
+        [sys.executable, "-c", _CONCURRENT_UNWRAPS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "0 []"
