@@ -12,8 +12,11 @@ snapshot lets it skip unchanged files), borg ``borg create --compression zstd,3`
 
 Keeps the best wall time per tool and phase and prints wall seconds, MB/s (tree bytes /
 wall), stored size (the repository after the first backup; what the second one added),
-peak RSS, CPU seconds (user + sys from ``wait4``), whether strongroom's second backup
-reused content (its files cache report), and the target of issue #6 with a verdict.
+peak RSS, CPU seconds (user + sys from ``wait4``) of that run and the least over all
+rounds, whether strongroom's second backup reused content (its files cache report), and
+the target of issue #6 with a verdict. On a shared machine the wall time depends on what
+else runs (restic spreads its work over every core, strongroom's walk is one thread): the
+least CPU seconds are the steadier comparison, so they get a verdict too.
 Repositories go to ``<work>/files-run`` and are removed at the end; the tree stays.
 """
 
@@ -46,6 +49,7 @@ class Result:
     sample: Sample
     stored_bytes: int
     report: dict[str, Any] = field(default_factory=dict)
+    least_cpu_seconds: float = float("inf")
 
 
 class Tool:
@@ -150,8 +154,13 @@ def measure_all(tools: list[Tool], tree: Path, repeat: int) -> dict[tuple[str, s
                     json.loads(sample.stdout.splitlines()[-1]) if tool.name == "strongroom" else {}
                 )
                 key = (tool.name, phase)
-                if key not in best or sample.seconds < best[key].sample.seconds:
+                previous = best.get(key)
+                least_cpu = sample.cpu_seconds
+                if previous is not None:
+                    least_cpu = min(least_cpu, previous.least_cpu_seconds)
+                if previous is None or sample.seconds < previous.sample.seconds:
                     best[key] = Result(sample, after - before, report)
+                best[key].least_cpu_seconds = least_cpu
                 before = after
     return best
 
@@ -175,12 +184,22 @@ def print_report(
                     human(result.stored_bytes),
                     f"{sample.peak_rss_mib:.0f}",
                     f"{sample.cpu_seconds:.1f}",
+                    f"{result.least_cpu_seconds:.1f}",
                 ]
             )
     print(
         table(
             f"files benchmark: {files} files, {human(tree_bytes)}, {os.cpu_count()} cores",
-            ["tool", "phase", "wall s", "MB/s", "stored (new)", "peak RSS MiB", "CPU s"],
+            [
+                "tool",
+                "phase",
+                "wall s",
+                "MB/s",
+                "stored (new)",
+                "peak RSS MiB",
+                "CPU s",
+                "least CPU s",
+            ],
             rows,
         )
     )
@@ -234,8 +253,15 @@ def print_report(
                 "met" if ratio <= 1.0 else "NOT met",
             ]
         )
-        cpu_ratio = ours.sample.cpu_seconds / restic.sample.cpu_seconds
-        checks.append(["unchanged re-backup CPU vs restic (info)", f"{cpu_ratio:.2f}x", "-", "-"])
+        cpu_ratio = ours.least_cpu_seconds / restic.least_cpu_seconds
+        checks.append(
+            [
+                "unchanged re-backup least CPU (user+sys) vs restic",
+                f"{cpu_ratio:.2f}x",
+                "<= 1.00x",
+                "met" if cpu_ratio <= 1.0 else "NOT met",
+            ]
+        )
     if ours:
         reused = ours.report.get("cache", {}).get("reused_streams", 0)
         checks.append(

@@ -56,11 +56,12 @@ from strongroom.sources.files_index import (
     VERSION,
     TreeDigest,
     dump_line,
+    entry_lines,
     header,
     read_index,
 )
 from strongroom.sources.files_restore import Outcome, Placement, Restorer
-from strongroom.sources.files_walk import Walker, compile_patterns, record_of
+from strongroom.sources.files_walk import Walker, XattrReader, compile_patterns, record_of
 
 _MAX_LISTED: Final = 1000
 _FAILURES_SHOWN: Final = 10
@@ -149,7 +150,9 @@ class FilesSource:
             parts=list(self.roots),
         )
 
-    def _walker(self, skip: Callable[[str, str], None]) -> Walker:
+    def _walker(
+        self, skip: Callable[[str, str], None], xattrs: XattrReader | None = None
+    ) -> Walker:
         return Walker(
             roots=[root for root in self.roots if os.path.lexists(root)],
             skip=skip,
@@ -157,6 +160,8 @@ class FilesSource:
             exclude=self._exclude,
             follow_symlinks=self.settings.follow_symlinks,
             one_file_system=self.settings.one_file_system,
+            file_xattrs=False,  # the content writer reads them, or takes them from the cache
+            xattr_reader=xattrs,
         )
 
     def backup(self, context: SourceContext, sink: StreamSink) -> BackupResult:
@@ -187,9 +192,11 @@ class FilesSource:
                 handle.write(dump_line(header(self.roots)))
 
                 def emit(record: dict[str, object]) -> None:
-                    handle.write(dump_line(record))
-                    digest.add(record)
+                    line, digested = entry_lines(record)
+                    handle.write(line)
+                    digest.add(record, line=digested)
 
+                xattrs = XattrReader(skip)
                 writer = ContentWriter(
                     sink,
                     context,
@@ -197,8 +204,9 @@ class FilesSource:
                     skip,
                     cache=cache,
                     follow_symlinks=self.settings.follow_symlinks,
+                    xattrs=xattrs,
                 )
-                for item in self._walker(skip).walk():
+                for item in self._walker(skip, xattrs).walk():
                     writer.add(item)
                 writer.finish()
             index_sha256 = _upload(index_path, sink)

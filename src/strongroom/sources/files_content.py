@@ -17,8 +17,11 @@ Content streams are named ``content/000001``, ``content/000002`` … in walk ord
 Each file is read once with ``O_NOFOLLOW``, up to the size the walk saw (so a file that
 keeps growing cannot hold the backup forever); if it grew past that, if its size or mtime
 differ between the walk's stat and the end of the read, or if the inode was replaced, it is
-listed as changed during the backup, and its bytes as read are kept. A file that vanishes or cannot be read is
-left out of the index with a note.
+listed as changed during the backup, and its bytes as read are kept. A file that vanishes or
+cannot be read is left out of the index with a note. A file's extended attributes are read
+after its content (the walk leaves them out); those of a file in a reused stream come from
+the cache, which keeps them only while the file's ctime, which any change to them moves,
+is the same.
 """
 
 from __future__ import annotations
@@ -30,8 +33,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from strongroom.sources.base import SourceContext, StreamSink
-from strongroom.sources.files_cache import CachedContent, FileCache, ReusingSink
-from strongroom.sources.files_walk import Hardlinks, WalkItem, record_of
+from strongroom.sources.files_cache import FileCache, Placed, ReusingSink, StoredFile
+from strongroom.sources.files_walk import (
+    Hardlinks,
+    WalkItem,
+    XattrReader,
+    encode_xattrs,
+    record_of,
+)
 
 LARGE_FILE: Final = 1024 * 1024
 PACK_MIN: Final = 4 * 1024 * 1024
@@ -43,17 +52,7 @@ _MAX_WAITING_RECORDS: Final = 10_000
 Record = dict[str, object]
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where a file's bytes went, and their hash."""
-
-    stream: str
-    offset: int
-    length: int
-    sha256: str
-
-
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Read:
     sha256: str
     length: int
@@ -68,7 +67,7 @@ class _ReadFailed(Exception):
         self.reason = reason
 
 
-@dataclass
+@dataclass(slots=True)
 class _Slot:
     """A record waiting for the current pack: a ready record, a file or a hard link."""
 
@@ -81,7 +80,7 @@ class ContentWriter:
     """Takes walk items in order, writes content streams, emits index records in order.
 
     ``emit`` receives each index record; ``skip`` receives (path, reason) for entries left
-    out. After :meth:`finish`, ``changed`` lists files that changed while read.
+    out; ``xattrs`` reads the extended attributes of files read (share the walk's). After :meth:`finish`, ``changed`` lists files that changed while read.
     """
 
     def __init__(
@@ -93,6 +92,7 @@ class ContentWriter:
         *,
         cache: FileCache | None = None,
         follow_symlinks: bool = False,
+        xattrs: XattrReader | None = None,
     ) -> None:
         self._sink = sink
         self._context = context
@@ -101,6 +101,7 @@ class ContentWriter:
         self._reusing = sink if cache is not None and isinstance(sink, ReusingSink) else None
         self._cache = cache if self._reusing is not None else None
         self._follow = follow_symlinks
+        self._xattrs = xattrs or XattrReader(skip)
         self._hardlinks = Hardlinks()
         self._pack: list[WalkItem] = []
         self._pack_bytes = 0
@@ -117,20 +118,24 @@ class ContentWriter:
         if item.kind != "file":
             self._wait(_Slot(item, record=record_of(item)))
             return
-        first = self._hardlinks.first_path(item)
-        if first is not None:
-            self._wait(_Slot(item, link_to=first))
-            return
-        self._hardlinks.remember(item)
-        if item.stat.st_size >= LARGE_FILE:
+        status = item.stat
+        if status.st_nlink > 1:  # checked here first: a call less for most files
+            first = self._hardlinks.first_path(item)
+            if first is not None:
+                self._wait(_Slot(item, link_to=first))
+                return
+            self._hardlinks.remember(item)
+        size = status.st_size
+        if size >= LARGE_FILE:
             self._flush()
-            location = self._write_single(item)
-            if location is not None:
-                self._emit_file(item, location)
+            name = self._next_name()
+            placed = self._write_single(name, item)
+            if placed is not None:
+                self._emit_file(item, name, placed)
             return
         self._pack.append(item)
         self._waiting.append(_Slot(item))
-        self._pack_bytes += item.stat.st_size
+        self._pack_bytes += size
         if self._pack_full(item):
             self._flush()
 
@@ -141,8 +146,9 @@ class ContentWriter:
     def _pack_full(self, last: WalkItem) -> bool:
         if self._pack_bytes >= PACK_MAX or len(self._pack) >= PACK_MAX_FILES:
             return True
-        cut = hashlib.sha256(os.fsencode(last.path)).digest()[0] & 0x0F == 0
-        return cut and self._pack_bytes >= PACK_MIN
+        if self._pack_bytes < PACK_MIN:
+            return False
+        return hashlib.sha256(os.fsencode(last.path)).digest()[0] & 0x0F == 0
 
     def _wait(self, slot: _Slot) -> None:
         if self._pack:
@@ -150,15 +156,19 @@ class ContentWriter:
             if len(self._waiting) > _MAX_WAITING_RECORDS:
                 self._flush()
         else:
-            self._release(slot, {})
+            self._release(slot, "", {})
 
     def _flush(self) -> None:
-        locations = self._write_pack(self._pack) if self._pack else {}
+        name, placed = "", {}
+        if self._pack:
+            name = self._next_name()
+            placed = self._write_pack(name, self._pack)
         for slot in self._waiting:
-            self._release(slot, locations)
+            self._release(slot, name, placed)
         self._pack, self._pack_bytes, self._waiting = [], 0, []
 
-    def _release(self, slot: _Slot, locations: dict[str, Location]) -> None:
+    def _release(self, slot: _Slot, name: str, placed: dict[str, Placed]) -> None:
+        """Emit the record of ``slot``; files find their bytes in stream ``name``."""
         item = slot.item
         if slot.record is not None:
             self._emit(slot.record)
@@ -167,17 +177,20 @@ class ContentWriter:
                 self._skip(item.path, f"hard link to {slot.link_to}, which could not be read")
             else:
                 self._emit(record_of(item, link_to=slot.link_to))
-        elif item.path in locations:
-            self._emit_file(item, locations[item.path])
+        else:
+            found = placed.get(item.path)
+            if found is not None:  # else it could not be read, and was skipped
+                self._emit_file(item, name, found)
 
-    def _emit_file(self, item: WalkItem, location: Location) -> None:
+    def _emit_file(self, item: WalkItem, name: str, placed: Placed) -> None:
         self._emit(
             record_of(
                 item,
-                size=location.length,
-                sha256=location.sha256,
-                stream=location.stream,
-                offset=location.offset,
+                size=placed.length,
+                sha256=placed.sha256,
+                stream=name,
+                offset=placed.offset,
+                xattrs=placed.xattrs,
             )
         )
 
@@ -190,8 +203,7 @@ class ContentWriter:
         self._hardlinks.forget(item)
         self._skip(item.path, reason)
 
-    def _write_single(self, item: WalkItem) -> Location | None:
-        name = self._next_name()
+    def _write_single(self, name: str, item: WalkItem) -> Placed | None:
         reused = self._reuse(name, [item])
         if reused is not None:
             return reused[item.path]
@@ -201,16 +213,15 @@ class ContentWriter:
         except _ReadFailed as failure:
             self._fail(item, failure.reason)
             return None
-        location = Location(name, 0, read.length, read.sha256)
-        self._remember(name, [(item, read, location)], read.length)
-        return location
+        placed = Placed(read.sha256, 0, read.length, self._read_xattrs(item))
+        self._remember(name, [(item, read, placed)], read.length)
+        return placed
 
-    def _write_pack(self, items: list[WalkItem]) -> dict[str, Location]:
-        name = self._next_name()
+    def _write_pack(self, name: str, items: list[WalkItem]) -> dict[str, Placed]:
         reused = self._reuse(name, items)
         if reused is not None:
             return reused
-        done: list[tuple[WalkItem, _Read, Location]] = []
+        done: list[tuple[WalkItem, _Read, Placed]] = []
         offset = 0
         with self._sink.open_stream(name) as stream:
             for item in items:
@@ -220,51 +231,48 @@ class ContentWriter:
                     offset += failure.written
                     self._fail(item, failure.reason)
                     continue
-                done.append((item, read, Location(name, offset, read.length, read.sha256)))
+                placed = Placed(read.sha256, offset, read.length, self._read_xattrs(item))
+                done.append((item, read, placed))
                 offset += read.length
         self._remember(name, done, offset)
-        return {item.path: location for item, _read, location in done}
+        return {item.path: placed for item, _read, placed in done}
+
+    def _read_xattrs(self, item: WalkItem) -> dict[str, str] | None:
+        """Return the xattrs of a file just read (the walk's, if it read them)."""
+        if item.xattrs is not None:
+            return encode_xattrs(item.xattrs)
+        status = item.stat
+        xattrs = self._xattrs.read(item.path, item.absolute, status.st_dev, follow=self._follow)
+        return encode_xattrs(xattrs)
 
     def _remember(
-        self, name: str, done: list[tuple[WalkItem, _Read, Location]], stream_length: int
+        self, name: str, done: list[tuple[WalkItem, _Read, Placed]], stream_length: int
     ) -> None:
         if self._reusing is None or self._cache is None:
             return
         reference = self._reusing.stream_reference(name)
         if reference is None:
             return
-        for item, read, location in done:
-            if not read.changed:
-                content = CachedContent(
-                    location.sha256, reference, location.offset, location.length, stream_length
-                )
-                self._cache.store(item.absolute, read.status, content)
+        self._cache.store(
+            reference,
+            stream_length,
+            (
+                StoredFile(item.absolute, read.status, placed)
+                for item, read, placed in done
+                if not read.changed
+            ),
+        )
 
-    def _reuse(self, name: str, items: list[WalkItem]) -> dict[str, Location] | None:
+    def _reuse(self, name: str, items: list[WalkItem]) -> dict[str, Placed] | None:
         """Re-emit stream ``name`` from the previous backup if it would come out the same."""
         if self._reusing is None or self._cache is None:
             return None
-        hits: list[CachedContent] = []
-        for item in items:
-            hit = self._cache.lookup(item.absolute, item.stat)
-            if hit is None:
-                return None
-            hits.append(hit)
-        reference, offset = hits[0].reference, 0
-        for hit in hits:
-            if hit.reference != reference or hit.offset != offset:
-                return None
-            offset += hit.length
-        if offset != hits[0].stream_length or not self._reusing.reuse(name, reference):
+        cached = self._cache.stream_of(items)
+        if cached is None or not self._reusing.reuse(name, cached.reference):
             return None
-        reference = self._reusing.stream_reference(name) or reference
+        self._cache.keep(cached, self._reusing.stream_reference(name) or cached.reference)
         self.reused_streams += 1
-        locations: dict[str, Location] = {}
-        for item, hit in zip(items, hits, strict=True):
-            locations[item.path] = Location(name, hit.offset, hit.length, hit.sha256)
-            content = CachedContent(hit.sha256, reference, hit.offset, hit.length, offset)
-            self._cache.store(item.absolute, item.stat, content)
-        return locations
+        return dict(zip([item.path for item in items], cached.files, strict=True))
 
     def _read(self, item: WalkItem, write: Callable[[bytes], object]) -> _Read:
         """Copy one file into ``write``; raise ``_ReadFailed`` if it cannot be read."""

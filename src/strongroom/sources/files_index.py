@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -34,6 +34,41 @@ EntryType = Literal["dir", "file", "symlink", "hardlink"]
 LOCATION_FIELDS: Final = frozenset({"stream", "offset"})
 OWNER_NAME_FIELDS: Final = frozenset({"user", "group"})
 OWNER_FIELDS: Final = frozenset({"uid", "gid"})
+_NOT_DIGESTED: Final = LOCATION_FIELDS | OWNER_NAME_FIELDS
+_NOT_DIGESTED_WITHOUT_OWNER: Final = _NOT_DIGESTED | OWNER_FIELDS
+_PLURAL: Final = {"dir": "dirs", "file": "files", "symlink": "symlinks", "hardlink": "hardlinks"}
+_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def _line_encoder() -> Callable[[object], str]:
+    """Return a function encoding like ``_ENCODER.encode``, built once.
+
+    ``json.dumps`` and ``JSONEncoder.encode`` build the C encoder anew for every call, which
+    costs as much as encoding a short index line, and a backup writes one line per entry.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the pure Python encoder
+        return _ENCODER.encode
+    encode = make(
+        None,  # no check for cycles: records are plain trees
+        _ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,  # no indent
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+
+    def encode_line(value: object) -> str:
+        return "".join(encode(value, 0))
+
+    return encode_line
+
+
+_encode: Final = _line_encoder()
+_encode_string: Final = json.encoder.encode_basestring_ascii
 
 
 class IndexEntry(BaseModel):
@@ -93,7 +128,33 @@ def check_recorded_path(path: str) -> tuple[str, ...]:
 
 def dump_line(record: dict[str, object]) -> bytes:
     """Encode one record as a canonical JSON line (sorted keys, ASCII only)."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode("ascii") + b"\n"
+    return (_encode(record) + "\n").encode("ascii")
+
+
+def entry_lines(record: dict[str, object]) -> tuple[bytes, bytes]:
+    """Return ``dump_line(record)`` and ``canonical(record)``, encoded in one pass.
+
+    A backup writes both for every entry; the fields they share are encoded once.
+    """
+    index: list[str] = []
+    digested: list[str] = []
+    for key in sorted(record):
+        value = record[key]
+        # Exact types only: bool is an int and a str subclass may encode differently.
+        if type(value) is str:
+            text = _encode_string(value)
+        elif type(value) is int:
+            text = int.__repr__(value)
+        else:
+            text = _encode(value)
+        part = f"{_encode_string(key)}:{text}"
+        index.append(part)
+        if key not in _NOT_DIGESTED:
+            digested.append(part)
+    return (
+        ("{" + ",".join(index) + "}\n").encode("ascii"),
+        ("{" + ",".join(digested) + "}\n").encode("ascii"),
+    )
 
 
 def header(roots: list[str]) -> dict[str, object]:
@@ -103,9 +164,7 @@ def header(roots: list[str]) -> dict[str, object]:
 
 def canonical(record: dict[str, object], *, with_owner: bool = True) -> bytes:
     """Return the bytes of one entry as it counts in the tree digest."""
-    left_out = LOCATION_FIELDS | OWNER_NAME_FIELDS
-    if not with_owner:
-        left_out = left_out | OWNER_FIELDS
+    left_out = _NOT_DIGESTED if with_owner else _NOT_DIGESTED_WITHOUT_OWNER
     return dump_line({key: value for key, value in record.items() if key not in left_out})
 
 
@@ -123,12 +182,17 @@ class TreeDigest:
             "bytes": 0,
         }
 
-    def add(self, record: dict[str, object]) -> None:
-        """Count one entry and feed it to the digest."""
-        self._hash.update(canonical(record, with_owner=self._with_owner))
+    def add(self, record: dict[str, object], *, line: bytes | None = None) -> None:
+        """Count one entry and feed it to the digest.
+
+        ``line`` is the entry's ``canonical`` line when the caller has it already (see
+        :func:`entry_lines`; only for a digest with owners).
+        """
+        if line is None or not self._with_owner:
+            line = canonical(record, with_owner=self._with_owner)
+        self._hash.update(line)
         kind = record["type"]
-        plural = {"dir": "dirs", "file": "files", "symlink": "symlinks", "hardlink": "hardlinks"}
-        self.counts[plural[str(kind)]] += 1
+        self.counts[_PLURAL[str(kind)]] += 1
         size = record.get("size")
         if kind == "file" and isinstance(size, int):
             self.counts["bytes"] += size

@@ -34,7 +34,6 @@ from typing import Literal
 import pathspec
 
 from strongroom.errors import ConfigError
-from strongroom.sources.files_index import IndexEntry
 
 _SPECIAL_KINDS = (
     (stat.S_ISSOCK, "socket"),
@@ -45,16 +44,20 @@ _SPECIAL_KINDS = (
 _XATTR_UNSUPPORTED = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build
 class WalkItem:
-    """One entry found by the walk: recorded path, path on disk, kind, lstat (or stat)."""
+    """One entry found by the walk: recorded path, path on disk, kind, lstat (or stat).
+
+    ``xattrs`` is None for a file whose extended attributes the walk left to its caller
+    (see ``Walker.file_xattrs``).
+    """
 
     path: str
     absolute: str
     kind: Literal["dir", "file", "symlink"]  # hard links are told apart later
     stat: os.stat_result
     target: str | None = None
-    xattrs: dict[str, bytes] = field(default_factory=dict)
+    xattrs: dict[str, bytes] | None = None
 
 
 def compile_patterns(patterns: Sequence[str], setting: str) -> pathspec.GitIgnoreSpec | None:
@@ -89,14 +92,26 @@ def group_name(gid: int) -> str | None:
         return None
 
 
+class XattrUnsupportedError(OSError):
+    """The file system of a path keeps no extended attributes."""
+
+
 def read_xattrs(path: str, *, follow: bool = False) -> dict[str, bytes]:
-    """Return the extended attributes of ``path``; empty where the file system has none."""
+    """Return the extended attributes of ``path`` (empty if it vanished).
+
+    Raises ``XattrUnsupportedError`` when its file system keeps none, ``OSError`` when
+    they cannot be read.
+    """
     try:
         names = os.listxattr(path, follow_symlinks=follow)
     except OSError as exc:
-        if exc.errno in _XATTR_UNSUPPORTED or exc.errno == errno.ENOENT:
+        if exc.errno in _XATTR_UNSUPPORTED:
+            raise XattrUnsupportedError(exc.errno, exc.strerror, path) from None
+        if exc.errno == errno.ENOENT:
             return {}
         raise
+    if not names:
+        return {}
     values: dict[str, bytes] = {}
     for name in sorted(names):
         try:
@@ -106,6 +121,37 @@ def read_xattrs(path: str, *, follow: bool = False) -> dict[str, bytes]:
             if exc.errno not in _XATTR_UNSUPPORTED | {errno.ENODATA, errno.ENOENT}:
                 raise
     return values
+
+
+class XattrReader:
+    """Reads extended attributes, and stops asking a file system that reported it has none.
+
+    ``skip`` hears about (path, reason) when they cannot be read (they are then recorded
+    as none).
+    """
+
+    def __init__(self, skip: Callable[[str, str], None]) -> None:
+        self._skip = skip
+        self._unsupported: set[int] = set()
+
+    def read(self, path: str, absolute: str, device: int, *, follow: bool) -> dict[str, bytes]:
+        """Return the extended attributes of ``absolute`` (recorded as ``path``)."""
+        if device in self._unsupported:
+            return {}
+        try:
+            return read_xattrs(absolute, follow=follow)
+        except XattrUnsupportedError:
+            self._unsupported.add(device)
+        except OSError as exc:
+            self._skip(path, f"extended attributes not read: {exc.strerror}")
+        return {}
+
+
+def encode_xattrs(xattrs: dict[str, bytes] | None) -> dict[str, str] | None:
+    """Return extended attributes as the index records them (base64), None when none."""
+    if not xattrs:
+        return None
+    return {name: base64.b64encode(value).decode("ascii") for name, value in xattrs.items()}
 
 
 def special_kind(mode: int) -> str | None:
@@ -124,39 +170,58 @@ def record_of(
     stream: str | None = None,
     offset: int | None = None,
     link_to: str | None = None,
+    xattrs: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    """Return the index record of a walk item (a ``hardlink`` record when ``link_to``)."""
+    """Return the index record of a walk item (a ``hardlink`` record when ``link_to``).
+
+    ``xattrs``, already encoded (see :func:`encode_xattrs`), take the place of the item's.
+    The record is what ``IndexEntry(...).record()`` returns (the same keys, the unset ones
+    left out), built directly: a backup makes one per entry.
+    """
     if link_to is not None:
-        return IndexEntry(path=item.path, type="hardlink", link_to=link_to).record()
+        return {"path": item.path, "type": "hardlink", "link_to": link_to}
     status = item.stat
-    xattrs = {name: base64.b64encode(value).decode("ascii") for name, value in item.xattrs.items()}
-    return IndexEntry(
-        path=item.path,
-        type=item.kind,
-        mode=stat.S_IMODE(status.st_mode),
-        uid=status.st_uid,
-        gid=status.st_gid,
-        user=user_name(status.st_uid),
-        group=group_name(status.st_gid),
-        mtime_ns=status.st_mtime_ns,
-        xattrs=xattrs or None,
-        size=size,
-        sha256=sha256,
-        stream=stream,
-        offset=offset,
-        target=item.target,
-    ).record()
+    uid, gid = status.st_uid, status.st_gid
+    record: dict[str, object] = {
+        "path": item.path,
+        "type": item.kind,
+        "mode": stat.S_IMODE(status.st_mode),
+        "uid": uid,
+        "gid": gid,
+    }
+    user, group = user_name(uid), group_name(gid)
+    if user is not None:
+        record["user"] = user
+    if group is not None:
+        record["group"] = group
+    record["mtime_ns"] = status.st_mtime_ns
+    if xattrs is None:
+        xattrs = encode_xattrs(item.xattrs)
+    if xattrs:
+        record["xattrs"] = xattrs
+    for name, value in (("size", size), ("sha256", sha256), ("stream", stream)):
+        if value is not None:
+            record[name] = value
+    if offset is not None:
+        record["offset"] = offset
+    if item.target is not None:
+        record["target"] = item.target
+    return record
 
 
 @dataclass
 class _Frame:
     item: WalkItem
     relative: str  # relative to its root, for the patterns
-    names: Iterator[str]
+    entries: Iterator[os.DirEntry[str]]
     included: bool
     emitted: bool
     device: int
     identity: tuple[int, int]
+
+
+def _name_key(entry: os.DirEntry[str]) -> bytes:
+    return os.fsencode(entry.name)
 
 
 @dataclass
@@ -165,7 +230,9 @@ class Walker:
 
     ``base`` is what recorded paths are relative to (``/`` for a backup, the scratch folder
     when checking a restored tree). ``skip`` is called with (path, reason) for anything left
-    out that a user should hear about.
+    out that a user should hear about. With ``file_xattrs`` false, files come with
+    ``xattrs`` None: the caller reads them when it needs them (a backup takes them from
+    its cache for unchanged files). ``xattr_reader`` may be shared with that caller.
     """
 
     roots: Sequence[str]
@@ -175,6 +242,12 @@ class Walker:
     exclude: pathspec.GitIgnoreSpec | None = None
     follow_symlinks: bool = False
     one_file_system: bool = False
+    file_xattrs: bool = True
+    xattr_reader: XattrReader | None = None
+    _xattrs: XattrReader = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._xattrs = self.xattr_reader or XattrReader(self.skip)
 
     def walk(self) -> Iterator[WalkItem]:
         """Yield every recorded entry of every root, in walk order."""
@@ -185,46 +258,50 @@ class Walker:
         relative = os.path.relpath(absolute, self.base)
         return "" if relative == "." else relative
 
-    def _stat(self, absolute: str, *, follow: bool) -> os.stat_result | None:
+    def _stat(
+        self, path: str, absolute: str | os.DirEntry[str], *, follow: bool
+    ) -> os.stat_result | None:
         try:
-            return Path(absolute).stat(follow_symlinks=follow)
+            if isinstance(absolute, str):  # a root: entries in folders come as DirEntry
+                return Path(absolute).stat(follow_symlinks=follow)
+            return absolute.stat(follow_symlinks=follow)
         except FileNotFoundError:
-            self.skip(self._recorded(absolute) or "/", "vanished during the walk")
+            self.skip(path or "/", "vanished during the walk")
         except OSError as exc:
-            self.skip(self._recorded(absolute) or "/", f"cannot stat: {exc.strerror}")
+            self.skip(path or "/", f"cannot stat: {exc.strerror}")
         return None
 
-    def _item(self, absolute: str, stat_result: os.stat_result) -> WalkItem | None:
-        path = self._recorded(absolute)
+    def _item(self, path: str, absolute: str, stat_result: os.stat_result) -> WalkItem | None:
         mode = stat_result.st_mode
-        special = special_kind(mode)
-        if special is not None:
-            self.skip(path, f"{special} skipped")
+        if stat.S_ISREG(mode):
+            kind: Literal["dir", "file", "symlink"] = "file"
+            if not self.file_xattrs:
+                return WalkItem(path, absolute, kind, stat_result)
+        elif stat.S_ISDIR(mode):
+            kind = "dir"
+        elif stat.S_ISLNK(mode):
+            kind = "symlink"
+        else:
+            self.skip(path, f"{special_kind(mode) or 'special file'} skipped")
             return None
         target = None
-        kind: Literal["dir", "file", "symlink"]
-        if stat.S_ISLNK(mode):
-            kind = "symlink"
+        if kind == "symlink":
             try:
                 # The exact link text: Path.readlink would normalise it.
                 target = os.readlink(absolute)  # noqa: PTH115
             except OSError as exc:
                 self.skip(path, f"cannot read the link: {exc.strerror}")
                 return None
-        else:
-            kind = "dir" if stat.S_ISDIR(mode) else "file"
-        try:
-            xattrs = read_xattrs(absolute, follow=self.follow_symlinks and kind != "symlink")
-        except OSError as exc:
-            self.skip(path, f"extended attributes not read: {exc.strerror}")
-            xattrs = {}
+        follow = self.follow_symlinks and kind != "symlink"
+        xattrs = self._xattrs.read(path, absolute, stat_result.st_dev, follow=follow)
         return WalkItem(path, absolute, kind, stat_result, target, xattrs)
 
     def _walk_root(self, root: str) -> Iterator[WalkItem]:
-        root_stat = self._stat(root, follow=True)
+        path = self._recorded(root)
+        root_stat = self._stat(path, root, follow=True)
         if root_stat is None:
             return
-        item = self._item(root, root_stat)
+        item = self._item(path, root, root_stat)
         if item is None:
             return
         if item.kind != "dir":
@@ -238,61 +315,66 @@ class Walker:
             yield item
         frame.emitted = True
         while stack:
-            top = stack[-1]
-            name = next(top.names, None)
-            if name is None:
+            entry = next(stack[-1].entries, None)
+            if entry is None:
                 stack.pop()
                 continue
-            yield from self._visit(stack, name)
+            yield from self._visit(stack, entry)
 
     def _frame(
         self, item: WalkItem, relative: str, *, included: bool, device: int
     ) -> _Frame | None:
         try:
-            with os.scandir(item.absolute) as entries:
-                names = sorted((entry.name for entry in entries), key=os.fsencode)
+            with os.scandir(item.absolute) as listing:
+                entries = sorted(listing, key=_name_key)
         except FileNotFoundError:
             self.skip(item.path, "vanished during the walk")
             return None
         except OSError as exc:
             self.skip(item.path, f"cannot list: {exc.strerror}")
-            names = []
+            entries = []
         identity = (item.stat.st_dev, item.stat.st_ino)
-        return _Frame(item, relative, iter(names), included, False, device, identity)
+        return _Frame(item, relative, iter(entries), included, False, device, identity)
 
-    def _visit(self, stack: list[_Frame], name: str) -> Iterator[WalkItem]:
+    def _visit(self, stack: list[_Frame], entry: os.DirEntry[str]) -> Iterator[WalkItem]:
         parent = stack[-1]
-        absolute = parent.item.absolute.rstrip("/") + "/" + name
+        name = entry.name
+        # scandir joins the folder given and the name: the path on disk.
+        absolute = entry.path
+        path = f"{parent.item.path}/{name}" if parent.item.path else name
         relative = f"{parent.relative}/{name}" if parent.relative else name
         found = None
         if self.follow_symlinks:
             with contextlib.suppress(OSError):  # a dangling link is recorded as a link
-                found = Path(absolute).stat()
+                found = entry.stat()
         if found is None:
-            found = self._stat(absolute, follow=False)
+            found = self._stat(path, entry, follow=False)
         if found is None:
             return
         is_dir = stat.S_ISDIR(found.st_mode)
-        pattern_path = relative + "/" if is_dir else relative
-        if self.exclude is not None and self.exclude.match_file(pattern_path):
+        if self.exclude is not None and self.exclude.match_file(
+            relative + "/" if is_dir else relative
+        ):
             return
         if (
             is_dir
             and self.follow_symlinks
             and (found.st_dev, found.st_ino) in {frame.identity for frame in stack}
         ):
-            self.skip(self._recorded(absolute), "symlink loop not followed")
+            self.skip(path, "symlink loop not followed")
             found = os.lstat(absolute)
             is_dir = False
-        item = self._item(absolute, found)
+        item = self._item(path, absolute, found)
         if item is None:
             return
         included = parent.included or (
-            self.include is not None and self.include.match_file(pattern_path)
+            self.include is not None
+            and self.include.match_file(relative + "/" if is_dir else relative)
         )
         if not is_dir:
             if included:
-                yield from self._pending(stack)
+                if not parent.emitted:
+                    yield from self._pending(stack)
                 yield item
             return
         if self.one_file_system and found.st_dev != parent.device:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -502,3 +503,27 @@ def test_sources_are_registered_explicitly_and_follow_the_protocol(tmp_path: Pat
     assert isinstance(source, Source)
     description = source.describe(SourceContext(scratch=tmp_path))
     assert description.parts == [str(tmp_path)]
+
+
+def test_a_file_system_without_xattrs_is_asked_once(
+    tmp_path: Path, context: SourceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    (root / "sub").mkdir(parents=True)
+    for index in range(20):
+        (root / "sub" / f"file-{index}").write_text(str(index))
+    asked: list[str] = []
+
+    def listxattr(path: str, *, follow_symlinks: bool = True) -> list[str]:
+        asked.append(path)
+        raise OSError(errno.ENOTSUP, "Operation not supported", path)
+
+    monkeypatch.setattr(os, "listxattr", listxattr)
+    result, sink = backup(files_source(root), context)
+    assert len(asked) == 1  # the syscall count is the point: one per file system
+    assert result.metadata["skipped_count"] == 0
+    report = files_source(root).restore(
+        context, MemoryReader(sink.streams), result.metadata, {"path": str(tmp_path / "out")}
+    )
+    assert report.ok, report.failures
+    assert len(list((tmp_path / "out" / str(root).lstrip("/") / "sub").iterdir())) == 20

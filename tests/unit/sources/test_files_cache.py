@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from strongroom.config.resources import FilesResource
+from strongroom.errors import StrongroomError
 from strongroom.sources import files_cache
 from strongroom.sources.base import BackupResult, SourceContext
 from strongroom.sources.files import FilesSource
 from strongroom.sources.files_content import LARGE_FILE
-from tests.unit.sources.fakes import MemoryReader, MemorySink, ReusingMemorySink, tree_state
+from tests.unit.sources.fakes import (
+    MemoryReader,
+    MemorySink,
+    ReusingMemorySink,
+    supports_user_xattrs,
+    tree_state,
+)
 
 
 @pytest.fixture
@@ -133,3 +145,183 @@ def test_a_damaged_cache_file_is_replaced(tree: Path, tmp_path: Path) -> None:
     run(source, tmp_path, ReusingMemorySink(store))
     sink = ReusingMemorySink(store)
     assert run(source, tmp_path, sink).metadata["cache"]["bytes_read"] == 0
+
+
+def cached_source(tree: Path, tmp_path: Path) -> FilesSource:
+    return FilesSource(
+        FilesResource(type="files", paths=[str(tree)]), cache_path=tmp_path / "cache.sqlite"
+    )
+
+
+def read_again(sink: ReusingMemorySink) -> list[str]:
+    return sorted(set(content_streams(sink)) - set(sink.reused))
+
+
+def restored_state(
+    source: FilesSource, tmp_path: Path, sink: MemorySink, result: BackupResult, tree: Path
+) -> dict[str, tuple[object, ...]]:
+    out = tmp_path / f"out-{len(list(tmp_path.glob('out-*')))}"
+    report = source.restore(
+        SourceContext(scratch=tmp_path / "scratch"),
+        MemoryReader(sink.streams),
+        result.metadata,
+        {"path": str(out)},
+    )
+    assert report.ok, report.failures
+    return tree_state(out / str(tree).lstrip("/"))
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_streams_kept_by_a_backup_stay_reusable_in_the_next_ones(
+    tree: Path, tmp_path: Path
+) -> None:
+    # The second backup only marks the streams it reuses; the third must still find them.
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    first = run(source, tmp_path, ReusingMemorySink(store))
+    for _ in range(2):
+        sink = ReusingMemorySink(store)
+        result = run(source, tmp_path, sink)
+        assert result.metadata["cache"]["bytes_read"] == 0
+        assert sink.reused == content_streams(sink)
+        assert result.metadata["tree_digest"] == first.metadata["tree_digest"]
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_content_changed_with_size_and_mtime_restored_is_read_again(
+    tree: Path, tmp_path: Path
+) -> None:
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    run(source, tmp_path, ReusingMemorySink(store))
+    target = tree / "many" / "file-0050"
+    before = target.stat()
+    target.write_bytes(b"x" * before.st_size)  # same size, same inode
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # as rsync -t or tar would
+    assert target.stat().st_mtime_ns == before.st_mtime_ns
+
+    sink = ReusingMemorySink(store)
+    result = run(source, tmp_path, sink)
+    assert len(read_again(sink)) == 1
+    assert result.metadata["cache"]["bytes_read"] > 0
+    assert restored_state(source, tmp_path, sink, result, tree) == tree_state(tree)
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_a_file_replaced_by_another_inode_with_the_same_size_and_mtime_is_read_again(
+    tree: Path, tmp_path: Path
+) -> None:
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    run(source, tmp_path, ReusingMemorySink(store))
+    target = tree / "many" / "file-0007"
+    before = target.stat()
+    replacement = tree / "many" / ".replacement"
+    replacement.write_bytes(b"y" * before.st_size)
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    replacement.replace(target)
+
+    sink = ReusingMemorySink(store)
+    result = run(source, tmp_path, sink)
+    assert len(read_again(sink)) == 1
+    assert restored_state(source, tmp_path, sink, result, tree) == tree_state(tree)
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_a_removed_file_rereads_its_pack_and_leaves_the_index(tree: Path, tmp_path: Path) -> None:
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    run(source, tmp_path, ReusingMemorySink(store))
+    (tree / "many" / "file-0031").unlink()
+
+    sink = ReusingMemorySink(store)
+    result = run(source, tmp_path, sink)
+    assert len(read_again(sink)) == 1
+    assert result.metadata["counts"]["files"] == 100  # 99 small and the large one
+    assert restored_state(source, tmp_path, sink, result, tree) == tree_state(tree)
+    # Put back with new content at the same path: never taken from the old cache rows.
+    (tree / "many" / "file-0031").write_bytes(b"back again")
+    sink = ReusingMemorySink(store)
+    result = run(source, tmp_path, sink)
+    assert len(read_again(sink)) == 1
+    assert restored_state(source, tmp_path, sink, result, tree) == tree_state(tree)
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_a_renamed_file_is_recorded_under_its_new_name(tree: Path, tmp_path: Path) -> None:
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    run(source, tmp_path, ReusingMemorySink(store))
+    (tree / "many" / "file-0020").rename(tree / "many" / "file-0020-renamed")
+
+    sink = ReusingMemorySink(store)
+    result = run(source, tmp_path, sink)
+    assert 1 <= len(read_again(sink)) <= 2  # where it left and where it arrived
+    report = source.restore_test(
+        SourceContext(scratch=tmp_path / "scratch"), MemoryReader(sink.streams), result.metadata
+    )
+    assert report.ok, report.failures
+    assert restored_state(source, tmp_path, sink, result, tree) == tree_state(tree)
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_changed_xattrs_and_mode_of_an_unchanged_file_are_recorded(
+    tree: Path, tmp_path: Path
+) -> None:
+    if not supports_user_xattrs(tmp_path):
+        pytest.skip("the file system takes no user.* extended attributes")
+    labelled = tree / "many" / "file-0003"
+    os.setxattr(labelled, "user.kept", b"from the cache")
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    first = run(source, tmp_path, ReusingMemorySink(store))
+
+    sink = ReusingMemorySink(store)
+    second = run(source, tmp_path, sink)
+    assert second.metadata["cache"]["bytes_read"] == 0  # its xattrs came from the cache
+    assert second.metadata["tree_digest"] == first.metadata["tree_digest"]
+    assert restored_state(source, tmp_path, sink, second, tree) == tree_state(tree)
+
+    os.setxattr(labelled, "user.kept", b"changed")  # moves the ctime, not the mtime
+    os.setxattr(tree / "many" / "file-0090", "user.new", b"\x00\xff")
+    (tree / "many" / "file-0060").chmod(0o600)
+    sink = ReusingMemorySink(store)
+    third = run(source, tmp_path, sink)
+    assert third.metadata["tree_digest"] != first.metadata["tree_digest"]
+    assert restored_state(source, tmp_path, sink, third, tree) == tree_state(tree)
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_a_cache_of_an_older_format_is_replaced(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    with closing(sqlite3.connect(cache)) as connection, connection:
+        connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        connection.execute("INSERT INTO meta VALUES ('version', '1'), ('generation', '7')")
+        connection.execute("CREATE TABLE files (path BLOB PRIMARY KEY, reference TEXT)")
+    source = FilesSource(FilesResource(type="files", paths=[str(tree)]), cache_path=cache)
+    store: dict[str, bytes] = {}
+    first = run(source, tmp_path, ReusingMemorySink(store))
+    assert first.metadata["cache"]["bytes_read"] == first.metadata["counts"]["bytes"]
+    sink = ReusingMemorySink(store)
+    assert run(source, tmp_path, sink).metadata["cache"]["bytes_read"] == 0
+
+
+@pytest.mark.usefixtures("no_racy_margin")
+def test_a_failed_backup_leaves_the_cache_as_it_was(tree: Path, tmp_path: Path) -> None:
+    source = cached_source(tree, tmp_path)
+    store: dict[str, bytes] = {}
+    run(source, tmp_path, ReusingMemorySink(store))
+    (tree / "many" / "file-0042").write_bytes(b"new")
+
+    class FailingIndexSink(ReusingMemorySink):
+        def open_stream(self, name: str) -> Iterator[Any]:  # type: ignore[override]
+            if name == "files.index":
+                raise OSError(errno.EIO, "disk on fire")
+            return super().open_stream(name)
+
+    with pytest.raises(StrongroomError):
+        run(source, tmp_path, FailingIndexSink(store))
+    sink = ReusingMemorySink(store)
+    result = run(source, tmp_path, sink)
+    assert len(read_again(sink)) == 1  # the failed backup's streams were not kept
+    assert restored_state(source, tmp_path, sink, result, tree) == tree_state(tree)

@@ -7,7 +7,7 @@ import os
 import posixpath
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Any, Literal, Union
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +16,14 @@ from strongroom.config.resources import FilesResource
 from strongroom.errors import IntegrityError
 from strongroom.sources.base import SourceContext
 from strongroom.sources.files import FilesSource
-from strongroom.sources.files_index import IndexEntry, check_recorded_path, dump_line
+from strongroom.sources.files_index import (
+    IndexEntry,
+    canonical,
+    check_recorded_path,
+    dump_line,
+    entry_lines,
+)
+from strongroom.sources.files_walk import WalkItem, encode_xattrs, record_of
 from tests.unit.sources.fakes import MemoryReader, MemorySink, tree_state
 
 Tree = dict[str, Union[bytes, str, "Tree"]]  # bytes: a file, str: a symlink's text
@@ -100,3 +107,54 @@ def test_names_that_are_not_utf8_round_trip_through_the_index() -> None:
     line = dump_line(entry.record())
     assert b"\\udce9" in line
     assert IndexEntry.model_validate(json.loads(line)) == entry
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(),
+        st.binary().map(os.fsdecode),  # surrogate escapes, as names that are not UTF-8
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+record_keys = st.one_of(
+    st.sampled_from(["gid", "group", "offset", "path", "stream", "type", "uid", "user"]),
+    st.text(),
+)
+
+
+@given(record=st.dictionaries(record_keys, json_values, max_size=8))
+def test_index_and_digest_lines_are_canonical_json(record: dict[str, object]) -> None:
+    # Both are encoded by hand for speed; their bytes must stay json.dumps' exactly, or
+    # the tree digests of earlier recovery points would no longer match.
+    expected = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("ascii")
+    assert dump_line(record) == expected + b"\n"
+    assert entry_lines(record) == (dump_line(record), canonical(record))
+
+
+@given(
+    kind=st.sampled_from(["dir", "file", "symlink"]),
+    xattrs=st.dictionaries(st.sampled_from(["user.a", "user.b"]), st.binary(max_size=8)),
+    located=st.booleans(),
+)
+def test_records_of_walk_items_are_valid_index_entries(
+    kind: Literal["dir", "file", "symlink"], xattrs: dict[str, bytes], located: bool
+) -> None:
+    status = os.stat_result((0o100644, 7, 3, 1, 0, 0, 5, 1, 2, 3, 1, 2, 3, 1_000, 2_000, 3_000))
+    target = "elsewhere" if kind == "symlink" else None
+    item = WalkItem("dir/name", "/dir/name", kind, status, target, xattrs)
+    location: dict[str, Any] = (
+        {"size": 5, "sha256": "00" * 32, "stream": "content/000001", "offset": 0} if located else {}
+    )
+    record = record_of(item, **location)
+    assert IndexEntry.model_validate(record).record() == record
+    assert record.get("xattrs") == encode_xattrs(xattrs)
+    assert record_of(item, xattrs={"user.c": "AA=="}, **location)["xattrs"] == {"user.c": "AA=="}
