@@ -285,7 +285,7 @@ class PostgresSource:
             try:
                 connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 connection.read_only = True
-                postgres_facts.apply_session_settings(connection)
+                postgres_facts.apply_session_settings(connection, background=True)
                 row = connection.execute(_SNAPSHOT_QUERY).fetchone()
                 assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
                 snapshot, lsn, txids = row

@@ -7,16 +7,27 @@ extensions with versions, the large objects, the materialized views and the priv
 called before and after the dump: the restored value must lie between the two).
 :func:`compare` turns recorded and restored facts into named checks.
 
-Table checksum: every row is turned into its text form (``t::text``, under the session
-settings of :data:`SESSION_SETTINGS`, so the text is the same on every server) and hashed
-twice into 64 bits (``hash64x2``: ``hashtextextended`` with seeds 0 and 1; servers before
-11 use the halves of ``md5``, ``md5x2``); each of the two hashes is summed over all rows
-exactly (as ``numeric``). The sums do not depend on row order, so no sort and no primary
-key are needed, memory stays constant and the work stays in the server; they change when
-a value, a row or a row count changes. The algorithm is recorded and a restore test uses
-the recorded one. ``hashtextextended`` is PostgreSQL's own hash (the one hash partitioning
-routes rows by), about three times faster than ``md5`` here and usable on FIPS systems;
-like hash partitioning it may differ between big- and little-endian machines.
+Table checksum: every row is hashed twice into 64 bits and each of the two hashes is summed
+over all rows exactly (as ``numeric``). The sums do not depend on row order, so no sort and
+no primary key are needed, memory stays constant and the work stays in the server; they
+change when a value, a row or a row count changes. The hash (the *algorithm*, recorded per
+database, and per table where a table differs) is, by server version:
+
+* ``record64x2`` (14 and later): ``hash_record_extended(t, 0)`` and ``(t, 1)``: each
+  column's own extended hash function (the ones hash partitioning and hash joins use),
+  combined in column order. No value is turned into text, so it costs about a third of
+  the text form and does not depend on session settings. A table with a column type that
+  has no extended hash function (``json``, ``xml``, geometric types …) is hashed with
+  ``hash64x2`` instead, and its facts say so (``checksum_algorithm``).
+* ``hash64x2`` (11 to 13): the row's text form (``t::text``, under the session settings
+  of :data:`SESSION_SETTINGS`, so the text is the same on every server) hashed by
+  ``hashtextextended`` with seeds 0 and 1;
+* ``md5x2`` (before 11): the two halves of the ``md5`` of the text form.
+
+The algorithm is recorded and a restore test uses the recorded one. These are
+PostgreSQL's own hashes, usable on FIPS systems; like hash partitioning they may differ
+between big- and little-endian machines. Hashes of values compare values, not their text:
+``1.50`` and ``1.5`` in a ``numeric`` column hash alike (as they compare equal).
 
 ``sampled`` hashes only the first ``sample_rows`` rows in primary-key order (tables without
 a primary key get a count only); ``off`` records counts only. ``auto`` uses ``full`` up to
@@ -52,9 +63,21 @@ SESSION_SETTINGS: Final = (
 )
 """Session settings that fix the text form of every value (and keep long reads alive)."""
 
-Algorithm = Literal["hash64x2", "md5x2"]
+BACKGROUND_SETTINGS: Final = (("max_parallel_workers_per_gather", "0"),)
+"""Added while the facts are read beside a running pg_dump: one server process for the
+checksums, so that parallel workers do not take CPU from the dump, the critical path."""
 
+Algorithm = Literal["record64x2", "hash64x2", "md5x2"]
+
+_ROW_VALUE: Final[dict[str, str]] = {
+    "record64x2": "t",
+    "hash64x2": "t::text",
+    "md5x2": "t::text",
+}
+"""What each row of table ``t`` is turned into (``r``) before :data:`_ROW_SUMS` hash it."""
 _ROW_SUMS: Final[dict[str, str]] = {
+    "record64x2": "coalesce(sum(hash_record_extended(r, 0)), 0)::text, "
+    "coalesce(sum(hash_record_extended(r, 1)), 0)::text",
     "hash64x2": "coalesce(sum(hashtextextended(r, 0)), 0)::text, "
     "coalesce(sum(hashtextextended(r, 1)), 0)::text",
     "md5x2": "coalesce(sum(('x' || substr(md5(r), 1, 16))::bit(64)::bigint), 0)::text, "
@@ -67,8 +90,17 @@ _OBJECT_TEXT: Final[dict[str, str]] = {
 
 
 def algorithm_for(server_version: int) -> Algorithm:
-    """The checksum algorithm a server supports (``hashtextextended`` came with 11)."""
+    """The cheapest checksum algorithm a server supports (``hash_record_extended`` came
+    with 14, ``hashtextextended`` with 11)."""
+    if server_version >= 140000:
+        return "record64x2"
     return "hash64x2" if server_version >= 110000 else "md5x2"
+
+
+def _text_algorithm(algorithm: Algorithm) -> Algorithm:
+    """The algorithm for values that are text already (large objects) or must become text
+    (a table ``record64x2`` cannot hash)."""
+    return "hash64x2" if algorithm == "record64x2" else algorithm
 
 
 _RELATIONS: Final = """
@@ -88,9 +120,10 @@ SELECT n.nspname, c.relname, c.relkind, pg_relation_size(c.oid), c.relacl::text,
 """
 
 
-def apply_session_settings(connection: Connection) -> None:
-    """Set :data:`SESSION_SETTINGS` for the session (parameterised ``set_config``)."""
-    for name, value in SESSION_SETTINGS:
+def apply_session_settings(connection: Connection, *, background: bool = False) -> None:
+    """Set :data:`SESSION_SETTINGS` (and with ``background`` :data:`BACKGROUND_SETTINGS`)
+    for the session (parameterised ``set_config``)."""
+    for name, value in SESSION_SETTINGS + (BACKGROUND_SETTINGS if background else ()):
         connection.execute("SELECT set_config(%s, %s, false)", (name, value))
 
 
@@ -116,13 +149,44 @@ def table_facts(
     primary_key: list[str] | None,
     algorithm: Algorithm,
 ) -> JsonObject:
-    """Return ``rows``, ``checksum_mode`` and (unless off) ``checksum`` of one table."""
+    """Return ``rows``, ``checksum_mode`` and (unless off) ``checksum`` of one table.
+
+    With ``record64x2``, a table whose column types cannot all be hashed so is hashed
+    with ``hash64x2``; ``checksum_algorithm`` then says so.
+    """
     table = sql.Identifier(schema, name)
+    if mode == "off":
+        count = connection.execute(
+            sql.SQL("SELECT count(*) FROM ONLY {table}").format(table=table)
+        ).fetchone()
+        return {"rows": int(count[0]) if count else 0, "checksum_mode": "off"}
+    if algorithm != "record64x2":
+        return _hashed(connection, table, mode, sample_rows, primary_key, algorithm)
+    try:
+        # A savepoint: an unhashable column type fails the query, not the transaction.
+        with connection.transaction():
+            return _hashed(connection, table, mode, sample_rows, primary_key, algorithm)
+    except psycopg.errors.UndefinedFunction:
+        fallback = _text_algorithm(algorithm)
+        facts = _hashed(connection, table, mode, sample_rows, primary_key, fallback)
+        facts["checksum_algorithm"] = fallback
+        return facts
+
+
+def _hashed(
+    connection: Connection,
+    table: sql.Identifier,
+    mode: Literal["full", "sampled"],
+    sample_rows: int,
+    primary_key: list[str] | None,
+    algorithm: Algorithm,
+) -> JsonObject:
     sums = sql.SQL(_ROW_SUMS[algorithm])
+    value = sql.SQL(_ROW_VALUE[algorithm])
     if mode == "full":
         query = sql.SQL(
-            "SELECT count(*), {sums} FROM (SELECT t::text AS r FROM ONLY {table} AS t) AS rows"
-        ).format(sums=sums, table=table)
+            "SELECT count(*), {sums} FROM (SELECT {value} AS r FROM ONLY {table} AS t) AS rows"
+        ).format(sums=sums, value=value, table=table)
         row = connection.execute(query).fetchone()
         assert row is not None  # noqa: S101 - an aggregate returns one row
         return {"rows": int(row[0]), "checksum_mode": "full", "checksum": _digest(row[1], row[2])}
@@ -130,13 +194,13 @@ def table_facts(
         sql.SQL("SELECT count(*) FROM ONLY {table}").format(table=table)
     ).fetchone()
     rows = int(count[0]) if count else 0
-    if mode == "off" or not primary_key:
+    if not primary_key:
         return {"rows": rows, "checksum_mode": "off"}
     order = sql.SQL(", ").join(sql.Identifier(column) for column in primary_key)
     query = sql.SQL(
-        "SELECT {sums} FROM (SELECT t::text AS r FROM ONLY {table} AS t "
+        "SELECT {sums} FROM (SELECT {value} AS r FROM ONLY {table} AS t "
         "ORDER BY {order} LIMIT {limit}) AS rows"
-    ).format(sums=sums, table=table, order=order, limit=sql.Literal(sample_rows))
+    ).format(sums=sums, value=value, table=table, order=order, limit=sql.Literal(sample_rows))
     row = connection.execute(query).fetchone()
     assert row is not None  # noqa: S101 - an aggregate returns one row
     return {
@@ -190,13 +254,15 @@ def gather(
         earlier = recorded_tables.get(name_key)
         table_mode: Literal["full", "sampled", "off"]
         rows_sampled = sample_rows
+        table_algorithm = algorithm
         if earlier is not None:
             table_mode = earlier.get("checksum_mode", "off")
             rows_sampled = int(earlier.get("sample_rows", sample_rows))
+            table_algorithm = earlier.get("checksum_algorithm", algorithm)
         else:
             table_mode = choose_mode(mode, int(heap_bytes), full_limit)
         facts = table_facts(
-            connection, schema, name, table_mode, rows_sampled, primary_key, algorithm
+            connection, schema, name, table_mode, rows_sampled, primary_key, table_algorithm
         )
         facts["acl"] = acl
         tables[name_key] = facts
@@ -227,9 +293,10 @@ def large_objects(connection: Connection, checksum: bool, algorithm: Algorithm) 
     facts: JsonObject = {"count": int(row[0]) if row else 0}
     if not checksum:
         return facts
+    text_algorithm = _text_algorithm(algorithm)
     query = sql.SQL(
         "SELECT {sums} FROM (SELECT {text} AS r FROM pg_largeobject_metadata) AS objects"
-    ).format(sums=sql.SQL(_ROW_SUMS[algorithm]), text=sql.SQL(_OBJECT_TEXT[algorithm]))
+    ).format(sums=sql.SQL(_ROW_SUMS[text_algorithm]), text=sql.SQL(_OBJECT_TEXT[text_algorithm]))
     try:
         with connection.transaction():
             sums = connection.execute(query).fetchone()
