@@ -307,3 +307,39 @@ def rebuild(
     _render_rebuild(report, output)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@catalog_app.command(name="prune-history")
+def prune_history(
+    ctx: typer.Context,
+    older_than_days: Annotated[
+        int,
+        typer.Option(
+            "--older-than-days",
+            min=1,
+            help="Prune the history of jobs that ended more than this many days ago.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be pruned; change nothing.")
+    ] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Delete old job history: job events and the transitions of long-ended jobs.
+
+    Job rows, jobs still queued or running, recovery points and the audit events of
+    retention (lifecycle, vault locks, legal holds) are kept. `strongroom serve
+    --history-days N` does this once a day.
+    """
+    from strongroom.services.history import prune_history as prune
+
+    report = prune(app_context(ctx), older_than_days=older_than_days, dry_run=dry_run)
+    if output is OutputFormat.json:
+        print_json(report.as_json())
+        return
+    verb = "would prune" if report.dry_run else "pruned"
+    stdout.print(
+        f"{verb} {report.events} job events and {report.transitions} job transitions "
+        f"from before {report.before.isoformat()}",
+        highlight=False,
+    )

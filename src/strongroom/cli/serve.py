@@ -55,6 +55,16 @@ def serve(
         float,
         typer.Option("--lifecycle-every", min=1, help="Minutes between lifecycle runs."),
     ] = 60.0,
+    history_days: Annotated[
+        int | None,
+        typer.Option(
+            "--history-days",
+            min=1,
+            help="Once a day, prune the job history (job events, transitions of ended jobs) "
+            "older than this many days; default: keep it all.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the scheduler, the job executor and the lifecycle runner until stopped.
 
@@ -79,7 +89,7 @@ def serve(
     except ValueError as error:
         raise ConfigError(str(error)) from None
     context = app_context(ctx)
-    daemon = open_daemon(context, settings)
+    daemon = open_daemon(context, settings, history_days=history_days)
     previous = {number: signal.signal(number, _stopper(daemon)) for number in _STOP_SIGNALS}
     stderr.print(
         f"strongroom serve: catalog {context.catalog.display_url}, tick {tick:g}s, "

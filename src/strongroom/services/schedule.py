@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConfigError, NotFoundError
 from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
+from strongroom.services.history import prune_history
 
 HANDLERS_MODULE: Final = "strongroom.services.handlers"
 LIFECYCLE_MODULE: Final = "strongroom.services.lifecycle"
@@ -140,8 +141,14 @@ def _preview(
     )
 
 
-def open_daemon(context: AppContext, settings: DaemonSettings) -> Daemon:
-    """Build the daemon of ``strongroom serve`` over the context's catalog and clock."""
+def open_daemon(
+    context: AppContext, settings: DaemonSettings, *, history_days: int | None = None
+) -> Daemon:
+    """Build the daemon of ``strongroom serve`` over the context's catalog and clock.
+
+    With ``history_days``, the daemon's lifecycle hook also prunes the job history older
+    than that many days (:mod:`strongroom.services.history`), at most once a day.
+    """
     bus = EventBus(context.catalog, context.clock)
     machine = JobStateMachine(context.catalog, bus, context.clock)
     handlers = load_handlers(context)
@@ -149,7 +156,29 @@ def open_daemon(context: AppContext, settings: DaemonSettings) -> Daemon:
         _logger.warning(
             "no job handlers are installed (%s); jobs will wait and expire", HANDLERS_MODULE
         )
-    return Daemon(machine, handlers, settings, lifecycle=load_lifecycle(context))
+    lifecycle = load_lifecycle(context)
+    if history_days is not None:
+        lifecycle = _with_history_pruning(context, lifecycle, history_days)
+    return Daemon(machine, handlers, settings, lifecycle=lifecycle)
+
+
+def _with_history_pruning(
+    context: AppContext, lifecycle: LifecycleHook | None, days: int
+) -> LifecycleHook:
+    """Run ``lifecycle`` (if any), then prune the history once per day of clock time."""
+    if days < 1:
+        raise ConfigError(f"--history-days must be at least 1, not {days}")
+    last: list[datetime] = []
+
+    def hook() -> object:
+        report = lifecycle() if lifecycle is not None else None
+        now = context.now()
+        if not last or now - last[0] >= timedelta(days=1):
+            last[:] = [now]
+            prune_history(context, older_than_days=days)
+        return report
+
+    return hook
 
 
 def load_handlers(context: AppContext) -> dict[JobKind, Handler]:
