@@ -23,7 +23,7 @@ from strongroom.catalog.jobs import list_jobs
 from strongroom.catalog.models import Resource, Vault
 from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_plans, list_resources, list_vaults
-from strongroom.catalog.settings import ConcurrencyLimits
+from strongroom.catalog.settings import ConcurrencyLimits, read_concurrency_limits
 from strongroom.config.models import StrongroomConfig
 from strongroom.config.plans import PlanConfig, RetryPolicy
 from strongroom.config.vaults import VaultConfig
@@ -40,7 +40,6 @@ from strongroom.services.apply_settings import (
     concurrency_limits,
     default_limits,
     limits_as_config,
-    read_limits,
 )
 from strongroom.storage.open import redact_url
 
@@ -207,7 +206,7 @@ def _settings_changes(session: Session, declared: Declared, changes: Changes) ->
     if declared.concurrency is None:
         return
     try:
-        before = read_limits(session) or default_limits()
+        before = read_concurrency_limits(session) or default_limits()
     except ConfigError:
         fields = [DAMAGED]
     else:

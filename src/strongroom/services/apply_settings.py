@@ -45,14 +45,6 @@ def limits_as_config(limits: ConcurrencyLimits) -> dict[str, Any]:
     }
 
 
-def read_limits(session: Session) -> ConcurrencyLimits | None:
-    """Return the limits the catalog holds, ``None`` when it holds none.
-
-    Raises ConfigError when the stored limits cannot be read (``apply`` replaces them).
-    """
-    return read_concurrency_limits(session)
-
-
 def default_limits() -> ConcurrencyLimits:
     """Return the limits of a configuration without a ``concurrency`` section."""
     return concurrency_limits(ConcurrencyConfig())
