@@ -4,6 +4,7 @@ killed processes, full disks and refused permissions (simulated: the tests run a
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import subprocess
@@ -162,10 +163,16 @@ def test_files_that_are_not_blob_names_are_not_listed(store: LocalStore, root: P
     assert list(store.list()) == [BlobInfo("data/1", 4)]
 
 
+@pytest.mark.parametrize("size", [12_000, 3 * 1024 * 1024 + 5], ids=["small", "direct"])
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
 @pytest.mark.parametrize("failing_call", ["write", "fsync"])
 def test_full_disk_leaves_no_visible_blob(
-    store: LocalStore, root: Path, monkeypatch: pytest.MonkeyPatch, code: int, failing_call: str
+    store: LocalStore,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    failing_call: str,
+    size: int,
 ) -> None:
     store.put("data/1", b"previous version")
     real_call: Callable[..., Any] = getattr(os, failing_call)
@@ -179,15 +186,107 @@ def test_full_disk_leaves_no_visible_blob(
 
     monkeypatch.setattr(os, failing_call, fill_up)
     with pytest.raises(InsufficientStorageError) as full:
-        store.put("data/1", b"new version " * 1000)
+        store.put("data/1", os.urandom(size))
     with pytest.raises(InsufficientStorageError):
-        store.put("data/2", b"another blob " * 1000)
+        store.put("data/2", os.urandom(size))
     monkeypatch.undo()
 
     assert not full.value.retryable
     assert str(root / "data" / "1") in str(full.value)
     assert store.get("data/1") == b"previous version"
     assert [info.name for info in store.list()] == ["data/1"]
+    assert temp_files(root) == []
+
+
+def direct_io_works(folder: Path) -> bool:
+    """Tell whether ``folder``'s filesystem accepts ``O_DIRECT``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(folder / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT)
+    except OSError:
+        return False
+    os.close(descriptor)
+    return True
+
+
+def spy_direct_writes(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, for each write into the vault, whether its descriptor had ``O_DIRECT``."""
+    seen: list[bool] = []
+    real_write = os.write
+
+    def write(descriptor: int, data: Any) -> int:
+        if in_vault(root, descriptor):
+            seen.append(bool(fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_DIRECT))
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", write)
+    return seen
+
+
+@pytest.mark.parametrize("size", [1024 * 1024, 9 * 1024 * 1024 + 4095, 20 * 1024 * 1024])
+def test_large_blobs_are_written_around_the_page_cache_with_their_exact_size(
+    store: LocalStore, root: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    data = os.urandom(size)
+    seen = spy_direct_writes(root, monkeypatch)
+
+    store.put("data/big", data)
+    store.put("data/small", b"tiny")
+
+    assert (root / "data" / "big").stat().st_size == size
+    assert store.get("data/big") == data
+    assert store.get("data/big", size - 10, 100) == data[-10:]
+    assert store.get("data/small") == b"tiny"
+    direct = direct_io_works(root.parent / "probe")
+    assert seen[:-1] == [direct] * len(seen[:-1])  # the big blob, in 8 MiB pieces
+    assert len(seen) - 1 == -(-size // (8 * 1024 * 1024))
+    assert seen[-1] is False  # small blobs go through the page cache
+    assert temp_files(root) == []
+
+
+def test_filesystem_without_direct_io_gets_ordinary_writes(
+    store: LocalStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fcntl = fcntl.fcntl
+    refusals = 0
+
+    def no_direct_io(descriptor: int, command: int, argument: int = 0) -> Any:
+        nonlocal refusals
+        if command == fcntl.F_SETFL and argument & os.O_DIRECT:
+            refusals += 1
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_fcntl(descriptor, command, argument)
+
+    monkeypatch.setattr(fcntl, "fcntl", no_direct_io)
+    seen = spy_direct_writes(root, monkeypatch)
+    first, second = os.urandom(2 * 1024 * 1024 + 1), os.urandom(3 * 1024 * 1024)
+
+    store.put("data/1", first)
+    store.put("data/2", second)
+
+    assert store.get("data/1") == first
+    assert store.get("data/2") == second
+    assert refusals == 1  # the store stopped asking after the first refusal
+    assert True not in seen
+
+
+def test_device_refusing_the_alignment_is_written_again_through_the_cache(
+    store: LocalStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+
+    def picky_device(descriptor: int, data: Any) -> int:
+        if in_vault(root, descriptor) and fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", picky_device)
+    data = os.urandom(5 * 1024 * 1024 + 17)
+
+    store.put("data/1", data)
+
+    assert (root / "data" / "1").stat().st_size == len(data)
+    assert store.get("data/1") == data
     assert temp_files(root) == []
 
 
