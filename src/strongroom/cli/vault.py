@@ -58,7 +58,11 @@ def create(
     passphrase_env: PassphraseEnvOption = None,
     key_file: KeyFileOption = None,
     chunk_avg_size: Annotated[
-        int, typer.Option(help="Average chunk size in bytes (content-defined chunking).")
+        int,
+        typer.Option(
+            help="Average chunk size in bytes (content-defined chunking; chunks are half to "
+            "four times this size)."
+        ),
     ] = 1024 * 1024,
     pack_size: Annotated[int, typer.Option(help="Target pack size in bytes.")] = 16 * 1024 * 1024,
     compression_level: Annotated[int, typer.Option(help="zstd level, 1-22.")] = 3,
@@ -83,7 +87,7 @@ def create(
                 "url": url,
                 "key": setting.model_dump(mode="json"),
                 "chunking": {
-                    "min_size_bytes": chunk_avg_size // 4,
+                    "min_size_bytes": chunk_avg_size // 2,
                     "average_size_bytes": chunk_avg_size,
                     "max_size_bytes": chunk_avg_size * 4,
                 },

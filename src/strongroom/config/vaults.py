@@ -280,7 +280,7 @@ class ChunkingSettings(ConfigModel):
         default=1 * MIB, ge=4 * KIB, le=64 * MIB, description="Target average chunk, in bytes."
     )
     max_size_bytes: int = Field(
-        default=8 * MIB, ge=4 * KIB, le=64 * MIB, description="Largest chunk, in bytes."
+        default=4 * MIB, ge=4 * KIB, le=64 * MIB, description="Largest chunk, in bytes."
     )
 
     @model_validator(mode="after")

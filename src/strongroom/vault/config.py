@@ -36,7 +36,7 @@ class ChunkerParams(_Strict):
     """FastCDC bounds in bytes."""
 
     algorithm: Literal["fastcdc-2016"] = "fastcdc-2016"
-    min_size: int = Field(default=256 * KIB, ge=64, le=64 * MIB)
+    min_size: int = Field(default=512 * KIB, ge=64, le=64 * MIB)
     avg_size: int = Field(default=1 * MIB, ge=256, le=64 * MIB)
     max_size: int = Field(default=4 * MIB, ge=1024, le=64 * MIB)
 
@@ -57,13 +57,13 @@ class CompressionParams(_Strict):
 class VaultSettings(BaseModel):
     """What a caller chooses when creating a vault.
 
-    Defaults: chunks of 256 KiB / 1 MiB / 4 MiB (min / average / max), zstd level 3,
+    Defaults: chunks of 512 KiB / 1 MiB / 4 MiB (min / average / max), zstd level 3,
     packs of 16 MiB. Tests use much smaller values.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    chunk_min_size: int = Field(default=256 * KIB, description="Smallest chunk, bytes.")
+    chunk_min_size: int = Field(default=512 * KIB, description="Smallest chunk, bytes.")
     chunk_avg_size: int = Field(default=1 * MIB, description="Average chunk, bytes.")
     chunk_max_size: int = Field(default=4 * MIB, description="Largest chunk, bytes.")
     compression: Literal["zstd", "none"] = Field(default="zstd", description="Chunk compression.")
