@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import secrets
 import threading
+from concurrent.futures import Future
 from typing import Annotated, Final, Literal
 
 from cryptography.hazmat.primitives import hashes
@@ -32,6 +33,9 @@ _ARGON2_LOCK: Final = threading.Lock()
 derivations of more than one lane running at once in one process fail (``MemoryError``)
 or deadlock in OpenSSL's thread pool (see tests/unit/keys/test_keys.py), e.g. in a daemon
 opening two vaults at once."""
+_MAX_PREFETCHED: Final = 4
+_prefetch_lock: Final = threading.Lock()
+_prefetched: dict[tuple[str, str, bytes], Future[bytes]] = {}
 
 
 def _check_salt(value: str) -> str:
@@ -144,11 +148,49 @@ class KdfSettings(BaseModel):
 
 
 def derive_kek(params: Argon2idParams | ScryptParams | HkdfParams, material: KeyMaterial) -> bytes:
-    """Derive the 32-byte key-encryption key of ``material`` under ``params``.
+    """Derive the 32-byte key-encryption key of ``material`` under ``params``: the result
+    of a :func:`prefetch_kek` of the same derivation if one was started, else now.
 
     Raises ``ConfigError`` if the material kind does not fit the algorithm and
     ``UnsupportedError`` if this ``cryptography`` has no Argon2id (it needs >= 44).
     """
+    with _prefetch_lock:
+        future = _prefetched.pop(_derivation(params, material), None)
+    if future is not None:
+        return future.result()
+    return _derive(params, material)
+
+
+def prefetch_kek(params: Argon2idParams | ScryptParams | HkdfParams, material: KeyMaterial) -> None:
+    """Start deriving the key-encryption key of ``material`` under ``params`` on a thread of
+    its own; the next :func:`derive_kek` of the same derivation takes the result (or its
+    error). Argon2id and scrypt release the GIL, so a caller opening a vault can import
+    and prepare the rest meanwhile. At most a few derivations wait to be taken; more
+    prefetches are ignored.
+    """
+    derivation = _derivation(params, material)
+    with _prefetch_lock:
+        if derivation in _prefetched or len(_prefetched) >= _MAX_PREFETCHED:
+            return
+        future: Future[bytes] = Future()
+        _prefetched[derivation] = future
+
+    def run() -> None:
+        try:
+            future.set_result(_derive(params, material))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of derive_kek
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="kdf-prefetch", daemon=True).start()
+
+
+def _derivation(
+    params: Argon2idParams | ScryptParams | HkdfParams, material: KeyMaterial
+) -> tuple[str, str, bytes]:
+    return params.model_dump_json(), material.kind, material.secret
+
+
+def _derive(params: Argon2idParams | ScryptParams | HkdfParams, material: KeyMaterial) -> bytes:
     if isinstance(params, HkdfParams):
         if material.kind != "key":
             raise ConfigError("hkdf-sha256 wraps key material, not a passphrase")

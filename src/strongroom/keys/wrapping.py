@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from strongroom.errors import ConfigError, IntegrityError, UnsupportedError, WrongKeyError
-from strongroom.keys.kdf import KdfParams, KdfSettings, derive_kek
+from strongroom.keys.kdf import KdfParams, KdfSettings, derive_kek, prefetch_kek
 from strongroom.keys.material import KeyKind, KeyMaterial
 
 MASTER_KEY_BYTES: Final = 32
@@ -99,6 +99,13 @@ class KeyWrapping:
     def to_bytes(self) -> bytes:
         """Serialise for storage (canonical JSON)."""
         return canonical_json(self.document.model_dump(mode="json"))
+
+    def prefetch(self, material: KeyMaterial) -> None:
+        """Start deriving this wrapping's key-encryption key from ``material`` in the
+        background (see ``prefetch_kek``); a later :meth:`unwrap` takes it. Nothing
+        happens if ``material`` is of another kind."""
+        if material.kind == self.kind:
+            prefetch_kek(self.document.kdf, material)
 
     def unwrap(self, material: KeyMaterial) -> bytes:
         """Return the master key this wrapping holds.

@@ -33,21 +33,21 @@ from strongroom.errors import ConfigError, NotFoundError
 from strongroom.services.context import AppContext
 from strongroom.services.keyref import KeyOptions, key_provider
 from strongroom.storage.open import open_store
-from strongroom.vault import (
-    GcReport,
-    KeyInfo,
-    RecoveryPoint,
-    RepairReport,
-    Vault,
-    VaultDescription,
-    VaultSettings,
-    VerifyReport,
-)
+from strongroom.vault.config import VaultSettings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from strongroom.keys.providers import KeyProvider
+    from strongroom.vault import (
+        GcReport,
+        KeyInfo,
+        RecoveryPoint,
+        RepairReport,
+        Vault,
+        VaultDescription,
+        VerifyReport,
+    )
 
 CATALOG_FILE: Final = "catalog.db"
 """The embedded catalog's file in the home folder (``strongroom.catalog.database``)."""
@@ -231,6 +231,8 @@ class VaultService:
         An existing vault at the URL is opened with the configured key instead, so
         declaring a vault that already exists adopts it.
         """
+        from strongroom.vault import Vault
+
         store = open_store(config.url)
         provider = key_provider(config.key, create_key_file=True)
         try:
@@ -257,11 +259,15 @@ class VaultService:
     @contextmanager
     def open(self, name: str, key: KeyOptions | None = None) -> Iterator[Vault]:
         """Open vault ``name`` for the duration of the block."""
+        from strongroom.vault.keyring import prefetch_master_key
+
         config = self.config(name)
         provider = key_provider((key.setting() if key else None) or config.key)
-        with Vault.open(
-            open_store(config.url), provider, cache_dir=self.context.cache_dir
-        ) as vault:
+        store = open_store(config.url)
+        prefetch_master_key(store, provider.material())
+        from strongroom.vault import Vault  # the engine loads while the key derivation runs
+
+        with Vault.open(store, provider, cache_dir=self.context.cache_dir) as vault:
             yield vault
 
     def backup_streams(

@@ -19,6 +19,7 @@ from strongroom.errors import (
     ConflictError,
     IntegrityError,
     NotFoundError,
+    StrongroomError,
     UnsupportedError,
     WrongKeyError,
 )
@@ -120,6 +121,20 @@ def list_wrappings(store: BlobStore) -> tuple[list[KeyWrapping], dict[str, str]]
             continue
         wrappings.append(wrapping)
     return wrappings, damaged
+
+
+def prefetch_master_key(store: BlobStore, material: KeyMaterial) -> None:
+    """Start the key derivation of the first wrapping ``material`` could open, so that a
+    caller can import and prepare while it runs; :func:`open_master_key` then takes its
+    result. Problems (no vault, unreadable key objects) are left for it to report."""
+    try:
+        wrappings, _damaged = list_wrappings(store)
+    except StrongroomError:
+        return
+    for wrapping in wrappings:
+        if wrapping.kind == material.kind:
+            wrapping.prefetch(material)
+            return
 
 
 def open_master_key(

@@ -8,6 +8,7 @@ import json
 import secrets
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from strongroom.keys import (
     EnvKeyProvider,
     KdfSettings,
     KeyFileProvider,
+    KeyMaterial,
     PassphraseProvider,
     StaticKeyProvider,
     parse_wrapping,
@@ -227,3 +229,49 @@ def test_concurrent_argon2id_unwraps_neither_fail_nor_hang() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "0 []"
+
+
+def test_a_prefetched_derivation_is_what_the_unwrap_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.keys import kdf
+
+    master = secrets.token_bytes(32)
+    wrapping = wrap_master_key(master, passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST)
+    threads: list[str] = []
+    real_derive = kdf._derive
+
+    def derive(*args: object) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real_derive(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kdf, "_derive", derive)
+
+    wrapping.prefetch(passphrase_material("pw"))
+    assert wrapping.unwrap(passphrase_material("pw")) == master
+    assert threads == ["kdf-prefetch"]  # derived once, in the background
+    assert wrapping.unwrap(passphrase_material("pw")) == master
+    assert threads == ["kdf-prefetch", "MainThread"]  # a prefetch serves one unwrap
+
+
+def test_a_prefetch_of_the_wrong_passphrase_still_fails_the_unwrap() -> None:
+    wrapping = wrap_master_key(
+        secrets.token_bytes(32), passphrase_material("pw"), vault_id=VAULT_ID, kdf=FAST
+    )
+
+    wrapping.prefetch(passphrase_material("not it"))
+    with pytest.raises(WrongKeyError):
+        wrapping.unwrap(passphrase_material("not it"))
+    key_material = KeyMaterial("key", bytes(32), "a key file")
+    wrapping.prefetch(key_material)  # another kind: ignored
+    with pytest.raises(WrongKeyError):
+        wrapping.unwrap(key_material)
+
+
+def test_errors_of_a_prefetched_derivation_reach_the_caller() -> None:
+    from strongroom.keys import kdf
+
+    params = KdfSettings().new_params("key")  # HKDF: for key material, not a passphrase
+    material = passphrase_material("pw")
+
+    kdf.prefetch_kek(params, material)
+    with pytest.raises(ConfigError, match="wraps key material"):
+        kdf.derive_kek(params, material)

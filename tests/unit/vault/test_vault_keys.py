@@ -41,6 +41,26 @@ def test_wrong_passphrase_writes_nothing(make_vault: VaultFactory, tmp_path: Pat
     assert not cache.exists()
 
 
+def test_a_prefetched_unlock_opens_only_with_the_right_key(
+    make_vault: VaultFactory, tmp_path: Path
+) -> None:
+    from strongroom.vault.keyring import prefetch_master_key
+
+    vault = make_vault()
+    point_id = backup(vault, {"a": b"data"})
+    store = vault.store
+
+    prefetch_master_key(store, PassphraseProvider("wrong").material())
+    with pytest.raises(WrongKeyError):
+        Vault.open(store, PassphraseProvider("wrong"), cache_dir=tmp_path / "wrong")
+    prefetch_master_key(store, PassphraseProvider(PASSPHRASE).material())
+    with Vault.open(store, PassphraseProvider(PASSPHRASE), cache_dir=tmp_path / "c") as opened:
+        assert restore(opened, point_id) == {"a": b"data"}
+    prefetch_master_key(MemoryStore(), PassphraseProvider(PASSPHRASE).material())  # no vault
+    with pytest.raises(NotFoundError):
+        Vault.open(MemoryStore(), PassphraseProvider(PASSPHRASE))
+
+
 def test_open_without_vault_and_create_twice(make_vault: VaultFactory) -> None:
     with pytest.raises(NotFoundError):
         Vault.open(MemoryStore(), PassphraseProvider(PASSPHRASE))
