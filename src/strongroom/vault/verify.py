@@ -103,7 +103,8 @@ def verify_vault(
     its name, its header against the index, and every chunk decrypted and checked against
     its id. ``subset_percent`` (0 < p <= 100) reads that share of packs, chosen at random
     (``seed`` makes the choice repeatable); it implies ``read_data``. ``point_ids``
-    limits which points are checked.
+    limits which points are checked, and which packs are read to those the points use
+    (every pack's presence and size is still checked).
 
     Returns the report; raises ``ConfigError`` for a bad percentage and store errors.
     """
@@ -115,14 +116,17 @@ def verify_vault(
     _check_keys(vault, findings)
     packs = vault.index.packs()
     unindexed = _check_pack_presence(vault, packs, findings)
+    ids = [RecoveryPointId(i) for i in point_ids] if point_ids is not None else vault.point_ids()
+    points, unreadable = vault.load_points(ids)
     if read_data or subset_percent is not None:
         chosen = [pack for pack in packs if pack.digest not in findings.bad_packs]
+        if point_ids is not None:  # only the packs these points use
+            used = _packs_used(vault, points)
+            chosen = [pack for pack in chosen if pack.digest in used]
         if subset_percent is not None:
             count = math.ceil(len(chosen) * subset_percent / 100)
             chosen = random.Random(seed).sample(chosen, count)  # noqa: S311 - sampling, not crypto
         _read_packs(vault, chosen, findings)
-    ids = [RecoveryPointId(i) for i in point_ids] if point_ids is not None else vault.point_ids()
-    points, unreadable = vault.load_points(ids)
     damaged = [DamagedStream(point_id, None, reason) for point_id, reason in unreadable.items()]
     for point_id, reason in unreadable.items():
         findings.add(f"manifests/{point_id}", reason)
@@ -139,6 +143,30 @@ def verify_vault(
         damaged=tuple(damaged),
         unindexed_packs=unindexed,
     )
+
+
+def _packs_used(vault: Vault, points: list[RecoveryPoint]) -> set[bytes]:
+    """Digests of the packs holding the chunks (and chunk lists) of ``points``. Chunks that
+    cannot be listed or located are left to the point checks, which report them."""
+    used: set[bytes] = set()
+
+    def use(chunk_id: bytes) -> None:
+        location = vault.index.locate(chunk_id)
+        if location is not None:
+            used.add(location.pack_digest)
+
+    for point in points:
+        generation = point.key_generation
+        for record in point.streams:
+            what = f"recovery point {point.id} stream {record.name!r}"
+            for list_hex in record.chunk_lists or []:
+                use(bytes.fromhex(list_hex))
+            try:
+                for chunk_id in stream_chunk_ids(vault.fetcher, generation, record, what):
+                    use(chunk_id)
+            except IntegrityError:
+                continue
+    return used
 
 
 def _check_keys(vault: Vault, findings: _Findings) -> None:

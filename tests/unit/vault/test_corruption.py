@@ -174,6 +174,9 @@ def test_damaged_list_chunk(make_vault: VaultFactory) -> None:
     _read_fails(vault, point_id, "long")
     report = vault.verify()
     assert report.damaged_points() == {point_id: ["long"]}
+    one_point = vault.verify(read_data=True, point_ids=[point_id])  # reads the list's pack
+    assert one_point.damaged_points() == {point_id: ["long"]}
+    assert any(problem.object_name == location.pack_name for problem in one_point.problems)
 
 
 def test_damaged_key_generation(make_vault: VaultFactory) -> None:
@@ -274,3 +277,27 @@ def test_index_that_disagrees_with_a_pack_header(make_vault: VaultFactory) -> No
     report = other.verify(read_data=True)
     assert any("lacks" in problem.message for problem in report.problems)
     assert not report.ok
+
+
+def test_verifying_one_point_reads_only_the_packs_it_uses(make_vault: VaultFactory) -> None:
+    vault, store, a, b = _two_points(make_vault)
+    packs_of_b = {
+        location.pack_digest
+        for chunk_id in _chunk_ids(vault, b)
+        if (location := vault.index.locate(chunk_id)) is not None
+    }
+    pack_a, offset = _first_chunk(vault, a, "a")
+    assert bytes.fromhex(pack_a.rpartition("/")[2]) not in packs_of_b
+    _flip(store, pack_a, offset + 20)
+
+    only_b = vault.verify(read_data=True, point_ids=[b])
+    assert only_b.ok  # b does not depend on the damaged pack, and it is not read
+    assert only_b.packs_checked == len(packs_of_b) < vault.describe().index_packs
+    only_a = vault.verify(read_data=True, point_ids=[a])
+    assert only_a.damaged_points() == {a: ["a"]}
+    assert any(problem.object_name == pack_a for problem in only_a.problems)
+
+
+def _chunk_ids(vault: Vault, point_id: str) -> list[bytes]:
+    with vault.reader(point_id) as reader:
+        return [chunk_id for record in reader.streams() for chunk_id in reader.chunk_ids(record)]
