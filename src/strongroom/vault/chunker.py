@@ -31,6 +31,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed wheel
 MIN_WINDOW: Final = 4 * 1024 * 1024
 
 
+def window_size(max_size: int) -> int:
+    """The window writers chunk a stream in: at least two of the largest chunks."""
+    return max(2 * max_size, MIN_WINDOW)
+
+
 class StreamChunker:
     """FastCDC with fixed bounds, applied to windows of a stream.
 
@@ -42,7 +47,7 @@ class StreamChunker:
         self.min_size = min_size
         self.avg_size = avg_size
         self.max_size = max_size
-        self.window = max(2 * max_size, MIN_WINDOW)
+        self.window = window_size(max_size)
         self._buffer = bytearray()
 
     def cuts(self, view: memoryview, start: int, *, final: bool) -> list[int]:

@@ -11,12 +11,15 @@ chunks and hash are done.
 
 Back-pressure: at most ``in_flight`` chunks, and at most a window's worth of bytes, are
 queued; a fast source waits instead of buffering without bound. A stream holds at most
-four windows: the one being filled, two whose chunks are still queued, one spare.
+four windows: the one being filled, two whose chunks are still queued, one spare. A
+finished stream hands its windows to the writer's :class:`WindowPool`, so the next stream
+starts with a whole window instead of growing (and zero-filling) one again.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +41,30 @@ _LIST_BYTES: Final = LIST_CHUNK_IDS * 32
 _SPARE_WINDOWS: Final = 1
 _RETIRED_WINDOWS: Final = 2
 """Windows waiting for their chunks or hash before the writer waits for the oldest."""
+_POOLED_WINDOWS: Final = 4
+
+
+class WindowPool:
+    """Whole windows that finished streams left, for the next streams of one writer
+    (thread-safe; keeps at most a few)."""
+
+    def __init__(self, window_size: int) -> None:
+        self.window_size = window_size
+        self._lock = threading.Lock()
+        self._windows: list[bytearray] = []
+
+    def take(self) -> bytearray | None:
+        """A whole window, if one is free."""
+        with self._lock:
+            return self._windows.pop() if self._windows else None
+
+    def give(self, window: bytearray) -> None:
+        """Keep ``window`` (no views of it may remain) if it is whole and there is room."""
+        if len(window) != self.window_size:
+            return
+        with self._lock:
+            if len(self._windows) < _POOLED_WINDOWS:
+                self._windows.append(window)
 
 
 @runtime_checkable
@@ -74,6 +101,7 @@ class StreamWriter(io.RawIOBase):
         on_close: Callable[[StreamWriter, StreamRecord | None], None],
         check: Callable[[], None],
         replay: ChunkReplay | None = None,
+        windows: WindowPool | None = None,
     ) -> None:
         """``hashing`` must run one task at a time, in submission order."""
         super().__init__()
@@ -90,7 +118,9 @@ class StreamWriter(io.RawIOBase):
         self._hasher = keys.stream_hasher()
         self._size = 0
         self._window_size = chunker.window
-        self._window = bytearray()  # grows to the window size: small streams stay small
+        self._windows = windows if windows is not None else WindowPool(chunker.window)
+        # a pooled whole window, or one that grows to the window size (small streams stay small)
+        self._window = self._windows.take() or bytearray()
         self._fill = 0
         self._spares: list[bytearray] = []
         self._retired: deque[tuple[int, bytearray, Future[object] | None]] = deque()
@@ -175,10 +205,14 @@ class StreamWriter(io.RawIOBase):
             self._cut(final=True)
             while self._queue:
                 self._collect()
-            for _, _, hashing in self._retired:
+            for _, window, hashing in self._retired:
                 if hashing is not None:
                     hashing.result()
+                self._windows.give(window)
             self._retired.clear()
+            for window in self._spares:
+                self._windows.give(window)
+            self._spares.clear()
             record = self._record()
         except BaseException:
             self.abandon()
@@ -246,10 +280,13 @@ class StreamWriter(io.RawIOBase):
             return
         while len(self._retired) >= _RETIRED_WINDOWS:
             self._wait_retired()
-        fresh = self._spares.pop() if self._spares else bytearray(self._window_size)
+        fresh = self._spares.pop() if self._spares else self._fresh_window()
         rest = fill - consumed
         fresh[:rest] = view[consumed:fill]
         self._window, self._fill = fresh, rest
+
+    def _fresh_window(self) -> bytearray:
+        return self._windows.take() or bytearray(self._window_size)
 
     def _cuts(self, view: memoryview, *, final: bool) -> list[Cut]:
         ends = self._chunker.cuts(view, 0, final=final)

@@ -40,7 +40,7 @@ from strongroom.errors import ConfigError, ConflictError
 from strongroom.logs import get_logger
 from strongroom.storage.base import BlobStore
 from strongroom.vault.cache import IndexCache
-from strongroom.vault.chunker import StreamChunker
+from strongroom.vault.chunker import StreamChunker, window_size
 from strongroom.vault.config import VaultConfig
 from strongroom.vault.crypto import GenerationKeys
 from strongroom.vault.fetch import ChunkFetcher
@@ -58,7 +58,7 @@ from strongroom.vault.packer import Packer
 from strongroom.vault.reader import stream_chunk_ids
 from strongroom.vault.replay import ChunkReplay
 from strongroom.vault.reuse import StreamReuse, make_reference, parse_reference
-from strongroom.vault.stream_writer import Readable, StreamWriter
+from strongroom.vault.stream_writer import Readable, StreamWriter, WindowPool
 
 READ_SIZE: Final = 1024 * 1024
 _log = get_logger(__name__)
@@ -116,6 +116,7 @@ class VaultWriter:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
         # One thread, tasks in order: each stream's hash is fed window by window.
         self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-hash")
+        self._windows = WindowPool(window_size(config.chunker.max_size))
         self._packer = Packer(
             store=store,
             cache=cache,
@@ -166,6 +167,7 @@ class VaultWriter:
             on_close=self._stream_closed,
             check=self._check,
             replay=self._replay(name),
+            windows=self._windows,
         )
 
     def add_stream(self, name: str, source: BinaryIO | Iterable[bytes]) -> StreamRecord:

@@ -111,9 +111,10 @@ def test_reading_one_stream_touches_only_its_packs(make_vault: VaultFactory) -> 
     assert ids and all(vault.index.locate(chunk_id) for chunk_id in ids)
 
 
-def test_streams_written_from_threads_at_once(make_vault: VaultFactory) -> None:
+@pytest.mark.parametrize("size", [250_000, 5_000_000])
+def test_streams_written_from_threads_at_once(make_vault: VaultFactory, size: int) -> None:
     vault = make_vault()
-    streams = {f"part-{number}": sample_data(250_000, seed=number) for number in range(4)}
+    streams = {f"part-{number}": sample_data(size, seed=number) for number in range(4)}
     with vault.writer(OPTIONS) as writer:
 
         def write(name: str) -> None:
@@ -129,6 +130,41 @@ def test_streams_written_from_threads_at_once(make_vault: VaultFactory) -> None:
             thread.join()
         point_id = writer.commit()
     assert restore(vault, point_id) == streams
+
+
+def test_streams_after_streams_reuse_windows_and_keep_their_bytes(
+    make_vault: VaultFactory,
+) -> None:
+    """Later streams of a writer start in windows earlier streams left (a window is 4 MiB
+    here): none of their bytes may leak from one stream into another."""
+    vault = make_vault()
+    sizes = [5 << 20, 10, (9 << 20) + 7, 0, (4 << 20) + 1, 3 << 20, 1]
+    streams = {f"s{number}": sample_data(size, seed=number) for number, size in enumerate(sizes)}
+    with vault.writer(OPTIONS) as writer:
+        for number, (name, data) in enumerate(streams.items()):
+            if number % 2:
+                writer.add_stream(name, io.BytesIO(data))
+                continue
+            with writer.open_stream(name) as stream:
+                for start in range(0, len(data), 999_983):
+                    stream.write(data[start : start + 999_983])
+        point_id = writer.commit()
+    assert restore(vault, point_id) == streams
+
+
+def test_window_pool_keeps_a_few_whole_windows() -> None:
+    from strongroom.vault.stream_writer import WindowPool
+
+    pool = WindowPool(window_size=8)
+    assert pool.take() is None
+    pool.give(bytearray(4))  # a window that never grew whole is not kept
+    assert pool.take() is None
+    windows = [bytearray(8) for _ in range(6)]
+    for window in windows:
+        pool.give(window)
+    taken = [pool.take() for _ in range(6)]
+    assert [id(window) for window in taken[:4]] == [id(window) for window in windows[3::-1]]
+    assert taken[4:] == [None, None]  # at most four are kept
 
 
 def test_duplicate_and_bad_stream_names(make_vault: VaultFactory) -> None:
