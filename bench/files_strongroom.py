@@ -1,6 +1,8 @@
 """Drive one strongroom files backup through the library API, for timing.
 
     files_strongroom.py --vault DIR --cache DIR --files-cache FILE --scratch DIR [--create] PATH
+    files_strongroom.py --vault DIR --cache DIR --scratch DIR --restore-to DIR
+
 
 ``files_bench.py`` runs this as a subprocess so that its wall time, CPU seconds and peak RSS
 are measured like restic's and borg's. It creates the vault with ``--create`` (else opens
@@ -8,7 +10,9 @@ it; the vault passphrase is ``BENCH_VAULT_PASSPHRASE``), backs up ``PATH`` with
 ``FilesSource`` and its unchanged-file cache (``--files-cache``; the cache is used only
 when the vault writer can reuse streams) and commits. Prints one JSON object: the point
 id, seconds per phase, the source's cache report (``used``, ``reused_streams``,
-``bytes_read``), the counts, and the bytes the point added to the vault.
+``bytes_read``), the counts, and the bytes the point added to the vault. With
+``--restore-to`` it restores the vault's newest point into that (new) folder instead and
+prints the seconds and whether every check of the restore passed.
 """
 
 from __future__ import annotations
@@ -69,23 +73,54 @@ def backup(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def restore(args: argparse.Namespace) -> dict[str, Any]:
+    """Restore the newest point of the vault into ``args.restore_to``; return the timings."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    store = open_store(args.vault.as_uri())
+    key = PassphraseProvider(os.environ["BENCH_VAULT_PASSPHRASE"], "env:BENCH_VAULT_PASSPHRASE")
+    with Vault.open(store, key, cache_dir=args.cache) as vault:
+        seconds["open vault"] = time.perf_counter() - started
+        point = vault.points()[-1]
+        source = FilesSource(FilesResource(type="files", paths=["/"]))
+        mark = time.perf_counter()
+        with vault.reader(point.id) as reader:
+            report = source.restore(
+                SourceContext(scratch=args.scratch),
+                reader,
+                point.metadata,
+                {"path": str(args.restore_to)},
+            )
+        seconds["source restore"] = time.perf_counter() - mark
+    return {
+        "point": point.id,
+        "seconds": seconds,
+        "ok": report.ok,
+        "failures": [str(check) for check in report.failures][:5],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("path", type=Path)
+    parser.add_argument("path", type=Path, nargs="?")
     parser.add_argument("--vault", type=Path, required=True)
     parser.add_argument("--cache", type=Path, required=True, help="the vault's index cache")
-    parser.add_argument("--files-cache", type=Path, required=True)
+    parser.add_argument("--files-cache", type=Path)
+    parser.add_argument("--restore-to", type=Path, help="restore the newest point here instead")
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--create", action="store_true", help="create the vault first")
     parser.add_argument("--profile", type=Path, help="write a cProfile (main thread) here")
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
+    if args.restore_to is None and (args.path is None or args.files_cache is None):
+        parser.error("a backup needs PATH and --files-cache")
+    work = backup if args.restore_to is None else restore
     if args.profile:
         profiler = cProfile.Profile()
-        outcome = profiler.runcall(backup, args)
+        outcome = profiler.runcall(work, args)
         profiler.dump_stats(args.profile)
     else:
-        outcome = backup(args)
+        outcome = work(args)
     json.dump(outcome, sys.stdout, default=str)
     sys.stdout.write("\n")
 

@@ -527,3 +527,59 @@ def test_a_file_system_without_xattrs_is_asked_once(
     )
     assert report.ok, report.failures
     assert len(list((tmp_path / "out" / str(root).lstrip("/") / "sub").iterdir())) == 20
+
+
+def test_a_restore_is_made_durable_once_and_replacements_file_by_file(
+    tmp_path: Path, context: SourceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New files are synced together at the end (one syncfs per filesystem); a file that
+    replaces another is fsynced before its rename, so a crash never swaps it for nothing."""
+    from strongroom.sources import files_restore
+
+    root = tmp_path / "data"
+    root.mkdir()
+    make_rich_tree(root)
+    result, sink = backup(files_source(root), context)
+    fsynced: list[str] = []
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        fsynced.append(str(Path(f"/proc/self/fd/{descriptor}").readlink()))
+        real_fsync(descriptor)
+
+    def sync_filesystem(folder: str) -> None:
+        synced.append(folder)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(files_restore, "sync_filesystem", sync_filesystem)
+
+    target = tmp_path / "restored"
+    report = files_source(root).restore(
+        context, MemoryReader(sink.streams), result.metadata, {"path": str(target)}
+    )
+    assert report.ok, report.failures
+    assert fsynced == []
+    assert synced == [str(target)]
+
+    synced.clear()
+    report = files_source(root).restore(
+        context,
+        MemoryReader(sink.streams),
+        result.metadata,
+        {"original": True, "overwrite": True},
+    )
+    assert report.ok, report.failures
+    replaced = [path for path in fsynced if ".strongroom-" in path]
+    assert len(replaced) == result.metadata["counts"]["files"]  # type: ignore[index]
+    assert any(Path(path).is_dir() for path in fsynced)  # and their folders
+    [anchor] = synced  # one filesystem: one sync
+    assert root.is_relative_to(anchor)
+
+
+def test_sync_filesystem_uses_syncfs(tmp_path: Path) -> None:
+    from strongroom.sources import files_handles
+
+    assert files_handles._syncfs is not None  # glibc has had syncfs since 2.14
+    (tmp_path / "new").write_bytes(b"data")
+    files_handles.sync_filesystem(str(tmp_path))
