@@ -72,7 +72,8 @@ def _load_syncfs() -> Callable[[int], int] | None:
         return None
     function.argtypes = [ctypes.c_int]
     function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
+    syncfs: Callable[[int], int] = function
+    return syncfs
 
 
 _syncfs: Final = _load_syncfs()
