@@ -583,3 +583,29 @@ def test_sync_filesystem_uses_syncfs(tmp_path: Path) -> None:
     assert files_handles._syncfs is not None  # glibc has had syncfs since 2.14
     (tmp_path / "new").write_bytes(b"data")
     files_handles.sync_filesystem(str(tmp_path))
+
+
+def test_many_small_files_written_by_several_threads_restore_exactly(
+    tmp_path: Path, context: SourceContext
+) -> None:
+    root = tmp_path / "data"
+    for folder in range(30):
+        (root / f"d{folder:02d}").mkdir(parents=True)
+        for number in range(20):
+            path = root / f"d{folder:02d}" / f"f{number:02d}"
+            path.write_bytes(os.urandom(number * 97 + folder))
+            path.chmod(0o600 + number % 8)
+            os.utime(path, ns=(1_600_000_000_000_000_000 + number, 1_600_000_000_000_000_000))
+        os.link(root / f"d{folder:02d}" / "f03", root / f"d{folder:02d}" / "link-to-f03")
+    before = tree_state(root)
+    result, sink = backup(files_source(root), context)
+
+    target = tmp_path / "restored"
+    report = files_source(root).restore(
+        context, MemoryReader(sink.streams), result.metadata, {"path": str(target)}
+    )
+
+    assert report.ok, report.failures
+    restored = target / str(root).lstrip("/")
+    assert tree_state(restored) == before
+    assert not [path for path in restored.rglob("*") if ".strongroom-" in path.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import sqlite3
@@ -14,10 +15,11 @@ import pytest
 
 from strongroom.config.resources import FilesResource
 from strongroom.errors import StrongroomError
-from strongroom.sources import files_cache
+from strongroom.sources import files_cache, files_content
 from strongroom.sources.base import BackupResult, SourceContext
 from strongroom.sources.files import FilesSource
 from strongroom.sources.files_content import LARGE_FILE
+from strongroom.sources.files_walk import WalkItem
 from tests.unit.sources.fakes import (
     MemoryReader,
     MemorySink,
@@ -25,6 +27,19 @@ from tests.unit.sources.fakes import (
     supports_user_xattrs,
     tree_state,
 )
+
+
+@pytest.fixture(autouse=True)
+def cuts_by_file_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packs end where a hash of the file's *name* says, not of its whole path: the tree
+    lives under a temporary folder whose name changes from run to run, and these tests
+    need the same pack layout every time (the cut rule itself is tested elsewhere)."""
+    real = files_content.ContentWriter._pack_full
+
+    def pack_full(writer: files_content.ContentWriter, last: WalkItem) -> bool:
+        return real(writer, dataclasses.replace(last, path=Path(last.path).name))
+
+    monkeypatch.setattr(files_content.ContentWriter, "_pack_full", pack_full)
 
 
 @pytest.fixture
