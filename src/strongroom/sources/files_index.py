@@ -232,8 +232,13 @@ def read_index(handle: IO[bytes]) -> tuple[list[str], Iterator[IndexEntry]]:
 
     def entries() -> Iterator[IndexEntry]:
         for number, line in enumerate(handle, start=2):
-            # The stdlib parser, because names that are not UTF-8 arrive as lone
-            # surrogate escapes, which pydantic's JSON parser refuses.
+            try:
+                yield IndexEntry.model_validate_json(line)  # twice as fast as the stdlib
+                continue
+            except ValidationError:
+                pass
+            # Names that are not UTF-8 arrive as lone surrogate escapes, which pydantic's
+            # JSON parser refuses: the stdlib parser takes them (and reports real errors).
             try:
                 yield IndexEntry.model_validate(json.loads(line))
             except (ValueError, ValidationError) as exc:

@@ -149,6 +149,7 @@ class Restorer:
         self._owner = owner
         self._only = tuple(path.strip("/") for path in only)
         self._extra: set[str] = set()
+        self._anchors_present: dict[str, bool] = {}
         self.outcome = Outcome()
 
     def _selected(self, entry: IndexEntry) -> bool:
@@ -193,14 +194,14 @@ class Restorer:
             if entry.type == "hardlink" and entry.link_to is not None and self._only:
                 self._extra.add(entry.link_to)
             self.outcome.selected += 1
-            if self._in_the_way(entry, Path(anchor, *below)):
+            if self._in_the_way(entry, anchor, below):
                 conflicts.append(entry.path)
         for path in sorted(self._extra):
             if not any(self._selected_path(path, chosen) for chosen in self._only):
                 self.outcome.selected += 1
                 self.outcome.note(f"{path} restored too: selected hard links point to it")
                 anchor, below = self._placement.place(path, check_recorded_path(path))
-                if self._in_the_way(IndexEntry(path=path, type="file"), Path(anchor, *below)):
+                if self._in_the_way(IndexEntry(path=path, type="file"), anchor, below):
                     conflicts.append(path)
         if conflicts:
             raise ConflictError(
@@ -214,15 +215,24 @@ class Restorer:
     def _selected_path(path: str, chosen: str) -> bool:
         return path == chosen or path.startswith(chosen + "/")
 
-    def _in_the_way(self, entry: IndexEntry, destination: Path) -> bool:
-        """Tell whether something at ``destination`` blocks ``entry``.
+    def _in_the_way(self, entry: IndexEntry, anchor: str, below: tuple[str, ...]) -> bool:
+        """Tell whether something at ``anchor/below`` blocks ``entry``.
 
         Without overwrite anything but a folder for a folder does; with overwrite only a
         folder where a file, link or hard link must go (folders are never replaced).
+        Nothing can be below an anchor that did not exist when the check began (what
+        appears meanwhile is refused when written: names are only ever linked into place).
         """
-        if not os.path.lexists(destination):
+        present = self._anchors_present.get(anchor)
+        if present is None:
+            present = self._anchors_present[anchor] = os.path.lexists(anchor)
+        if not present:
             return False
-        real_folder = destination.is_dir() and not destination.is_symlink()
+        try:
+            found = Path(anchor, *below).lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        real_folder = stat.S_ISDIR(found.st_mode)
         if self._overwrite:
             return entry.type != "dir" and real_folder
         return entry.type != "dir" or not real_folder
