@@ -309,17 +309,20 @@ class Restorer:
         chain.open(anchor, parts)
 
     def _clear_way(self, parent: int, name: str, path: str) -> None:
+        """With ``overwrite``, refuse a folder where a file, link or hard link goes.
+
+        Without it there is nothing to do here: the first pass refused what was in the
+        way, and names are only linked into place, which fails (``ConflictError``) for
+        anything that appeared since.
+        """
+        if not self._overwrite:
+            return
         try:
             found = os.stat(name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return
-        is_folder = stat.S_ISDIR(found.st_mode)
-        if is_folder or not self._overwrite:
-            raise ConflictError(
-                f"refusing to replace {path!r}: "
-                + ("it is a folder" if is_folder else "it exists"),
-                retryable=False,
-            )
+        if stat.S_ISDIR(found.st_mode):
+            raise ConflictError(f"refusing to replace {path!r}: it is a folder", retryable=False)
 
     def _place(self, parent: int, temporary: str, name: str) -> None:
         """Move the finished temporary into place (never over something, unless overwrite)."""

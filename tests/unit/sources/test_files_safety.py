@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,3 +238,30 @@ def test_recorded_metadata_that_disagrees_fails_field_by_field(tmp_path: Path) -
     wrong = {**metadata, "counts": {**metadata["counts"], "files": 4}, "tree_digest": "0" * 64}
     report = files.restore_test(SourceContext(scratch=tmp_path), MemoryReader(sink.streams), wrong)
     assert sorted(check.name for check in report.failures) == ["count of files", "tree digest"]
+
+
+def test_a_file_that_appears_after_the_check_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.sources import files_restore
+
+    files, sink, metadata, root = backed_up(tmp_path)
+    out = tmp_path / "out"
+    planted = out / str(root).lstrip("/") / "b.txt"
+    real_restore = files_restore.Restorer.restore
+
+    def plant_then_restore(self: files_restore.Restorer, entries: Any) -> Any:
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_text("someone else's")  # after the check found the way clear
+        return real_restore(self, entries)
+
+    monkeypatch.setattr(files_restore.Restorer, "restore", plant_then_restore)
+    with pytest.raises(ConflictError, match="appeared in the target meanwhile"):
+        files.restore(
+            SourceContext(scratch=tmp_path),
+            MemoryReader(sink.streams),
+            metadata,
+            {"path": str(out)},
+        )
+    assert planted.read_text() == "someone else's"
+    assert not [path for path in planted.parent.iterdir() if ".strongroom-" in path.name]
