@@ -79,6 +79,17 @@ def backup(source: FilesSource, context: SourceContext) -> tuple[BackupResult, M
     return source.backup(context, sink), sink
 
 
+def round_trip(root: Path, context: SourceContext, target: Path) -> tuple[BackupResult, Path]:
+    """Back ``root`` up, restore it below ``target`` (checking the report); return the
+    backup's result and where ``root`` came back."""
+    result, sink = backup(files_source(root), context)
+    report = files_source(root).restore(
+        context, MemoryReader(sink.streams), result.metadata, {"path": str(target)}
+    )
+    assert report.ok, report.failures
+    return result, target / str(root).lstrip("/")
+
+
 def test_rich_tree_restores_byte_identical_into_another_folder(
     tmp_path: Path, context: SourceContext
 ) -> None:
@@ -86,15 +97,9 @@ def test_rich_tree_restores_byte_identical_into_another_folder(
     root.mkdir()
     make_rich_tree(root)
     before = tree_state(root)
-    result, sink = backup(files_source(root), context)
+    result, restored = round_trip(root, context, tmp_path / "restored")
 
-    target = tmp_path / "restored"
-    report = files_source(root).restore(
-        context, MemoryReader(sink.streams), result.metadata, {"path": str(target)}
-    )
-
-    assert report.ok, report.failures
-    assert tree_state(target / str(root).lstrip("/")) == before
+    assert tree_state(restored) == before
     counts = result.metadata["counts"]
     assert counts == {
         "files": 11,
@@ -598,14 +603,7 @@ def test_many_small_files_written_by_several_threads_restore_exactly(
             os.utime(path, ns=(1_600_000_000_000_000_000 + number, 1_600_000_000_000_000_000))
         os.link(root / f"d{folder:02d}" / "f03", root / f"d{folder:02d}" / "link-to-f03")
     before = tree_state(root)
-    result, sink = backup(files_source(root), context)
+    _result, restored = round_trip(root, context, tmp_path / "restored")
 
-    target = tmp_path / "restored"
-    report = files_source(root).restore(
-        context, MemoryReader(sink.streams), result.metadata, {"path": str(target)}
-    )
-
-    assert report.ok, report.failures
-    restored = target / str(root).lstrip("/")
     assert tree_state(restored) == before
     assert not [path for path in restored.rglob("*") if ".strongroom-" in path.name]
