@@ -263,6 +263,15 @@ def human(size: float) -> str:
     return f"{size:.1f} TiB"
 
 
+TOOLS: dict[str, type[Tool]] = {
+    "strongroom": Strongroom,
+    "strongroom-zstd-1": StrongroomLevel1,
+    "strongroom-engine": StrongroomEngine,
+    "borg": Borg,
+    "restic": Restic,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -271,10 +280,15 @@ def main() -> None:
     parser.add_argument("--big-gb", type=float, default=5.0, help="0 to skip the big stream")
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/strongroom-bench"))
     parser.add_argument(
-        "--tools", default="strongroom,strongroom-zstd-1,strongroom-engine,borg,restic"
+        "--tools",
+        default=",".join(TOOLS),
+        help=f"comma-separated, of {', '.join(TOOLS)} (zstd -3 -T2 always runs)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds; rows show the best")
     args = parser.parse_args()
+    unknown = sorted(set(args.tools.split(",")) - set(TOOLS))
+    if unknown:
+        parser.error(f"unknown tools {', '.join(unknown)}; choose among {', '.join(TOOLS)}")
     require("borg", "restic", "zstd", "time")
     args.work.mkdir(parents=True, exist_ok=True)
     base = datasets.orders_dump(args.work, args.size_mb)
@@ -283,19 +297,12 @@ def main() -> None:
 
     loads = [load_average()]
     rounds: list[list[Row]] = []
-    classes: dict[str, type[Tool]] = {
-        "strongroom": Strongroom,
-        "strongroom-zstd-1": StrongroomLevel1,
-        "strongroom-engine": StrongroomEngine,
-        "borg": Borg,
-        "restic": Restic,
-    }
     for _ in range(max(1, args.repeat)):
         rows: list[Row] = []
         zstd = run(["zstd", "-3", "-T2", "-q", "-c", str(base)], stdout_to_null=True)
         rows.append(Row("zstd -3 -T2", "compress only", zstd, size, None))
         for tool_name in args.tools.split(","):
-            tool = classes[tool_name](args.work)
+            tool = TOOLS[tool_name](args.work)
             tool.init()
             before = tool.stored()
             for phase, source, name in (
