@@ -240,3 +240,30 @@ def test_invalid_settings_write_nothing() -> None:
     with pytest.raises(ConfigError, match="chunk"):
         Vault.create(store, PassphraseProvider(PASSPHRASE), bad, kdf=FAST_KDF)
     assert list(store.list()) == []
+
+
+def test_a_stream_after_a_large_one_starts_in_its_windows(
+    make_vault: VaultFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.vault.stream_writer import WindowPool
+
+    taken: list[bool] = []
+    real_take = WindowPool.take
+
+    def take(pool: WindowPool) -> bytearray | None:
+        window = real_take(pool)
+        taken.append(window is not None)
+        return window
+
+    monkeypatch.setattr(WindowPool, "take", take)
+    vault = make_vault()
+    streams = {"first": sample_data(9 << 20, seed=1), "second": sample_data(5 << 20, seed=2)}
+
+    with vault.writer(OPTIONS) as writer:
+        writer.add_stream("first", io.BytesIO(streams["first"]))
+        taken.clear()
+        writer.add_stream("second", io.BytesIO(streams["second"]))
+        point_id = writer.commit()
+
+    assert taken[0] is True  # the second stream began in a window the first one left
+    assert restore(vault, point_id) == streams
