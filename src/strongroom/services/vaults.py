@@ -264,10 +264,12 @@ class VaultService:
         config = self.config(name)
         provider = key_provider((key.setting() if key else None) or config.key)
         store = open_store(config.url)
-        prefetch_master_key(store, provider.material())
+        wrappings = prefetch_master_key(store, provider.material())
         from strongroom.vault import Vault  # the engine loads while the key derivation runs
 
-        with Vault.open(store, provider, cache_dir=self.context.cache_dir) as vault:
+        with Vault.open(
+            store, provider, cache_dir=self.context.cache_dir, wrappings=wrappings
+        ) as vault:
             yield vault
 
     def backup_streams(

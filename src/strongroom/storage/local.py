@@ -154,8 +154,8 @@ class LocalStore:
                 size = os.fstat(file.fileno()).st_size
                 if offset >= size:
                     return b""
-                # Never ask read() for more than is there: it allocates what it is asked for.
                 file.seek(offset)
+                # Never ask read() for more than is there: it allocates what it is asked for.
                 return file.read(size - offset if length is None else min(length, size - offset))
         except _ABSENT as exc:
             raise BlobNotFoundError(f"blob {name!r} not found in {self.url}") from exc

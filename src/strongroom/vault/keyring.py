@@ -101,7 +101,11 @@ def decode_generation(
     return GenerationKeys(generation, data_key, id_key)
 
 
-def list_wrappings(store: BlobStore) -> tuple[list[KeyWrapping], dict[str, str]]:
+Wrappings = tuple[list[KeyWrapping], dict[str, str]]
+"""The parseable key wrappings of a store, and why the other key objects are not."""
+
+
+def list_wrappings(store: BlobStore) -> Wrappings:
     """Return the store's parseable key wrappings and, by object name, why others are not."""
     wrappings: list[KeyWrapping] = []
     damaged: dict[str, str] = {}
@@ -123,29 +127,32 @@ def list_wrappings(store: BlobStore) -> tuple[list[KeyWrapping], dict[str, str]]
     return wrappings, damaged
 
 
-def prefetch_master_key(store: BlobStore, material: KeyMaterial) -> None:
+def prefetch_master_key(store: BlobStore, material: KeyMaterial) -> Wrappings | None:
     """Start the key derivation of the first wrapping ``material`` could open, so that a
     caller can import and prepare while it runs; :func:`open_master_key` then takes its
-    result. Problems (no vault, unreadable key objects) are left for it to report."""
+    result. Returns the wrappings it read, for ``open_master_key`` (``listed``), or None
+    when they could not be read: problems are left for ``open_master_key`` to report."""
     try:
-        wrappings, _damaged = list_wrappings(store)
+        listed = list_wrappings(store)
     except StrongroomError:
-        return
-    for wrapping in wrappings:
+        return None
+    for wrapping in listed[0]:
         if wrapping.kind == material.kind:
             wrapping.prefetch(material)
-            return
+            break
+    return listed
 
 
 def open_master_key(
-    store: BlobStore, material: KeyMaterial, vault_id: str
+    store: BlobStore, material: KeyMaterial, vault_id: str, listed: Wrappings | None = None
 ) -> tuple[bytes, KeyWrapping]:
     """Unwrap the master key with ``material``; returns it and the wrapping that opened.
+    ``listed`` is what :func:`list_wrappings` returned for ``store``, if the caller has it.
 
     Raises ``WrongKeyError`` if no wrapping of this vault opens, ``IntegrityError`` if
     the only wrappings that could have opened are damaged.
     """
-    wrappings, damaged = list_wrappings(store)
+    wrappings, damaged = listed if listed is not None else list_wrappings(store)
     candidates = [
         w for w in wrappings if w.kind == material.kind and w.document.vault_id == vault_id
     ]

@@ -42,7 +42,7 @@ from strongroom.vault.format import (
     sha_suffix,
 )
 from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, GcReport, collect_garbage
-from strongroom.vault.keyring import Keyring, list_wrappings, open_master_key
+from strongroom.vault.keyring import Keyring, Wrappings, list_wrappings, open_master_key
 from strongroom.vault.locks import HeldLock, LockInfo, LockSettings, VaultLocks
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId, decode_manifest
 from strongroom.vault.reader import ReaderOptions, VaultReader
@@ -145,9 +145,16 @@ class Vault:
 
     @classmethod
     def open(
-        cls, store: BlobStore, key_provider: KeyProvider, *, cache_dir: Path | None = None
+        cls,
+        store: BlobStore,
+        key_provider: KeyProvider,
+        *,
+        cache_dir: Path | None = None,
+        wrappings: Wrappings | None = None,
     ) -> Vault:
-        """Open the vault in ``store`` with ``key_provider``'s key material.
+        """Open the vault in ``store`` with ``key_provider``'s key material (``wrappings``:
+        the store's key wrappings, if :func:`~strongroom.vault.keyring.prefetch_master_key`
+        already read them).
 
         Raises ``NotFoundError`` if there is no vault, ``WrongKeyError`` if the key opens
         none of its wrappings (nothing is written, not even the cache),
@@ -160,7 +167,7 @@ class Vault:
             raise NotFoundError(f"no vault in {store.url} (it has no config)") from exc
         config = parse_config(config_bytes)
         material = key_provider.material()
-        master_key, wrapping = open_master_key(store, material, config.vault_id)
+        master_key, wrapping = open_master_key(store, material, config.vault_id, wrappings)
         config.check_mac(master_key)
         keyring = Keyring(store, master_key, config.vault_id)
         return cls._assemble(store, config, keyring, cache_dir, wrapping.key_id)
