@@ -14,8 +14,8 @@ import pytest
 
 from strongroom.catalog import open_catalog
 from strongroom.catalog.leases import get_lease
-from tests.e2e.cli import strongroom, text
-from tests.unit.engine.scheduling_support import (
+from tests.support.cli import strongroom, text
+from tests.support.scheduling import (
     CONTINUOUS,
     DAILY,
     WEEKLY,

@@ -23,8 +23,8 @@ import pytest
 from strongroom.catalog import JobState, open_catalog
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.leases import get_lease
-from tests.e2e.cli import strongroom, text
-from tests.unit.engine.scheduling_support import seed_plan, seed_resources
+from tests.support.cli import strongroom, text
+from tests.support.scheduling import seed_plan, seed_resources
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ import pytest
 from strongroom.catalog import open_catalog
 from strongroom.catalog import points as catalog_points
 from strongroom.catalog import resources as catalog_resources
-from tests.e2e.cli import strongroom, text
+from tests.support.cli import strongroom, text
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """The operational verbs driven as a user would, on the embedded SQLite catalog.
 
-The flow lives in :mod:`tests.e2e.operations_flow`; it runs twice: once declaring
+The flow lives in :mod:`tests.support.operations_flow`; it runs twice: once declaring
 resources with ``strongroom apply -f`` (falling back to the services API while that
 command does not exist), once through the services API.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.operations_flow import Cli, apply_exists, run_flow, set_up
+from tests.support.operations_flow import Cli, apply_exists, run_flow, set_up
 
 pytestmark = pytest.mark.e2e
 

@@ -44,9 +44,9 @@ from psycopg import sql
 from strongroom.keys.providers import PassphraseProvider
 from strongroom.storage.open import open_store
 from strongroom.vault import Vault
-from tests.e2e.operations_flow import PASSPHRASE, Cli
-from tests.services import MariaDBService, PostgresService, unique_name
-from tests.unit.services.operations_support import make_tree, tree_digest
+from tests.support.data import make_tree, tree_digest
+from tests.support.operations_flow import PASSPHRASE, Cli
+from tests.support.services import MariaDBService, PostgresService, unique_name
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import strongroom, text
+from tests.support.cli import strongroom, text
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from tests.e2e.test_declare import (
+from tests.support.declare_flow import (
     PASSPHRASES,
     Cli,
     apply_flow,
@@ -22,7 +22,7 @@ from tests.e2e.test_declare import (
     rebuild_flow,
     write_config,
 )
-from tests.services import PostgresService, unique_name
+from tests.support.services import PostgresService, unique_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -17,12 +17,12 @@ from psycopg import sql
 
 from strongroom.catalog import open_catalog
 from strongroom.errors import AccessDeniedError, NotFoundError, ServiceUnavailableError
-from tests.services import PostgresService, unique_name
-from tests.unit.catalog.suite_claims import ClaimSuite
-from tests.unit.catalog.suite_jobs import JobSuite
-from tests.unit.catalog.suite_records import RecordSuite
-from tests.unit.catalog.suite_schema import SchemaSuite
-from tests.unit.catalog.support import NewCatalogUrl
+from tests.support.catalog import NewCatalogUrl
+from tests.support.catalog.suite_claims import ClaimSuite
+from tests.support.catalog.suite_jobs import JobSuite
+from tests.support.catalog.suite_records import RecordSuite
+from tests.support.catalog.suite_schema import SchemaSuite
+from tests.support.services import PostgresService, unique_name
 
 pytestmark = pytest.mark.integration
 

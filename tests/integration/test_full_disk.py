@@ -22,9 +22,8 @@ from strongroom.errors import InsufficientStorageError
 from strongroom.keys import PassphraseProvider
 from strongroom.storage.local import TEMP_SUFFIX, LocalStore
 from strongroom.vault import Vault, VaultSettings, WriterOptions
-from tests.e2e.cli import strongroom, text
-from tests.unit.vault.conftest import FAST_KDF, PASSPHRASE
-from tests.unit.vault.test_gc import assert_no_garbage
+from tests.support.cli import strongroom, text
+from tests.support.vault import FAST_KDF, PASSPHRASE, assert_no_garbage
 
 DISK_BYTES = 8 * 1024 * 1024
 SETTINGS = VaultSettings(

@@ -1,6 +1,6 @@
 """The operational verbs with PostgreSQL as the catalog, and a real PostgreSQL resource.
 
-The e2e flow of :mod:`tests.e2e.operations_flow` runs with ``--catalog postgresql://…``
+The e2e flow of :mod:`tests.support.operations_flow` runs with ``--catalog postgresql://…``
 (through ``STRONGROOM_CATALOG_URL``) on a fresh database of the dev/services server. A
 second test backs up a real database (unique name) through the CLI, restores it under a
 new name and compares the rows, then verifies it with a restore test.
@@ -18,8 +18,8 @@ from psycopg import sql
 
 from strongroom.config.resources import PostgresResource
 from strongroom.services.declared import register_resource
-from tests.e2e.operations_flow import Cli, apply_exists, run_flow
-from tests.services import PostgresService, unique_name
+from tests.support.operations_flow import Cli, apply_exists, run_flow
+from tests.support.services import PostgresService, unique_name
 
 pytestmark = pytest.mark.integration
 

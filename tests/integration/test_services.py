@@ -16,7 +16,7 @@ from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.services import MariaDBService, PostgresService, RedisService, unique_name
+from tests.support.services import MariaDBService, PostgresService, RedisService, unique_name
 
 pytestmark = pytest.mark.integration
 

@@ -29,8 +29,14 @@ from strongroom.storage.base import BlobInfo, BlobStore, StoreCapabilities
 from strongroom.storage.faulty import FaultyStore
 from strongroom.storage.local import LocalStore
 from strongroom.vault import Vault, WriterOptions
-from tests.unit.vault.conftest import FAST_KDF, PASSPHRASE, SMALL
-from tests.unit.vault.test_gc import assert_no_garbage, indexed_packs, stored_packs
+from tests.support.vault import (
+    FAST_KDF,
+    PASSPHRASE,
+    SMALL,
+    assert_no_garbage,
+    indexed_packs,
+    stored_packs,
+)
 
 pytestmark = pytest.mark.integration
 

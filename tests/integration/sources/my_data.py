@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.services import MariaDBService
+from tests.support.services import MariaDBService
 
 MARKER = "order-marker-0042"
 

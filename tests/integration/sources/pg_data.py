@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import sql
 
-from tests.services import PostgresService
+from tests.support.services import PostgresService
 
 MARKER = "order-marker-0042"
 LARGE_OBJECT = bytes(range(256)) * 300 + b"\x00end"

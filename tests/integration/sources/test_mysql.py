@@ -35,8 +35,8 @@ from strongroom.sources.mysql_dump import (
 )
 from strongroom.sources.mysql_server import MyServer, classifier
 from tests.integration.sources import my_data
-from tests.services import MariaDBService, unique_name
-from tests.unit.sources.fakes import MemoryReader, MemorySink
+from tests.support.services import MariaDBService, unique_name
+from tests.support.source_fakes import MemoryReader, MemorySink
 
 pytestmark = pytest.mark.integration
 

@@ -36,8 +36,8 @@ from strongroom.sources.postgres_archive import prepare_globals, psql_knows_rest
 from strongroom.sources.postgres_dump import role_names
 from strongroom.sources.postgres_server import classify_text
 from tests.integration.sources import pg_data
-from tests.services import PostgresService, unique_name
-from tests.unit.sources.fakes import MemoryReader, MemorySink
+from tests.support.services import PostgresService, unique_name
+from tests.support.source_fakes import MemoryReader, MemorySink
 
 pytestmark = pytest.mark.integration
 

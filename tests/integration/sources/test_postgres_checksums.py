@@ -23,8 +23,8 @@ from tests.integration.sources.test_postgres import (
     scratch_databases,
     source_for,
 )
-from tests.services import PostgresService, unique_name
-from tests.unit.sources.fakes import MemoryReader, MemorySink
+from tests.support.services import PostgresService, unique_name
+from tests.support.source_fakes import MemoryReader, MemorySink
 
 pytestmark = pytest.mark.integration
 

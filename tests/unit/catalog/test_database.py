@@ -13,7 +13,7 @@ from strongroom.catalog import jobs, open_catalog
 from strongroom.catalog.database import catalog_url
 from strongroom.catalog.types import JobKind
 from strongroom.errors import ConfigError, ConflictError, ServiceUnavailableError
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 
 def test_the_default_catalog_is_a_wal_sqlite_file_in_the_home_folder(tmp_path: Path) -> None:

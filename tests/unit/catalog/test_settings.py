@@ -16,7 +16,7 @@ from strongroom.catalog.settings import (
     write_concurrency_limits,
 )
 from strongroom.errors import ConfigError
-from tests.unit.catalog.support import T0, later
+from tests.support.catalog import T0, later
 
 
 def test_limits_are_stored_replaced_and_read_back(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.catalog.suite_claims import ClaimSuite
-from tests.unit.catalog.suite_jobs import JobSuite
-from tests.unit.catalog.suite_records import RecordSuite
-from tests.unit.catalog.suite_schema import SchemaSuite
-from tests.unit.catalog.support import NewCatalogUrl
+from tests.support.catalog import NewCatalogUrl
+from tests.support.catalog.suite_claims import ClaimSuite
+from tests.support.catalog.suite_jobs import JobSuite
+from tests.support.catalog.suite_records import RecordSuite
+from tests.support.catalog.suite_schema import SchemaSuite
 
 
 class OnSqlite:

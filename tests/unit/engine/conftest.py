@@ -16,7 +16,7 @@ from strongroom.engine.events import Event, EventBus
 from strongroom.engine.executor import ThreadPoolJobExecutor
 from strongroom.engine.jobs import JobService
 from strongroom.engine.states import JobStateMachine
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.engine.support import seed_config
 
 

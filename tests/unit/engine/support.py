@@ -6,7 +6,7 @@ from fnmatch import fnmatchcase
 
 from strongroom.catalog import Catalog, resources
 from strongroom.engine.events import Event
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 
 def seed_config(catalog: Catalog) -> None:

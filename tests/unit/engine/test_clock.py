@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from strongroom.engine.clock import Clock, ManualClock, SystemClock
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 
 def test_the_system_clock_tells_aware_utc_time() -> None:

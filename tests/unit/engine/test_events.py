@@ -17,7 +17,7 @@ from strongroom.engine.events import (
     job_event_type,
     transition_event_types,
 )
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 
 def test_subscribers_get_the_events_their_pattern_matches(clock: ManualClock) -> None:

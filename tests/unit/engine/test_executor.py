@@ -23,7 +23,7 @@ from strongroom.engine.outcomes import complete
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConflictError, IllegalTransitionError, TimeoutError_
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 

@@ -25,7 +25,7 @@ from strongroom.engine.recovery import recover_expired_leases
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConflictError
-from tests.unit.catalog.support import T0, most_running_at_once
+from tests.support.catalog import T0, most_running_at_once
 from tests.unit.engine.conftest import MakeExecutor
 
 BACKUP = JobKind.BACKUP

@@ -11,7 +11,7 @@ from strongroom.engine.events import Event
 from strongroom.engine.jobs import JobService
 from strongroom.engine.retry import RetryPolicy
 from strongroom.errors import ConfigError, NotFoundError
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 
 def test_a_job_from_a_rule_takes_its_vault_policy_partial_setting_and_windows(

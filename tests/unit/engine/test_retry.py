@@ -24,7 +24,7 @@ from strongroom.errors import (
     NetworkError,
     ThrottlingError,
 )
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 

@@ -10,7 +10,7 @@ from strongroom.engine.events import Event
 from strongroom.engine.jobs import JobService
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import JobView
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 
 def test_bulk_created_jobs_match_jobs_created_one_by_one(

@@ -18,9 +18,8 @@ from strongroom.engine.executor import ThreadPoolJobExecutor
 from strongroom.engine.scheduler import Scheduler, TickReport
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConfigError
-from tests.unit.catalog.support import T0
-from tests.unit.engine.conftest import MakeExecutor
-from tests.unit.engine.scheduling_support import (
+from tests.support.catalog import T0
+from tests.support.scheduling import (
     CONTINUOUS,
     DAILY,
     PLAN,
@@ -33,6 +32,7 @@ from tests.unit.engine.scheduling_support import (
     seed_plan,
     seed_resources,
 )
+from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 from tests.unit.engine.test_executor import Gate
 

@@ -18,7 +18,7 @@ from strongroom.engine.jobs import JobService
 from strongroom.engine.leader import Leadership
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConflictError
-from tests.unit.engine.scheduling_support import (
+from tests.support.scheduling import (
     CONTINUOUS,
     run_jobs,
     runs,

@@ -18,15 +18,15 @@ from strongroom.engine.events import EventBus
 from strongroom.engine.leader import Leadership
 from strongroom.engine.scheduler import Scheduler
 from strongroom.engine.states import JobStateMachine
-from tests.services import PostgresService, unique_name
-from tests.unit.catalog.support import T0
-from tests.unit.engine.scheduling_support import (
+from tests.support.catalog import T0
+from tests.support.scheduling import (
     SEED_RULES,
     run_jobs,
     runs,
     seed_plan,
     seed_resources,
 )
+from tests.support.services import PostgresService, unique_name
 
 HOURLY = {"name": "hourly", "schedule": "cron(0 * * * ? *)", "start_window_minutes": 600}
 

@@ -17,8 +17,8 @@ from strongroom.engine.events import Event
 from strongroom.engine.runs import ScheduledRule
 from strongroom.engine.scheduler import Scheduler, decide
 from strongroom.engine.states import JobStateMachine
-from tests.unit.catalog.support import T0
-from tests.unit.engine.scheduling_support import (
+from tests.support.catalog import T0
+from tests.support.scheduling import (
     CONTINUOUS,
     fire_state,
     run_jobs,

@@ -21,14 +21,14 @@ from strongroom.engine.states import JobStateMachine
 from strongroom.keys import KdfSettings, PassphraseProvider
 from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault, VaultSettings
-from tests.unit.engine.conftest import MakeExecutor
-from tests.unit.engine.scheduling_support import (
+from tests.support.scheduling import (
     CONTINUOUS,
     run_jobs,
     runs,
     seed_plan,
     seed_resources,
 )
+from tests.unit.engine.conftest import MakeExecutor
 
 SETTINGS = VaultSettings(
     chunk_min_size=1024, chunk_avg_size=4096, chunk_max_size=16384, pack_target_size=64 * 1024

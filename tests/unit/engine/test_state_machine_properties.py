@@ -42,7 +42,7 @@ from strongroom.engine.retry import RetryPolicy, handle_failure
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import TERMINAL_STATES, JobView
 from strongroom.errors import AccessDeniedError, ConflictError, IllegalTransitionError, NetworkError
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.engine.support import seed_config
 
 RESOURCES = ["orders-db", "billing-db", "cache"]

@@ -18,7 +18,7 @@ from strongroom.config.vaults import VaultConfig
 from strongroom.engine.clock import ManualClock
 from strongroom.services.context import AppContext
 from strongroom.services.vaults import VaultService
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 DAY = timedelta(days=1)
 

@@ -19,8 +19,9 @@ from strongroom.errors import ConfigError
 from strongroom.services import retention_events as audit
 from strongroom.services.history import prune_history
 from strongroom.services.schedule import open_daemon
-from tests.e2e.cli import strongroom, text
-from tests.unit.services.operations_support import Ops, make_tree
+from tests.support.cli import strongroom, text
+from tests.support.data import make_tree
+from tests.unit.services.operations_support import Ops
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from strongroom.catalog.types import PointState
 from strongroom.errors import ConfigError, NotFoundError, PolicyError
 from strongroom.services.deletion import delete_recovery_point
 from strongroom.services.legal_hold import LegalHoldService
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
 
 

@@ -16,7 +16,7 @@ from strongroom.services.deletion import claim
 from strongroom.services.legal_hold import LegalHoldService
 from strongroom.services.lifecycle import LifecycleReport, run_lifecycle
 from strongroom.services.vault_lock import VaultLockService, parse_lock
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
 
 

@@ -15,7 +15,7 @@ from strongroom.services.legal_hold import LegalHoldService
 from strongroom.services.lifecycle import run_lifecycle
 from strongroom.services.lifecycle_preview import PointLifecycle, preview_lifecycle
 from strongroom.services.vault_lock import VaultLockService, parse_lock
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
 
 

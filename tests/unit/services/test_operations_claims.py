@@ -28,9 +28,10 @@ from strongroom.services.context import AppContext
 from strongroom.services.handlers import handlers
 from strongroom.services.operations import OperationsService
 from strongroom.services.schedule import open_daemon
-from tests.unit.catalog.support import most_running_at_once
+from tests.support.catalog import most_running_at_once
+from tests.support.data import make_database, make_tree
 from tests.unit.services.apply_support import loaded
-from tests.unit.services.operations_support import FAST_RETRY, Ops, make_database, make_tree
+from tests.unit.services.operations_support import FAST_RETRY, Ops
 
 
 @pytest.fixture

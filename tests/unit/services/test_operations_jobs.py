@@ -36,15 +36,14 @@ from strongroom.sources.base import (
     StreamReader,
     StreamSink,
 )
-from tests.unit.services.operations_support import (
-    FAST_RETRY,
-    Ops,
+from tests.support.data import (
     flip_byte_in_a_pack,
     make_database,
     make_tree,
     table_rows,
     tree_digest,
 )
+from tests.unit.services.operations_support import FAST_RETRY, Ops
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.services.report import ReportService
-from tests.unit.services.operations_support import FAST_RETRY, Ops, make_tree
+from tests.support.data import make_tree
+from tests.unit.services.operations_support import FAST_RETRY, Ops
 
 
 @pytest.fixture

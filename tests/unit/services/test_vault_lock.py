@@ -19,7 +19,7 @@ from strongroom.services.vault_lock import (
     parse_lock,
     register_vault_with_lock,
 )
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
 
 

@@ -18,7 +18,7 @@ from strongroom.sources.base import BackupResult, Source, SourceContext
 from strongroom.sources.files import FilesSource
 from strongroom.sources.files_content import LARGE_FILE
 from strongroom.sources.sqlite import SqliteSource
-from tests.unit.sources.fakes import MemoryReader, MemorySink, supports_user_xattrs, tree_state
+from tests.support.source_fakes import MemoryReader, MemorySink, supports_user_xattrs, tree_state
 
 OLD_NS = 1_500_000_000_123_456_789
 

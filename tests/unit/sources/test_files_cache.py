@@ -20,7 +20,7 @@ from strongroom.sources.base import BackupResult, SourceContext
 from strongroom.sources.files import FilesSource
 from strongroom.sources.files_content import LARGE_FILE
 from strongroom.sources.files_walk import WalkItem
-from tests.unit.sources.fakes import (
+from tests.support.source_fakes import (
     MemoryReader,
     MemorySink,
     ReusingMemorySink,

@@ -24,7 +24,7 @@ from strongroom.sources.files_index import (
     entry_lines,
 )
 from strongroom.sources.files_walk import WalkItem, encode_xattrs, record_of
-from tests.unit.sources.fakes import MemoryReader, MemorySink, tree_state
+from tests.support.source_fakes import MemoryReader, MemorySink, tree_state
 
 Tree = dict[str, Union[bytes, str, "Tree"]]  # bytes: a file, str: a symlink's text
 

@@ -13,7 +13,7 @@ from strongroom.config.resources import FilesResource
 from strongroom.errors import ConflictError, IntegrityError
 from strongroom.sources.base import JsonObject, SourceContext
 from strongroom.sources.files import FilesSource
-from tests.unit.sources.fakes import MemoryReader, MemorySink
+from tests.support.source_fakes import MemoryReader, MemorySink
 
 CONTENT = b"planted by a malicious index"
 SHA = hashlib.sha256(CONTENT).hexdigest()

@@ -13,7 +13,7 @@ from strongroom.config.resources import SqliteResource
 from strongroom.errors import ConfigError, ConflictError, IntegrityError, NotFoundError
 from strongroom.sources.base import BackupResult, Source, SourceContext
 from strongroom.sources.sqlite import SqliteSource
-from tests.unit.sources.fakes import MemoryReader, MemorySink
+from tests.support.source_fakes import MemoryReader, MemorySink
 
 
 def make_database(path: Path, *, wal: bool = True) -> None:

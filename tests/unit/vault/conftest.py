@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.keys import KdfSettings, KeyProvider, PassphraseProvider
+from strongroom.keys import KeyProvider, PassphraseProvider
 from strongroom.storage.base import BlobStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault, VaultSettings, WriterOptions
+from tests.support.vault import FAST_KDF, PASSPHRASE, SMALL
 
-FAST_KDF = KdfSettings(memory_kib=64, iterations=1, lanes=1)
-SMALL = VaultSettings(
-    chunk_min_size=1024, chunk_avg_size=4096, chunk_max_size=16384, pack_target_size=64 * 1024
-)
-PASSPHRASE = "correct horse battery staple"
 OPTIONS = WriterOptions(workers=2, uploads=2)
 
 VaultFactory = Callable[..., Vault]

@@ -19,7 +19,7 @@ from strongroom.sources.files import FilesSource
 from strongroom.sources.files_cache import ReusingSink
 from strongroom.sources.files_content import LARGE_FILE
 from strongroom.vault import StreamReader, Vault, VaultReader
-from tests.unit.sources.fakes import tree_state
+from tests.support.source_fakes import tree_state
 
 from .conftest import OPTIONS, VaultFactory, backup, restore, sample_data
 

@@ -10,7 +10,7 @@ from strongroom.catalog import Catalog, failures, open_catalog, points, resource
 from strongroom.catalog import events as catalog_events
 from strongroom.catalog.types import PointState, Tier
 from strongroom.errors import ConflictError, NotFoundError
-from tests.unit.catalog.support import CatalogFixtures, Seeds, later
+from tests.support.catalog import CatalogFixtures, Seeds, later
 
 
 def add_point(catalog: Catalog, point_id: str, vault: int, resource: int, seconds: float) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Column, MetaData, String, exc, select
 from strongroom.catalog import Catalog, open_catalog
 from strongroom.catalog.migrate import current_revision, head_revision
 from strongroom.catalog.models import Base, Resource
-from tests.unit.catalog.support import T0, CatalogFixtures, NewCatalogUrl
+from tests.support.catalog import T0, CatalogFixtures, NewCatalogUrl
 
 
 def schema_differences(catalog: Catalog, metadata: MetaData) -> list[object]:

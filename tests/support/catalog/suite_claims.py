@@ -18,7 +18,7 @@ from strongroom.catalog.models import Job
 from strongroom.catalog.settings import read_concurrency_limits, write_concurrency_limits
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.errors import ConflictError
-from tests.unit.catalog.support import CatalogFixtures, Seeds, add_pending, later
+from tests.support.catalog import CatalogFixtures, Seeds, add_pending, later
 
 BACKUP = [JobKind.BACKUP]
 ALL_KINDS = list(JobKind)

@@ -1,6 +1,6 @@
 """What every catalog test shares: the fixtures base class, a fixed time, seed rows.
 
-The catalog suites (``suite_*.py``) run on SQLite in ``test_sqlite_catalog.py`` and on
+The catalog suites (``suite_*.py``) run on SQLite in ``tests/unit/catalog/test_sqlite_catalog.py`` and on
 the real PostgreSQL in ``tests/integration/test_catalog_postgres.py``. A subclass gives
 two fixtures: ``catalog_url`` (one database for the test; it may be shared by the tests
 of a module, so the ``catalog`` fixture empties every table afterwards) and

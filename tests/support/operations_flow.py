@@ -22,9 +22,9 @@ from strongroom.catalog.settings import ConcurrencyLimits, write_concurrency_lim
 from strongroom.config.resources import FilesResource, PostgresResource, SqliteResource
 from strongroom.services.context import AppContext
 from strongroom.services.declared import register_resource
-from tests.e2e.cli import strongroom, text
-from tests.unit.catalog.support import most_running_at_once
-from tests.unit.services.operations_support import (
+from tests.support.catalog import most_running_at_once
+from tests.support.cli import strongroom, text
+from tests.support.data import (
     flip_byte_in_a_pack,
     make_database,
     make_tree,

@@ -19,7 +19,7 @@ from strongroom.catalog import runs as catalog_runs
 from strongroom.catalog.models import RuleSchedule, Run
 from strongroom.engine.run_summary import RunView, run_view
 from strongroom.engine.views import JobView, job_view
-from tests.unit.catalog.support import T0
+from tests.support.catalog import T0
 
 PLAN = "production"
 CONTINUOUS = {

@@ -9,7 +9,7 @@ from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.jobs import JobGuard
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.errors import ConflictError, NotFoundError
-from tests.unit.catalog.support import CatalogFixtures, Seeds, add_pending, later
+from tests.support.catalog import CatalogFixtures, Seeds, add_pending, later
 
 
 class JobSuite(CatalogFixtures):
