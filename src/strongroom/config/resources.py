@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Final, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from strongroom.config.types import AbsolutePath, ConfigModel, SecretRef, TagMap
 
@@ -72,16 +72,48 @@ class MysqlResource(_Resource):
     )
 
 
+RedisMode = Literal["snapshot", "logical", "cluster"]
+BUILT_REDIS_MODES: Final[frozenset[str]] = frozenset({"snapshot", "logical"})
+"""The Redis backup modes strongroom can run today; a config asking for another is refused."""
+
+
 class RedisResource(_Resource):
-    """A Redis server, backed up as an RDB snapshot."""
+    """A Redis server (or a protocol-compatible fork), as an RDB snapshot or key by key."""
 
     type: Literal["redis"] = Field(description="Selects this resource type.")
     url: str = Field(
         default="redis://localhost:6379/0",
-        description="redis://host:port/db, rediss:// for TLS or unix:///path; no password in it.",
+        description="redis://host:port, rediss:// for TLS or unix:///path; no password in it. "
+        "A database number in the URL is ignored: databases selects them.",
     )
     username: str | None = Field(default=None, description="ACL user name; unset for default.")
     password: SecretRef | None = Field(default=None, description="Reference to the password.")
+    mode: RedisMode = Field(
+        default="snapshot",
+        description="snapshot: an RDB through the replication protocol (needs PSYNC, as "
+        "redis-cli --rdb); logical: SCAN and DUMP of every key (managed services where SYNC "
+        "is disabled); cluster: every primary of a Redis Cluster, key by key.",
+    )
+    fallback_to_logical: bool = Field(
+        default=False,
+        description="In snapshot mode, back up key by key when the server refuses PSYNC.",
+    )
+    databases: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="Logical mode: database numbers to back up; empty means every one holding keys.",
+    )
+    key_pattern: NonEmptyString | None = Field(
+        default=None,
+        description="Logical mode: back up only keys matching this glob (SCAN MATCH); "
+        "unset backs up every key.",
+    )
+    scan_count: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Logical mode: keys asked for per SCAN call and pipelined per round trip; "
+        "bounds the memory a backup holds.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -96,6 +128,27 @@ class RedisResource(_Resource):
         if has_password:
             raise ValueError("no password in the URL; put a reference in password instead")
         return value
+
+    @field_validator("mode")
+    @classmethod
+    def _built_mode(cls, value: str) -> str:
+        if value not in BUILT_REDIS_MODES:
+            raise ValueError(
+                f"redis mode {value!r} is not built yet (issue #14); "
+                f"use one of: {', '.join(sorted(BUILT_REDIS_MODES))}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _options_of_mode(self) -> RedisResource:
+        if self.mode == "snapshot" and (self.key_pattern is not None or self.databases):
+            raise ValueError(
+                "key_pattern and databases apply to logical backups; a snapshot holds every "
+                "key (set mode: logical to back up a part)"
+            )
+        if self.mode != "snapshot" and self.fallback_to_logical:
+            raise ValueError("fallback_to_logical applies to mode: snapshot only")
+        return self
 
 
 class KafkaResource(_Resource):
