@@ -17,7 +17,6 @@ from pathlib import Path
 
 import anycrc
 import pytest
-import redis
 
 from strongroom.config.resources import RedisResource
 from strongroom.errors import (
@@ -553,13 +552,6 @@ def test_an_unreachable_server_is_a_retryable_network_error(
         with pytest.raises(NetworkError) as failed:
             RedisSource(resource(nobody, monkeypatch, mode=mode)).backup(context, MemorySink())
         assert failed.value.retryable
-
-
-def test_a_mode_not_built_is_refused_by_the_configuration() -> None:
-    with pytest.raises(ValueError, match="not built yet"):
-        RedisResource(type="redis", mode="cluster")
-    with pytest.raises(ValueError, match="logical backups"):
-        RedisResource(type="redis", mode="snapshot", key_pattern="a*")
 
 
 def test_a_logical_point_cannot_be_placed_as_an_rdb(
