@@ -408,8 +408,4 @@ def copy_stream(
                         hint="Streams: " + ", ".join(names[:20]),
                     )
                 stream = names[0]
-            written = 0
-            for piece in reader.iter_stream(stream):
-                out.write(piece)
-                written += len(piece)
-            return written
+            return reader.copy_stream(stream, out)

@@ -100,6 +100,37 @@ def decompress(
     return content
 
 
+def decompress_into(frame: bytes | memoryview, target: memoryview, what: str) -> None:
+    """Decompress one zstd ``frame`` into ``target``, which it must fill exactly.
+
+    The frame must declare its content size, equal to ``len(target)``. Writing into a
+    buffer the caller reuses spares a new object (and fresh pages) per chunk. Raises
+    ``IntegrityError`` naming ``what`` otherwise or when the frame is corrupt.
+    """
+    size = len(target)
+    try:
+        declared = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what} is not a zstd frame: {exc}") from exc
+    if declared != size:
+        raise IntegrityError(f"{what} declares an impossible size")
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    filled = 0
+    try:
+        with decompressor.stream_reader(frame) as reader:
+            while filled < size:
+                count = reader.readinto(target[filled:])
+                if count <= 0:
+                    break
+                filled += count
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what} does not decompress: {exc}") from exc
+    if filled != size:
+        raise IntegrityError(f"{what} decompresses to {filled} bytes, not {size}")
+
+
 def seal(
     magic: bytes,
     generation: int,

@@ -12,12 +12,15 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Final
 
 from strongroom.errors import IntegrityError, NotFoundError
 from strongroom.storage.base import BlobStore
 from strongroom.vault.cache import IndexCache, Location
 from strongroom.vault.keyring import Keyring
-from strongroom.vault.pack import PackKeys, open_chunk
+from strongroom.vault.pack import PackKeys, open_chunk_into
+
+MIN_BUFFER: Final = 1 << 20
 
 
 @dataclass(slots=True)
@@ -126,27 +129,35 @@ class ChunkFetcher:
             locations.append(location)
         return locations
 
-    def read_segment(self, segment: Segment, what: str) -> list[bytes]:
-        """Read one segment and return the checked plaintext of its chunks, in order.
+    def read_segment(
+        self, segment: Segment, what: str, buffer: bytearray | None = None
+    ) -> list[memoryview]:
+        """Read one segment and return the checked plaintext of its chunks, in order, as
+        views into ``buffer`` (at least ``segment.raw_bytes`` long; a new one if None).
 
         A pack that is gone may have been repacked by a GC since the index was synced:
         the index is synced and each chunk looked up again once. Raises
         ``IntegrityError`` naming ``what`` (and the pack) when the pack is missing, short
-        or altered.
+        or altered; ``buffer`` then holds garbage.
         """
+        if buffer is None:
+            buffer = bytearray(segment.raw_bytes)
+        elif len(buffer) < segment.raw_bytes:
+            raise ValueError("the buffer is smaller than the segment's plaintext")
+        target = memoryview(buffer)
         syncs = self._syncs
-        first = segment.first
-        name = first.pack_name
-        length = segment.end - segment.start
+        name = segment.first.pack_name
         try:
-            data = self._store.get(name, segment.start, length)
+            data = self._store.get(name, segment.start, segment.end - segment.start)
         except NotFoundError as exc:
             if self._resync is not None:
-                return self._read_moved(segment, syncs, what)
+                return self._read_moved(segment, syncs, target, what)
             raise IntegrityError(f"{what}: pack {name} is missing") from exc
-        return self._open_segment(segment, data, what)
+        return self._open_segment(segment, data, target, what)
 
-    def _open_segment(self, segment: Segment, data: bytes, what: str) -> list[bytes]:
+    def _open_segment(
+        self, segment: Segment, data: bytes, target: memoryview, what: str
+    ) -> list[memoryview]:
         first = segment.first
         name = first.pack_name
         if len(data) != segment.end - segment.start:
@@ -155,14 +166,26 @@ class ChunkFetcher:
         keys = self._keyring.get(first.generation)
         view = memoryview(data)
         plaintexts = []
+        position = 0
         for location in segment.locations:
             entry = location.entry
             start = entry.offset - segment.start
-            piece = view[start : start + entry.stored_length]
-            plaintexts.append(open_chunk(aead, entry, piece, keys, f"{what}: pack {name}"))
+            piece = target[position : position + entry.raw_length]
+            open_chunk_into(
+                aead,
+                entry,
+                view[start : start + entry.stored_length],
+                piece,
+                keys,
+                f"{what}: pack {name}",
+            )
+            plaintexts.append(piece)
+            position += entry.raw_length
         return plaintexts
 
-    def _read_moved(self, segment: Segment, syncs: int, what: str) -> list[bytes]:
+    def _read_moved(
+        self, segment: Segment, syncs: int, target: memoryview, what: str
+    ) -> list[memoryview]:
         """Read a segment's chunks after their pack vanished, from wherever the synced
         index now places them (never from the vanished pack)."""
         with self._resync_lock:
@@ -170,13 +193,15 @@ class ChunkFetcher:
                 self._resync()
                 self._syncs += 1
         gone = segment.first.pack_digest
-        plaintexts = []
+        plaintexts: list[memoryview] = []
+        position = 0
         for old in segment.locations:
             location = self._cache.locate(old.entry.chunk_id)
             if (
                 location is None
                 or location.pack_digest == gone
                 or location.generation != old.generation
+                or location.entry.raw_length != old.entry.raw_length
             ):
                 raise IntegrityError(f"{what}: pack {segment.first.pack_name} is missing")
             moved = Segment(location)
@@ -185,7 +210,11 @@ class ChunkFetcher:
                 data = self._store.get(location.pack_name, moved.start, moved.end - moved.start)
             except NotFoundError as exc:
                 raise IntegrityError(f"{what}: pack {location.pack_name} is missing") from exc
-            plaintexts.extend(self._open_segment(moved, data, what))
+            length = location.entry.raw_length
+            plaintexts.extend(
+                self._open_segment(moved, data, target[position : position + length], what)
+            )
+            position += length
         return plaintexts
 
     def read_chunk(self, chunk_id: bytes, generation: int, what: str) -> bytes:
@@ -193,46 +222,76 @@ class ChunkFetcher:
         location = self.locate(chunk_id, generation, what)
         segment = Segment(location)
         segment.append(location)
-        return self.read_segment(segment, what)[0]
+        return bytes(self.read_segment(segment, what)[0])
+
+
+class SegmentBuffers:
+    """Plaintext buffers handed from one segment to the next (thread-safe).
+
+    A restore decompresses every segment into a buffer taken here and gives it back once
+    its pieces are written: the same few buffers serve a whole restore, instead of a new
+    object (and fresh pages the kernel must fault in) per chunk.
+    """
+
+    def __init__(self, keep: int) -> None:
+        """``keep``: how many free buffers are kept at most."""
+        self._keep = keep
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bytearray:
+        """Return a free buffer of at least ``size`` bytes (a new one when none fits)."""
+        with self._lock:
+            fitting = [buffer for buffer in self._free if len(buffer) >= size]
+            if fitting:
+                smallest = min(fitting, key=len)
+                self._free.remove(smallest)
+                return smallest
+        return bytearray(max(size, MIN_BUFFER))
+
+    def give(self, buffer: bytearray) -> None:
+        """Take back a buffer no piece refers to any more (the largest are let go first,
+        so a few big segments do not keep their memory for the small ones after them)."""
+        with self._lock:
+            self._free.append(buffer)
+            if len(self._free) > self._keep:
+                self._free.remove(max(self._free, key=len))
 
 
 def prefetch(
     fetcher: ChunkFetcher,
     segments: Iterable[Segment],
     pool: ThreadPoolExecutor,
+    buffers: SegmentBuffers,
     *,
     max_bytes: int,
     max_segments: int,
     what: str,
-) -> Generator[bytes, None, None]:
+) -> Generator[memoryview, None, None]:
     """Yield the plaintext of every chunk of ``segments`` in order, reading ahead.
 
-    At most ``max_segments`` segments and about ``max_bytes`` of plaintext (the larger of
-    a segment's stored and plaintext bytes) are in flight. Closing the iterator early
-    cancels what was not started.
+    Each piece is a view into a buffer of ``buffers`` and is valid only until the next
+    piece is asked for: its buffer is then reused. At most ``max_segments`` segments and
+    about ``max_bytes`` of plaintext (the larger of a segment's stored and plaintext
+    bytes) are in flight. Closing the iterator early cancels what was not started.
     """
-    queue: deque[tuple[Future[list[bytes]], int]] = deque()
+    queue: deque[tuple[Future[list[memoryview]], bytearray, int]] = deque()
     in_flight = 0
     try:
         for segment in segments:
             size = max(segment.end - segment.start, segment.raw_bytes)
             while queue and (in_flight + size > max_bytes or len(queue) >= max_segments):
-                future, done_size = queue.popleft()
+                future, buffer, done_size = queue.popleft()
                 in_flight -= done_size
-                yield from _drain(future)
-            queue.append((pool.submit(fetcher.read_segment, segment, what), size))
+                yield from future.result()
+                buffers.give(buffer)
+            buffer = buffers.take(segment.raw_bytes)
+            queue.append((pool.submit(fetcher.read_segment, segment, what, buffer), buffer, size))
             in_flight += size
         while queue:
-            future, _ = queue.popleft()
-            yield from _drain(future)
+            future, buffer, _ = queue.popleft()
+            yield from future.result()
+            buffers.give(buffer)
     finally:
-        for future, _ in queue:
+        for future, _, _ in queue:
             future.cancel()
-
-
-def _drain(future: Future[list[bytes]]) -> Iterator[bytes]:
-    """Yield a segment's pieces, dropping each as it goes so memory follows the reader."""
-    pieces = future.result()
-    pieces.reverse()
-    while pieces:
-        yield pieces.pop()

@@ -29,7 +29,7 @@ from strongroom.vault.crypto import (
     HEADER_NONCE,
     GenerationKeys,
     chunk_aad,
-    decompress,
+    decompress_into,
     object_key,
     offset_nonce,
 )
@@ -278,30 +278,61 @@ def open_chunk(
     Raises ``IntegrityError`` naming ``what`` when the ciphertext is altered or does not
     hold the chunk ``entry`` names.
     """
+    target = bytearray(entry.raw_length)
+    open_chunk_into(aead, entry, ciphertext, memoryview(target), keys, what)
+    return bytes(target)
+
+
+def open_chunk_into(
+    aead: AESGCM,
+    entry: ChunkEntry,
+    ciphertext: bytes | memoryview,
+    target: memoryview,
+    keys: GenerationKeys,
+    what: str,
+) -> None:
+    """Decrypt, decompress and check one chunk into ``target`` (``entry.raw_length``
+    bytes, which it fills).
+
+    Nothing is allocated per chunk: a compressed payload is decrypted into this thread's
+    scratch buffer and decompressed into ``target``, a stored one decrypted into it. When
+    this raises, ``target`` holds garbage that must not be used. Raises
+    ``IntegrityError`` naming ``what`` when the ciphertext is altered or does not hold
+    the chunk ``entry`` names.
+    """
+    chunk = entry.chunk_id.hex()
     if len(ciphertext) != entry.stored_length:
-        raise IntegrityError(f"{what}: chunk {entry.chunk_id.hex()} is truncated")
+        raise IntegrityError(f"{what}: chunk {chunk} is truncated")
+    if len(target) != entry.raw_length:
+        raise ValueError("the target must have the chunk's plaintext length")
     nonce = offset_nonce(entry.offset)
     aad = chunk_aad(entry.chunk_id, entry.flags, entry.raw_length)
-    compressed = bool(entry.flags & FLAG_ZSTD)
-    decrypt_into = getattr(aead, "decrypt_into", None)
+    size = entry.stored_length - TAG_BYTES
     try:
-        if compressed and decrypt_into is not None:
-            # The zstd frame only lives until it is decompressed: decrypt it into this
-            # thread's scratch buffer instead of a new object per chunk.
-            size = entry.stored_length - TAG_BYTES
+        if entry.flags & FLAG_ZSTD:
             with memoryview(_scratch(size))[:size] as frame:
-                decrypt_into(nonce, ciphertext, aad, frame)
-                return _checked(
-                    decompress(frame, entry.raw_length, entry.raw_length, what), entry, keys, what
-                )
-        payload = aead.decrypt(nonce, ciphertext, aad)
+                _decrypt_into(aead, nonce, ciphertext, aad, frame)
+                decompress_into(frame, target, what)
+        elif size != entry.raw_length:  # authentic or not, it is not this chunk
+            aead.decrypt(nonce, ciphertext, aad)
+            raise IntegrityError(f"{what}: chunk {chunk} does not match its id")
+        else:
+            _decrypt_into(aead, nonce, ciphertext, aad, target)
     except InvalidTag as exc:
-        raise IntegrityError(f"{what}: chunk {entry.chunk_id.hex()} fails authentication") from exc
-    if compressed:
-        return _checked(
-            decompress(payload, entry.raw_length, entry.raw_length, what), entry, keys, what
-        )
-    return _checked(payload, entry, keys, what)
+        raise IntegrityError(f"{what}: chunk {chunk} fails authentication") from exc
+    if keys.chunk_id(target) != entry.chunk_id:
+        raise IntegrityError(f"{what}: chunk {chunk} does not match its id")
+
+
+def _decrypt_into(
+    aead: AESGCM, nonce: bytes, ciphertext: bytes | memoryview, aad: bytes, target: memoryview
+) -> None:
+    """Decrypt into ``target`` (cryptography >= 45 writes in place; older copies once)."""
+    decrypt_into = getattr(aead, "decrypt_into", None)
+    if decrypt_into is None:  # pragma: no cover - cryptography < 45
+        target[:] = aead.decrypt(nonce, ciphertext, aad)
+        return
+    decrypt_into(nonce, ciphertext, aad, target)
 
 
 _scratch_local = threading.local()
@@ -313,10 +344,3 @@ def _scratch(size: int) -> bytearray:
     if buffer is None or len(buffer) < size:
         buffer = _scratch_local.buffer = bytearray(size)
     return buffer
-
-
-def _checked(plaintext: bytes, entry: ChunkEntry, keys: GenerationKeys, what: str) -> bytes:
-    """Return ``plaintext`` if it is the chunk ``entry`` names (length and keyed id)."""
-    if len(plaintext) != entry.raw_length or keys.chunk_id(plaintext) != entry.chunk_id:
-        raise IntegrityError(f"{what}: chunk {entry.chunk_id.hex()} does not match its id")
-    return plaintext

@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from strongroom.errors import IntegrityError, NotFoundError
 from strongroom.vault.cache import Location
 from strongroom.vault.crypto import GenerationKeys
-from strongroom.vault.fetch import ChunkFetcher, group_segments, prefetch
+from strongroom.vault.fetch import ChunkFetcher, SegmentBuffers, group_segments, prefetch
 from strongroom.vault.manifest import LIST_CHUNK_IDS, RecoveryPoint, StreamRecord, parse_chunk_list
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class VaultReader:
         threads = self._options.threads or max(4, os.cpu_count() or 1)
         self._threads = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chunk-read")
+        self._buffers = SegmentBuffers(keep=2)
 
     @property
     def point(self) -> RecoveryPoint:
@@ -84,6 +85,18 @@ class VaultReader:
         Raises ``NotFoundError`` for an unknown stream and ``IntegrityError`` when data is
         missing or damaged (at the latest after the last piece: size and stream hash).
         """
+        pieces = self.iter_views(name)
+        try:
+            for piece in pieces:
+                yield bytes(piece)
+        finally:
+            pieces.close()
+
+    def iter_views(self, name: str) -> Generator[memoryview, None, None]:
+        """Yield stream ``name`` as checked pieces, like :meth:`iter_stream`, without a
+        copy: each piece is a view that stays valid only until the next one is asked
+        for (its memory is then reused). Write or copy it before asking again.
+        """
         record = self.stream(name)
         what = self._what(record)
         segments = group_segments(self._locations(record, what), self._options.segment_bytes)
@@ -93,6 +106,7 @@ class VaultReader:
             self._fetcher,
             segments,
             self._pool,
+            self._buffers,
             max_bytes=self._options.prefetch_bytes,
             max_segments=2 * self._threads,
             what=what,
@@ -109,6 +123,19 @@ class VaultReader:
         if size != record.size or hasher.hexdigest() != record.hash:
             raise IntegrityError(f"{what}: the restored stream does not match its recorded hash")
 
+    def copy_stream(self, name: str, out: BinaryIO) -> int:
+        """Write stream ``name`` to ``out`` as it is checked; return the bytes written.
+
+        Raises as :meth:`iter_stream` does; ``out`` then holds a prefix of the stream
+        (or, after the last piece, all of it with a hash mismatch): write to a temporary
+        place and keep it only when this returns.
+        """
+        written = 0
+        for piece in self.iter_views(name):
+            out.write(piece)
+            written += len(piece)
+        return written
+
     def _locations(self, record: StreamRecord, what: str) -> Iterator[Location]:
         """Yield where the stream's chunks are, looked up in batches."""
         chunk_ids = self.chunk_ids(record)
@@ -117,7 +144,7 @@ class VaultReader:
 
     def open_stream(self, name: str) -> StreamReader:
         """Return stream ``name`` as a readable binary file object (see :meth:`iter_stream`)."""
-        return StreamReader(self.iter_stream(name))
+        return StreamReader(self.iter_views(name))
 
     def read_stream(self, name: str) -> bytes:
         """Return all of stream ``name`` (for small streams; see :meth:`iter_stream`)."""
@@ -174,7 +201,11 @@ def stream_chunk_ids(
 class StreamReader(io.RawIOBase):
     """A readable file object over checked stream pieces."""
 
-    def __init__(self, pieces: Generator[bytes, None, None]) -> None:
+    def __init__(
+        self, pieces: Generator[bytes, None, None] | Generator[memoryview, None, None]
+    ) -> None:
+        """``pieces``: each piece is read whole before the next is asked for, so views
+        valid only until then (:meth:`VaultReader.iter_views`) are fine."""
         super().__init__()
         self._pieces = pieces
         self._current = memoryview(b"")
