@@ -4,6 +4,7 @@ its lease between committing the point and ending the job leaves one catalog poi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -177,10 +178,16 @@ def test_wait_keeps_the_stored_limits_too(ops: Ops, tmp_path: Path) -> None:
 
 
 def lose_the_lease_after_the_first_attempt(
-    ops: Ops, real: Callable[[AppContext], dict[JobKind, Handler]]
+    ops: Ops, real: Callable[[AppContext], dict[JobKind, Handler]], recovered_by: str
 ) -> Callable[[AppContext], dict[JobKind, Handler]]:
     """Handlers whose backup, on attempt 1, commits its point to the vault and then loses
-    its lease (another worker recovers the job) before the executor can end the job."""
+    its lease (the job is recovered) before the executor can end the job.
+
+    ``recovered_by`` says who recovers it: ``"another worker"`` (this thread, right away;
+    the executor's own loop may get there first, and either is the same recovery) or
+    ``"the executor's loop"`` (this thread waits until the loop of the executor running
+    the job has recovered it: the interleaving in which this test once failed, #12).
+    """
 
     def made(context: AppContext) -> dict[JobKind, Handler]:
         found = real(context)
@@ -189,13 +196,7 @@ def lose_the_lease_after_the_first_attempt(
         def stalling_backup(job: JobContext) -> JobResult:
             result = backup(job)
             if job.job.attempt == 1:
-                machine = ops.service.machine
-                past = machine.clock.now() - timedelta(seconds=1)
-                with ops.context.catalog.session() as session:
-                    session.execute(
-                        update(Job).where(Job.id == job.job.id).values(lease_expires_at=past)
-                    )
-                assert [view.id for view in recover_expired_leases(machine)] == [job.job.id]
+                lose_the_lease(ops, job.job.id, recover_here=recovered_by == "another worker")
             return result
 
         return {**found, JobKind.BACKUP: stalling_backup}
@@ -203,11 +204,39 @@ def lose_the_lease_after_the_first_attempt(
     return made
 
 
+def lose_the_lease(ops: Ops, job_id: str, *, recover_here: bool) -> None:
+    """Expire the lease of RUNNING job ``job_id`` until the job is recovered.
+
+    With ``recover_here`` this thread recovers it as another worker would (the executor's
+    own loop may get there first: either is the same recovery); without, the executor's
+    loop does. The lease is expired again on each round because the executor's heartbeat
+    may renew it between the expiry and the recovery. Waits for an event, not a duration:
+    the bound on rounds only stops a hang.
+    """
+    machine = ops.service.machine
+    for _ in range(60_000):
+        with ops.context.catalog.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING)
+                .values(lease_expires_at=machine.clock.now() - timedelta(seconds=1))
+            )
+        if recover_here:
+            # No assertion on what it returns: a failure raised here would be the
+            # handler's own and leave the committed point behind, as no real run does.
+            recover_expired_leases(machine)
+        if machine.get(job_id).state is not JobState.RUNNING:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"job {job_id} was never recovered")
+
+
+@pytest.mark.parametrize("recovered_by", ["another worker", "the executor's loop"])
 def test_a_backup_that_lost_its_lease_after_committing_leaves_one_catalog_point(
-    ops: Ops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ops: Ops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recovered_by: str
 ) -> None:
     monkeypatch.setattr(
-        operations, "handlers", lose_the_lease_after_the_first_attempt(ops, handlers)
+        operations, "handlers", lose_the_lease_after_the_first_attempt(ops, handlers, recovered_by)
     )
     ops.files("docs", make_tree(tmp_path / "data"))
 
