@@ -3,15 +3,13 @@ explained error, and the vault stays consistent, restorable and collectable.
 
 The filesystem is a small tmpfs mounted for the test. That needs the right to mount
 (root with CAP_SYS_ADMIN, as on the development and CI machines); without it the tests
-skip and say why (no service is missing, so this is an environment limit, like the
-xattr and /dev/shm skips of the files tests).
+skip and say why, and under CI=true they fail (see ``tests.support.environment``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from strongroom.keys import PassphraseProvider
 from strongroom.storage.local import TEMP_SUFFIX, LocalStore
 from strongroom.vault import Vault, VaultSettings, WriterOptions
 from tests.support.cli import strongroom, text
+from tests.support.environment import mounted_tmpfs
 from tests.support.vault import FAST_KDF, PASSPHRASE, assert_no_garbage
 
 DISK_BYTES = 8 * 1024 * 1024
@@ -37,20 +36,8 @@ SETTINGS = VaultSettings(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A fresh 8 MiB tmpfs, unmounted after the test."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs: {mounted.stderr.strip()} (needs root)")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", DISK_BYTES) as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def leftovers(root: Path) -> list[Path]:

@@ -8,7 +8,8 @@ service (`_HOST`, `_PORT`, `_USER`, `_PASSWORD`, …) override what the URL says
 Each fixture checks that its server really answers, once per session. When a service is not
 configured or does not answer, its tests are skipped with a message naming the command that
 starts it; under `CI=true` they fail instead, because in CI a missing service is a failure.
-No other module may skip a test for a missing service.
+No other module may skip a test for a missing service; what a test needs of the machine
+itself (mounting, extended attributes) goes through ``tests.support.environment``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.support.environment import unavailable
+
 DEFAULT_SERVICES_DIR = Path("/var/tmp/strongroom-services")
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -43,11 +46,6 @@ class ServiceUnavailableError(Exception):
 def services_dir() -> Path:
     """Return the folder `dev/services` keeps its data and `services.json` in."""
     return Path(os.environ.get("STRONGROOM_SERVICES_DIR") or DEFAULT_SERVICES_DIR)
-
-
-def in_ci() -> bool:
-    """Return True when running in CI (`CI=true`), where missing services fail tests."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def unique_name(prefix: str) -> str:
@@ -265,13 +263,13 @@ def provide(
         service = build(load_settings(name))
         probe(service)
     except ServiceUnavailableError as exc:
-        message = f"{title} is not available ({exc}); run `dev/services up {name}`"
+        failure = f"{title} is not available ({exc}); run `dev/services up {name}`"
     else:
-        return service
-    # Outside the except block, so that the report is the message alone, not a chain.
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+        failure = None
+    if failure is not None:
+        # Outside the except block, so that the report is the message alone, not a chain.
+        unavailable(failure)
+    return service
 
 
 @pytest.fixture(scope="session")

@@ -128,16 +128,3 @@ def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
         content = path.read_bytes()
         state[relative] = ("file", mode, status.st_mtime_ns, content, xattrs, group)
     return state
-
-
-def supports_user_xattrs(folder: Path) -> bool:
-    """Tell whether the file system of ``folder`` takes ``user.*`` extended attributes."""
-    probe = folder / ".xattr-probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.strongroom", b"1")
-    except OSError:
-        return False
-    finally:
-        probe.unlink()
-    return True

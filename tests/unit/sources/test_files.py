@@ -18,7 +18,8 @@ from strongroom.sources.base import BackupResult, Source, SourceContext
 from strongroom.sources.files import FilesSource
 from strongroom.sources.files_content import LARGE_FILE
 from strongroom.sources.sqlite import SqliteSource
-from tests.support.source_fakes import MemoryReader, MemorySink, supports_user_xattrs, tree_state
+from tests.support.environment import mounted_tmpfs, require_user_xattrs
+from tests.support.source_fakes import MemoryReader, MemorySink, tree_state
 
 OLD_NS = 1_500_000_000_123_456_789
 
@@ -46,9 +47,9 @@ def make_rich_tree(root: Path) -> None:
     (root / "hard-a").write_text("shared inode")
     os.link(root / "hard-a", root / "hard-b")
     os.link(root / "hard-a", root / "docs" / "hard-c")
-    if supports_user_xattrs(root):
-        os.setxattr(root / "docs" / "readme.txt", "user.origin", b"strongroom test")
-        os.setxattr(root / "docs", "user.folder", b"\x00binary\xff")
+    require_user_xattrs(root)
+    os.setxattr(root / "docs" / "readme.txt", "user.origin", b"strongroom test")
+    os.setxattr(root / "docs", "user.folder", b"\x00binary\xff")
     for index, path in enumerate(sorted(root.rglob("*"), key=str)):
         os.utime(path, ns=(OLD_NS + index, OLD_NS + index), follow_symlinks=False)
     (root / "docs" / "deep").chmod(0o750)
@@ -383,17 +384,19 @@ def test_follow_symlinks_backs_up_what_links_point_to(
     assert report.ok, report.failures
 
 
-@pytest.mark.skipif(
-    not os.path.ismount("/dev/shm") or Path("/dev").stat().st_dev == Path("/dev/shm").stat().st_dev,
-    reason="needs /dev/shm mounted as a file system of its own",
-)
 def test_one_file_system_records_a_mount_point_but_does_not_enter_it(
-    context: SourceContext,
+    context: SourceContext, tmp_path: Path
 ) -> None:
-    source = files_source(Path("/dev"), include=["shm/"], one_file_system=True)
-    result, sink = backup(source, context)
-    assert recorded_paths(sink) == ["dev", "dev/shm"]
-    assert {"path": "dev/shm", "reason": "mount point: other file system not entered"} in (
+    root = tmp_path / "tree"
+    (root / "kept").mkdir(parents=True)
+    (root / "kept" / "file").write_text("on the root's file system")
+    with mounted_tmpfs(root / "mounted", 1024 * 1024) as mounted:
+        (mounted / "inside").write_text("on another file system")
+        source = files_source(root, one_file_system=True)
+        result, sink = backup(source, context)
+    top = str(root).lstrip("/")
+    assert recorded_paths(sink) == [top, f"{top}/kept", f"{top}/kept/file", f"{top}/mounted"]
+    assert {"path": f"{top}/mounted", "reason": "mount point: other file system not entered"} in (
         result.metadata["skipped"]
     )
 

@@ -20,11 +20,11 @@ from strongroom.sources.base import BackupResult, SourceContext
 from strongroom.sources.files import FilesSource
 from strongroom.sources.files_content import LARGE_FILE
 from strongroom.sources.files_walk import WalkItem
+from tests.support.environment import require_user_xattrs
 from tests.support.source_fakes import (
     MemoryReader,
     MemorySink,
     ReusingMemorySink,
-    supports_user_xattrs,
     tree_state,
 )
 
@@ -283,8 +283,7 @@ def test_a_renamed_file_is_recorded_under_its_new_name(tree: Path, tmp_path: Pat
 def test_changed_xattrs_and_mode_of_an_unchanged_file_are_recorded(
     tree: Path, tmp_path: Path
 ) -> None:
-    if not supports_user_xattrs(tmp_path):
-        pytest.skip("the file system takes no user.* extended attributes")
+    require_user_xattrs(tmp_path)
     labelled = tree / "many" / "file-0003"
     os.setxattr(labelled, "user.kept", b"from the cache")
     source = cached_source(tree, tmp_path)
