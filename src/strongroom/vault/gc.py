@@ -54,7 +54,7 @@ from strongroom.vault.repair import FragmentWriter
 if TYPE_CHECKING:
     from strongroom.vault.crypto import GenerationKeys
     from strongroom.vault.locks import HeldLock
-    from strongroom.vault.vault import Vault
+    from strongroom.vault.parts import VaultParts
 
 DEFAULT_GRACE: Final = timedelta(hours=1)
 DEFAULT_REPACK_THRESHOLD: Final = 0.5
@@ -110,7 +110,7 @@ class _Plan:
 class _Repacker:
     """Copies live chunks into new packs (new salts, same generation) and indexes them."""
 
-    def __init__(self, vault: Vault, marks: GcMarks, fragments: FragmentWriter) -> None:
+    def __init__(self, vault: VaultParts, marks: GcMarks, fragments: FragmentWriter) -> None:
         self._vault = vault
         self._marks = marks
         self._fragments = fragments
@@ -185,7 +185,7 @@ class _Repacker:
 
 
 def collect_garbage(
-    vault: Vault,
+    vault: VaultParts,
     held: HeldLock,
     *,
     dry_run: bool,
@@ -230,7 +230,7 @@ def collect_garbage(
         ages.close()
 
 
-def _mark(vault: Vault, marks: GcMarks, held: HeldLock) -> int:
+def _mark(vault: VaultParts, marks: GcMarks, held: HeldLock) -> int:
     """Put every chunk id the recovery points reference into ``marks``; returns the
     number of points."""
     ids = vault.point_ids()
@@ -268,7 +268,7 @@ def _mark(vault: Vault, marks: GcMarks, held: HeldLock) -> int:
     return count
 
 
-def _mark_point(vault: Vault, marks: GcMarks, point: RecoveryPoint) -> None:
+def _mark_point(vault: VaultParts, marks: GcMarks, point: RecoveryPoint) -> None:
     generation = point.key_generation
     for record in point.streams:
         what = f"recovery point {point.id} stream {record.name!r}"
@@ -283,7 +283,7 @@ def _mark_point(vault: Vault, marks: GcMarks, point: RecoveryPoint) -> None:
             ) from exc
 
 
-def _scan_fragments(vault: Vault, marks: GcMarks) -> list[str]:
+def _scan_fragments(vault: VaultParts, marks: GcMarks) -> list[str]:
     """Record which packs each fragment lists (and their chunk totals); returns the
     fragment names."""
     store = vault.store
@@ -302,7 +302,7 @@ def _scan_fragments(vault: Vault, marks: GcMarks) -> list[str]:
     return names
 
 
-def _read_fragment(vault: Vault, name: str) -> list[IndexedPack]:
+def _read_fragment(vault: VaultParts, name: str) -> list[IndexedPack]:
     try:
         data = vault.store.get(name)
     except NotFoundError as exc:
@@ -383,7 +383,7 @@ def _dry_report(plan: _Plan, marks: GcMarks, points: int, held: HeldLock) -> GcR
     )
 
 
-def _sweep(vault: Vault, held: HeldLock, marks: GcMarks, plan: _Plan, points: int) -> GcReport:
+def _sweep(vault: VaultParts, held: HeldLock, marks: GcMarks, plan: _Plan, points: int) -> GcReport:
     store = vault.store
     fragments = FragmentWriter(store, vault.keyring.current())
     repacker = _Repacker(vault, marks, fragments)

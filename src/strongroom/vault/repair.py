@@ -24,7 +24,7 @@ from strongroom.vault.pack import read_pack_header
 
 if TYPE_CHECKING:
     from strongroom.vault.locks import HeldLock
-    from strongroom.vault.vault import Vault
+    from strongroom.vault.parts import VaultParts
 
 HEADER_THREADS: Final = 4
 _log = get_logger(__name__)
@@ -88,7 +88,7 @@ class FragmentWriter:
         self._blocks, self._chunks = [], 0
 
 
-def repair_index(vault: Vault, held: HeldLock) -> RepairReport:
+def repair_index(vault: VaultParts, held: HeldLock) -> RepairReport:
     """Rebuild ``vault``'s index from its packs; ``held`` is the exclusive lock.
 
     Raises store errors (nothing is deleted before every new fragment is written) and

@@ -7,24 +7,19 @@ Only the :class:`~strongroom.storage.base.BlobStore` protocol is used, so any st
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import shutil
 import tempfile
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Final
 
 from strongroom.errors import (
     ConfigError,
     ConflictError,
-    IntegrityError,
     NotFoundError,
-    UnsupportedError,
 )
 from strongroom.keys import KdfSettings, KeyKind, KeyProvider, wrap_master_key
 from strongroom.logs import get_logger
@@ -35,22 +30,20 @@ from strongroom.vault.fetch import ChunkFetcher
 from strongroom.vault.format import (
     CONFIG_NAME,
     KEY_BYTES,
-    MANIFESTS_PREFIX,
     is_sha256_hex,
     key_name,
     manifest_name,
-    sha_suffix,
 )
 from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, GcReport, collect_garbage
 from strongroom.vault.keyring import Keyring, Wrappings, list_wrappings, open_master_key
 from strongroom.vault.locks import HeldLock, LockInfo, LockSettings, VaultLocks
-from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId, decode_manifest
+from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
+from strongroom.vault.parts import VaultParts
 from strongroom.vault.reader import ReaderOptions, VaultReader
 from strongroom.vault.repair import RepairReport, repair_index
 from strongroom.vault.verify import VerifyReport, verify_vault
 from strongroom.vault.writer import VaultWriter, WriterOptions
 
-LOAD_THREADS: Final = 8
 _log = get_logger(__name__)
 
 
@@ -101,6 +94,14 @@ class Vault:
         self._temporary_cache = temporary_cache
         self._key_id = key_id
         self._fetcher = ChunkFetcher(store, cache, keyring, resync=self.sync_index)
+        self._parts = VaultParts(
+            store=store,
+            config=config,
+            keyring=keyring,
+            index=cache,
+            fetcher=self._fetcher,
+            sync_index=self.sync_index,
+        )
         self.damaged_fragments: dict[str, str] = {}
         """Index fragments the last sync could not read (name -> reason)."""
         self.lock_settings = LockSettings()
@@ -239,19 +240,10 @@ class Vault:
         return self._key_id
 
     @property
-    def keyring(self) -> Keyring:
-        """The master key and data-key generations (for verify, repair and GC)."""
-        return self._keyring
-
-    @property
-    def index(self) -> IndexCache:
-        """The local index cache (for verify, repair and GC)."""
-        return self._cache
-
-    @property
-    def fetcher(self) -> ChunkFetcher:
-        """Reads and checks chunks (for verify and GC)."""
-        return self._fetcher
+    def parts(self) -> VaultParts:
+        """The keyring, index cache and chunk fetcher of this vault, for verify, GC and
+        index repair (and tests that look inside)."""
+        return self._parts
 
     def sync_index(self) -> dict[str, str]:
         """Merge index fragments written since the last sync; returns damaged ones."""
@@ -294,12 +286,7 @@ class Vault:
 
     def point_ids(self) -> list[RecoveryPointId]:
         """Return the ids of every manifest in the store (readable or not)."""
-        ids = []
-        for info in self._store.list(MANIFESTS_PREFIX):
-            digest = sha_suffix(info.name, MANIFESTS_PREFIX)
-            if digest is not None:
-                ids.append(RecoveryPointId(digest))
-        return sorted(ids)
+        return self._parts.point_ids()
 
     def points(self) -> list[RecoveryPoint]:
         """Return the readable recovery points, oldest first (damaged ones are logged
@@ -314,23 +301,7 @@ class Vault:
     ) -> tuple[list[RecoveryPoint], dict[RecoveryPointId, str]]:
         """Load manifests in parallel; returns readable points (oldest first) and, by id,
         why the others could not be read."""
-        points: list[RecoveryPoint] = []
-        damaged: dict[RecoveryPointId, str] = {}
-
-        def load(point_id: RecoveryPointId) -> RecoveryPoint | str:
-            try:
-                return self.point(point_id)
-            except (IntegrityError, UnsupportedError, NotFoundError) as exc:
-                return str(exc)
-
-        with ThreadPoolExecutor(max_workers=LOAD_THREADS, thread_name_prefix="manifest") as pool:
-            for point_id, result in zip(point_ids, pool.map(load, point_ids), strict=True):
-                if isinstance(result, str):
-                    damaged[point_id] = result
-                else:
-                    points.append(result)
-        points.sort(key=lambda point: (point.created, point.id))
-        return points, damaged
+        return self._parts.load_points(point_ids)
 
     def point(self, point_id: str) -> RecoveryPoint:
         """Return recovery point ``point_id``.
@@ -338,17 +309,7 @@ class Vault:
         Raises ``ConfigError`` for a malformed id, ``NotFoundError`` if it does not exist
         and ``IntegrityError`` if its manifest is damaged.
         """
-        if not is_sha256_hex(point_id):
-            raise ConfigError(f"{point_id!r} is not a recovery point id (64 hex characters)")
-        name = manifest_name(point_id)
-        try:
-            data = self._store.get(name)
-        except NotFoundError as exc:
-            raise NotFoundError(f"recovery point {point_id} does not exist") from exc
-        if hashlib.sha256(data).hexdigest() != point_id:
-            raise IntegrityError(f"{name}: its bytes do not match its name")
-        manifest = decode_manifest(data, self._keyring.data_key, name)
-        return RecoveryPoint(RecoveryPointId(point_id), manifest)
+        return self._parts.point(point_id)
 
     def reader(self, point_id: str, options: ReaderOptions | None = None) -> VaultReader:
         """Open recovery point ``point_id`` for reading (see :meth:`point` for errors)."""
@@ -375,7 +336,7 @@ class Vault:
     ) -> VerifyReport:
         """Check the vault; see :func:`strongroom.vault.verify.verify_vault`."""
         return verify_vault(
-            self,
+            self._parts,
             read_data=read_data,
             subset_percent=subset_percent,
             point_ids=point_ids,
@@ -405,7 +366,7 @@ class Vault:
         held = self.vault_locks().acquire("shared" if dry_run else "exclusive", "gc")
         try:
             return collect_garbage(
-                self,
+                self._parts,
                 held,
                 dry_run=dry_run,
                 repack_threshold=repack_threshold,
@@ -424,7 +385,7 @@ class Vault:
         """
         held = self.vault_locks().acquire("exclusive", "repair")
         try:
-            return repair_index(self, held)
+            return repair_index(self._parts, held)
         finally:
             held.release()
 

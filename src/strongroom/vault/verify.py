@@ -24,7 +24,7 @@ from strongroom.vault.pack import PackKeys, open_chunk, parse_pack
 from strongroom.vault.reader import stream_chunk_ids
 
 if TYPE_CHECKING:
-    from strongroom.vault.vault import Vault
+    from strongroom.vault.parts import VaultParts
 
 READ_THREADS: Final = 4
 _log = get_logger(__name__)
@@ -87,7 +87,7 @@ class _Findings:
 
 
 def verify_vault(
-    vault: Vault,
+    vault: VaultParts,
     *,
     read_data: bool = False,
     subset_percent: float | None = None,
@@ -145,7 +145,7 @@ def verify_vault(
     )
 
 
-def _packs_used(vault: Vault, points: list[RecoveryPoint]) -> set[bytes]:
+def _packs_used(vault: VaultParts, points: list[RecoveryPoint]) -> set[bytes]:
     """Digests of the packs holding the chunks (and chunk lists) of ``points``. Chunks that
     cannot be listed or located are left to the point checks, which report them."""
     used: set[bytes] = set()
@@ -169,7 +169,7 @@ def _packs_used(vault: Vault, points: list[RecoveryPoint]) -> set[bytes]:
     return used
 
 
-def _check_keys(vault: Vault, findings: _Findings) -> None:
+def _check_keys(vault: VaultParts, findings: _Findings) -> None:
     _, damaged_keys = list_wrappings(vault.store)
     for name, reason in damaged_keys.items():
         findings.add(name, reason)
@@ -179,7 +179,7 @@ def _check_keys(vault: Vault, findings: _Findings) -> None:
         findings.add(KEYS_PREFIX, "the vault has no key objects")
 
 
-def _check_pack_presence(vault: Vault, packs: list[CachedPack], findings: _Findings) -> int:
+def _check_pack_presence(vault: VaultParts, packs: list[CachedPack], findings: _Findings) -> int:
     stored: dict[bytes, int] = {}
     for info in vault.store.list(DATA_PREFIX):
         digest = pack_digest(info.name)
@@ -198,7 +198,7 @@ def _check_pack_presence(vault: Vault, packs: list[CachedPack], findings: _Findi
     return len(stored)
 
 
-def _read_packs(vault: Vault, packs: list[CachedPack], findings: _Findings) -> None:
+def _read_packs(vault: VaultParts, packs: list[CachedPack], findings: _Findings) -> None:
     pack_keys = PackKeys(vault.keyring.data_key)
 
     def check(pack: CachedPack) -> tuple[list[str], set[bytes], bool, int]:
@@ -220,7 +220,7 @@ def _read_packs(vault: Vault, packs: list[CachedPack], findings: _Findings) -> N
 
 
 def _read_pack(
-    vault: Vault, pack_keys: PackKeys, pack: CachedPack
+    vault: VaultParts, pack_keys: PackKeys, pack: CachedPack
 ) -> tuple[list[str], set[bytes], bool, int]:
     """Return (messages, damaged chunk ids, whole pack unusable, bytes read)."""
     try:
@@ -261,7 +261,9 @@ def _read_pack(
     return messages, bad, False, len(data)
 
 
-def _check_point(vault: Vault, point: RecoveryPoint, findings: _Findings) -> list[DamagedStream]:
+def _check_point(
+    vault: VaultParts, point: RecoveryPoint, findings: _Findings
+) -> list[DamagedStream]:
     damaged: list[DamagedStream] = []
     generation = point.key_generation
     try:
@@ -284,7 +286,7 @@ def _check_point(vault: Vault, point: RecoveryPoint, findings: _Findings) -> lis
 
 
 def _chunk_problem(
-    vault: Vault, chunk_id: bytes, generation: int, findings: _Findings
+    vault: VaultParts, chunk_id: bytes, generation: int, findings: _Findings
 ) -> str | None:
     location = vault.index.locate(chunk_id)
     if location is None:

@@ -60,12 +60,12 @@ def test_duplicate_chunks_keep_the_first_location(tmp_path: Path) -> None:
 def test_removed_fragments_rebuild_the_cache(make_vault: VaultFactory) -> None:
     vault = make_vault()
     kept = backup(vault, {"a": sample_data(50_000, seed=1)})
-    first = vault.index.known_fragments()
+    first = vault.parts.index.known_fragments()
     gone = backup(vault, {"b": sample_data(50_000, seed=2)})
-    (victim,) = vault.index.known_fragments() - first
+    (victim,) = vault.parts.index.known_fragments() - first
     vault.store.delete(victim)
     vault.sync_index()
-    assert vault.index.known_fragments() == first
+    assert vault.parts.index.known_fragments() == first
     assert restore(vault, kept) == {"a": sample_data(50_000, seed=1)}
     assert vault.verify().damaged_points() == {gone: ["b"]}
 
@@ -73,7 +73,7 @@ def test_removed_fragments_rebuild_the_cache(make_vault: VaultFactory) -> None:
 def test_unreadable_cache_file_is_rebuilt(make_vault: VaultFactory, tmp_path: Path) -> None:
     vault = make_vault()
     point_id = backup(vault, {"a": b"x" * 10_000})
-    path = vault.index.path
+    path = vault.parts.index.path
     vault.close()
     for suffix in ("-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)

@@ -42,7 +42,7 @@ def _two_points(make_vault: VaultFactory) -> tuple[Vault, MemoryStore, str, str]
 def _first_chunk(vault: Vault, point_id: str, stream: str) -> tuple[str, int]:
     with vault.reader(point_id) as reader:
         chunk_id = next(iter(reader.chunk_ids(reader.stream(stream))))
-    location = vault.index.locate(chunk_id)
+    location = vault.parts.index.locate(chunk_id)
     assert location is not None
     return location.pack_name, location.entry.offset
 
@@ -113,7 +113,7 @@ def test_bit_flip_in_transit_is_caught() -> None:
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
 def test_damaged_index_fragment(make_vault: VaultFactory, damage: str) -> None:
     vault, store, a, b = _two_points(make_vault)
-    fragments = sorted(vault.index.known_fragments())
+    fragments = sorted(vault.parts.index.known_fragments())
     assert len(fragments) == 2
     pack_a, _ = _first_chunk(vault, a, "a")
     victim = next(
@@ -140,7 +140,7 @@ def test_damaged_index_fragment(make_vault: VaultFactory, damage: str) -> None:
 
 
 def _fragment_lists(make_vault: VaultFactory, vault: Vault, fragment: str, pack: str) -> bool:
-    packs = open_fragment(vault.store.get(fragment), vault.keyring.data_key, fragment)
+    packs = open_fragment(vault.store.get(fragment), vault.parts.keyring.data_key, fragment)
     return any(f"data/{p.digest.hex()[:2]}/{p.digest.hex()}" == pack for p in packs)
 
 
@@ -168,7 +168,7 @@ def test_damaged_list_chunk(make_vault: VaultFactory) -> None:
     point_id = backup(vault, {"long": long_data, "short": b"s"})
     record = vault.point(point_id).streams[0]
     assert record.chunk_lists
-    location = vault.index.locate(bytes.fromhex(record.chunk_lists[0]))
+    location = vault.parts.index.locate(bytes.fromhex(record.chunk_lists[0]))
     assert location is not None
     _flip(store, location.pack_name, location.entry.offset + 5)
     _read_fails(vault, point_id, "long")
@@ -183,7 +183,7 @@ def test_damaged_key_generation(make_vault: VaultFactory) -> None:
     vault, store, a, _ = _two_points(make_vault)
     vault.rotate_data_key()
     c = backup(vault, {"new": b"after rotation"})
-    first_generation = vault.keyring.object_name(1)
+    first_generation = vault.parts.keyring.object_name(1)
     _flip(store, first_generation, 70)
     other = _fresh(vault, make_vault)
     with pytest.raises(IntegrityError):
@@ -199,7 +199,7 @@ def test_damaged_newest_generation_stops_writers(make_vault: VaultFactory) -> No
     vault = make_vault()
     vault.rotate_data_key()
     assert isinstance(vault.store, MemoryStore)
-    _truncate(vault.store, vault.keyring.object_name(2), 10)
+    _truncate(vault.store, vault.parts.keyring.object_name(2), 10)
     other = _fresh(vault, make_vault)
     with pytest.raises(IntegrityError, match="generation 2"):
         other.writer()
@@ -260,7 +260,7 @@ def test_index_that_disagrees_with_a_pack_header(make_vault: VaultFactory) -> No
     data = sample_data(100_000, seed=104)
     backup(vault, {"a": data})
     pack_name = next(info.name for info in store.list("data/"))
-    header = read_pack_header(store, pack_name, vault.keyring.data_key)
+    header = read_pack_header(store, pack_name, vault.parts.keyring.data_key)
     forged = list(header.entries)
     lost = forged[0]
     forged[0] = type(lost)(
@@ -268,7 +268,7 @@ def test_index_that_disagrees_with_a_pack_header(make_vault: VaultFactory) -> No
     )
     digest = bytes.fromhex(pack_name.rsplit("/", 1)[1])
     block = IndexedPack(digest, header.salt, 1, store.stat(pack_name).size, tuple(forged))
-    keys = vault.keyring.get(1)
+    keys = vault.parts.keyring.get(1)
     blob = seal_fragment([block.to_bytes()], 1, keys.data_key)
     for info in list(store.list("index/")):
         store.delete(info.name)
@@ -284,7 +284,7 @@ def test_verifying_one_point_reads_only_the_packs_it_uses(make_vault: VaultFacto
     packs_of_b = {
         location.pack_digest
         for chunk_id in _chunk_ids(vault, b)
-        if (location := vault.index.locate(chunk_id)) is not None
+        if (location := vault.parts.index.locate(chunk_id)) is not None
     }
     pack_a, offset = _first_chunk(vault, a, "a")
     assert bytes.fromhex(pack_a.rpartition("/")[2]) not in packs_of_b

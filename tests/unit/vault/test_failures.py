@@ -54,7 +54,7 @@ def test_store_fills_mid_backup(faulty: FaultyStore) -> None:
     report = vault.verify(read_data=True)
     assert report.ok
     # packs of the failed backup that no fragment lists were removed again
-    listed = {pack.name for pack in vault.index.packs()}
+    listed = {pack.name for pack in vault.parts.index.packs()}
     assert {info.name for info in faulty.list("data/")} == listed
     second = backup(vault, {"big": sample_data(3_000_000, seed=2)})
     assert restore(vault, second)["big"] == sample_data(3_000_000, seed=2)

@@ -148,7 +148,7 @@ def test_spec_reader_restores_what_strongroom_wrote(make_vault: VaultFactory) ->
 def test_pack_layout_matches_the_spec(make_vault: VaultFactory) -> None:
     vault = make_vault()
     backup(vault, {"a": sample_data(100_000)})
-    generation_keys = vault.keyring.get(1)
+    generation_keys = vault.parts.keyring.get(1)
     for info in vault.store.list("data/"):
         pack = vault.store.get(info.name)
         assert info.name == f"data/{info.name[5:7]}/{hashlib.sha256(pack).hexdigest()}"

@@ -126,8 +126,8 @@ def _messy_vault(make_vault: VaultFactory) -> tuple[Vault, dict[str, dict[str, b
     # a writer whose manifest never came: indexed packs no point references
     failed = VaultWriter(
         store=_NoManifests(vault.store),
-        cache=vault.index,
-        keys=vault.keyring.current(),
+        cache=vault.parts.index,
+        keys=vault.parts.keyring.current(),
         config=vault.config,
         options=OPTIONS,
     )
@@ -251,7 +251,7 @@ def test_index_entries_of_vanished_dead_packs_are_dropped(make_vault: VaultFacto
     with vault.reader(dead) as reader:
         dead_chunk = next(reader.chunk_ids(reader.stream("a")))
     vault.delete_point(dead)
-    location = vault.index.locate(dead_chunk)
+    location = vault.parts.index.locate(dead_chunk)
     assert location is not None
     vault.store.delete(location.pack_name)
     assert not vault.verify().ok  # the index names a missing pack
@@ -368,7 +368,7 @@ def test_gc_deletes_nothing_when_it_cannot_know_what_is_live(
         point = vault.points()[0]
         with vault.reader(point.id) as reader:
             chunk_id = next(reader.chunk_ids(reader.streams()[0]))
-        location = vault.index.locate(chunk_id)
+        location = vault.parts.index.locate(chunk_id)
         assert location is not None
         store.delete(location.pack_name)
     else:

@@ -46,7 +46,7 @@ def _check(vault: Vault, expected: dict[str, dict[str, bytes]]) -> None:
 def test_a_vault_without_index_is_restored(make_vault: VaultFactory) -> None:
     vault = make_vault()
     expected = _points(vault)
-    chunks = vault.index.counts()[0]
+    chunks = vault.parts.index.counts()[0]
     for info in list(vault.store.list("index/")):
         vault.store.delete(info.name)
     damaged = make_vault(vault.store, create=False)
@@ -82,7 +82,7 @@ def test_an_unreadable_pack_is_named_and_the_rest_restores(make_vault: VaultFact
     second = backup(vault, {"b": sample_data(200_000, seed=2)})
     with vault.reader(first) as reader:
         chunk_id = next(reader.chunk_ids(reader.stream("a")))
-    location = vault.index.locate(chunk_id)
+    location = vault.parts.index.locate(chunk_id)
     assert location is not None
     store = vault.store
     assert isinstance(store, MemoryStore)
@@ -108,7 +108,7 @@ def test_lost_packs_are_reported(make_vault: VaultFactory) -> None:
     keep = backup(vault, {"b": sample_data(50_000, seed=2)})
     with vault.reader(point_id) as reader:
         chunk_id = next(reader.chunk_ids(reader.stream("a")))
-    location = vault.index.locate(chunk_id)
+    location = vault.parts.index.locate(chunk_id)
     assert location is not None
     vault.store.delete(location.pack_name)
     report = vault.repair_index()

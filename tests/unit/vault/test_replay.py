@@ -61,7 +61,7 @@ def _sizes(vault: Vault, point_id: str) -> list[int]:
         ids = list(reader.chunk_ids(reader.stream("s")))
     sizes = []
     for chunk_id in ids:
-        location = vault.index.locate(chunk_id)
+        location = vault.parts.index.locate(chunk_id)
         assert location is not None
         sizes.append(location.entry.raw_length)
     return sizes

@@ -108,7 +108,7 @@ def test_reading_one_stream_touches_only_its_packs(make_vault: VaultFactory) -> 
         record = reader.stream("b")
         ids = list(reader.chunk_ids(record))
         assert b"".join(reader.iter_stream("b")) == streams["b"]
-    assert ids and all(vault.index.locate(chunk_id) for chunk_id in ids)
+    assert ids and all(vault.parts.index.locate(chunk_id) for chunk_id in ids)
 
 
 @pytest.mark.parametrize("size", [250_000, 5_000_000])
