@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from strongroom.errors import IntegrityError, NotFoundError, UnsupportedError
 from strongroom.logs import get_logger
@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE TABLE IF NOT EXISTS hints(
     key BLOB PRIMARY KEY, generation INTEGER NOT NULL, record TEXT NOT NULL,
     used INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lost_packs(
+    name BLOB PRIMARY KEY, reason TEXT NOT NULL, found_by TEXT NOT NULL);
 """
+LostBy = Literal["listing", "reading"]
+"""How a pack was found lost: a listing (missing, or of the wrong size), or reading it
+(its bytes are damaged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +133,26 @@ class IndexCache:
         """Forget everything (the next sync reloads every fragment)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM chunks")
-            self._db.execute("DELETE FROM packs")
-            self._db.execute("DELETE FROM fragments")
+            self._forget_fragments()
             self._db.execute("COMMIT")
 
     def add_fragment(self, name: str, packs: list[IndexedPack]) -> None:
-        """Merge one fragment's packs and chunks (first location of a chunk wins)."""
+        """Merge one fragment's packs and chunks. The first location of a chunk wins,
+        except over a location in a lost pack (:meth:`mark_lost`): a copy elsewhere, e.g.
+        one a writer stored again, takes its place."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if self._db.execute("SELECT 1 FROM fragments WHERE name=?", (name,)).fetchone():
                     self._db.execute("ROLLBACK")
                     return
+                lost = {
+                    int(row[0])
+                    for row in self._db.execute(
+                        "SELECT p.pack FROM packs p JOIN lost_packs l ON l.name = p.name"
+                    )
+                }
+                has_lost = bool(self._db.execute("SELECT 1 FROM lost_packs LIMIT 1").fetchone())
                 for pack in packs:
                     self._db.execute(
                         "INSERT OR IGNORE INTO packs(name, salt, generation, size, indexed) "
@@ -150,6 +162,9 @@ class IndexCache:
                     (number,) = self._db.execute(
                         "SELECT pack FROM packs WHERE name=?", (pack.digest,)
                     ).fetchone()
+                    if has_lost:
+                        self._merge_beside_lost(number, pack, lost)
+                        continue
                     inserted = self._db.executemany(
                         "INSERT OR IGNORE INTO chunks VALUES (?,?,?,?,?,?)",
                         (
@@ -165,6 +180,70 @@ class IndexCache:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _merge_beside_lost(self, number: int, pack: IndexedPack, lost: set[int]) -> None:
+        """Merge one pack's chunks while some packs are lost (rare: one query a chunk)."""
+        if pack.digest in {
+            bytes(row[0]) for row in self._db.execute("SELECT name FROM lost_packs")
+        }:
+            lost.add(number)
+        gained: dict[int, int] = {}
+        for e in pack.entries:
+            row = self._db.execute("SELECT pack FROM chunks WHERE id = ?", (e.chunk_id,)).fetchone()
+            if row is not None and (row[0] not in lost or number in lost):
+                continue
+            self._db.execute(
+                "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?)",
+                (e.chunk_id, number, e.offset, e.stored_length, e.raw_length, e.flags),
+            )
+            gained[number] = gained.get(number, 0) + 1
+            if row is not None:
+                gained[row[0]] = gained.get(row[0], 0) - 1
+        self._db.executemany(
+            "UPDATE packs SET indexed = indexed + ? WHERE pack = ?",
+            ((count, pack_number) for pack_number, count in gained.items()),
+        )
+
+    def lost_packs(self) -> dict[bytes, tuple[str, LostBy]]:
+        """Return the packs known to be lost: digest -> (reason, how it was found)."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, reason, found_by FROM lost_packs").fetchall()
+        return {bytes(name): (reason, found_by) for name, reason, found_by in rows}
+
+    def mark_lost(
+        self, lost: dict[bytes, str], found_by: LostBy, *, intact: Iterable[bytes] = ()
+    ) -> list[bytes]:
+        """Record packs found lost by ``found_by`` (digest -> reason), and forget the
+        marks ``found_by`` set on the ``intact`` packs. Returns the digests newly marked.
+
+        When the set of lost packs changes, the merged fragments are forgotten, so the next
+        :meth:`sync` places every chunk again, outside lost packs where it can.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                known = {bytes(row[0]) for row in self._db.execute("SELECT name FROM lost_packs")}
+                new = [digest for digest in lost if digest not in known]
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO lost_packs VALUES (?,?,?)",
+                    ((digest, reason, found_by) for digest, reason in lost.items()),
+                )
+                cleared = self._db.executemany(
+                    "DELETE FROM lost_packs WHERE name = ? AND found_by = ?",
+                    ((digest, found_by) for digest in intact if digest not in lost),
+                ).rowcount
+                if new or cleared > 0:
+                    self._forget_fragments()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return new
+
+    def _forget_fragments(self) -> None:
+        self._db.execute("DELETE FROM chunks")
+        self._db.execute("DELETE FROM packs")
+        self._db.execute("DELETE FROM fragments")
 
     def sync(
         self, store: BlobStore, data_key_of: Callable[[int], bytes], *, threads: int = 4
@@ -289,6 +368,14 @@ class IndexCache:
         return int(chunks), int(packs)
 
 
+_USABLE: Final = (
+    "NOT EXISTS (SELECT 1 FROM main.lost_packs l JOIN main.packs q ON q.name = l.name "
+    "WHERE q.pack = c.pack)"
+)
+"""SQL condition on chunk row ``c``: its pack is not lost, so a writer may count it as
+stored (a chunk in a lost pack is stored again)."""
+
+
 class CacheSession:
     """One writer's connection: dedup lookups over the index plus what it stored itself.
 
@@ -309,8 +396,8 @@ class CacheSession:
         """Return the stored length of a chunk the index or this session holds, else None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT stored FROM temp.pending WHERE id=? "
-                "UNION ALL SELECT stored FROM main.chunks WHERE id=? LIMIT 1",
+                "SELECT stored FROM temp.pending WHERE id=? "  # noqa: S608 - a constant condition
+                f"UNION ALL SELECT stored FROM main.chunks c WHERE id=? AND {_USABLE} LIMIT 1",
                 (chunk_id, chunk_id),
             ).fetchone()
         return None if row is None else int(row[0])
@@ -339,7 +426,7 @@ class CacheSession:
             with self._lock:
                 rows = self._db.execute(
                     "SELECT c.id, c.stored, c.raw, p.generation FROM main.chunks c "  # noqa: S608 - only ? marks
-                    f"JOIN main.packs p ON p.pack = c.pack WHERE c.id IN ({marks})",
+                    f"JOIN main.packs p ON p.pack = c.pack WHERE c.id IN ({marks}) AND {_USABLE}",
                     batch,
                 ).fetchall()
             found.update(

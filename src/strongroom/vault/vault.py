@@ -33,12 +33,14 @@ from strongroom.vault.format import (
     is_sha256_hex,
     key_name,
     manifest_name,
+    pack_name,
 )
 from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, GcReport, collect_garbage
 from strongroom.vault.keyring import Keyring, Wrappings, list_wrappings, open_master_key
 from strongroom.vault.locks import HeldLock, LockInfo, LockSettings, VaultLocks
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
 from strongroom.vault.parts import VaultParts
+from strongroom.vault.presence import check_presence
 from strongroom.vault.reader import ReaderOptions, VaultReader
 from strongroom.vault.repair import RepairReport, repair_index
 from strongroom.vault.verify import VerifyReport, verify_vault
@@ -93,7 +95,7 @@ class Vault:
         self._cache = cache
         self._temporary_cache = temporary_cache
         self._key_id = key_id
-        self._fetcher = ChunkFetcher(store, cache, keyring, resync=self.sync_index)
+        self._fetcher = ChunkFetcher(store, cache, keyring, resync=self._resync_after_miss)
         self._parts = VaultParts(
             store=store,
             config=config,
@@ -251,6 +253,32 @@ class Vault:
         self.damaged_fragments = self._cache.sync(self._store, self._keyring.data_key)
         return dict(self.damaged_fragments)
 
+    def check_packs(self) -> dict[str, str]:
+        """List the store's packs once and record, in the index cache, those the index
+        names that are missing or of another size: their chunks stop counting as stored
+        (a writer stores them again) and the index is synced again to place them
+        elsewhere where another copy is listed. Returns the packs newly found lost
+        (name -> reason), each also logged as a warning. Raises store errors."""
+        presence = check_presence(self._store, self._cache.packs())
+        new = self._cache.mark_lost(presence.lost, "listing", intact=presence.intact)
+        if new:
+            self.sync_index()
+        newly_lost = {pack_name(digest.hex()): presence.lost[digest] for digest in new}
+        for name, reason in newly_lost.items():
+            _log.warning(
+                "pack %s: %s; its chunks no longer count as stored (a backup stores them "
+                "again; run verify)",
+                name,
+                reason,
+            )
+        return newly_lost
+
+    def _resync_after_miss(self) -> None:
+        """A reader missed a chunk or a pack: sync the index, and (if a pack is gone)
+        place the chunks it held where other copies are."""
+        self.sync_index()
+        self.check_packs()
+
     # -- recovery points -------------------------------------------------------------
 
     def writer(self, options: WriterOptions | None = None) -> VaultWriter:
@@ -274,11 +302,13 @@ class Vault:
         )
 
     def _writer_lock(self) -> HeldLock:
-        """Take a writer's shared lock, then sync the index: deduplication must only
-        trust chunks seen while the lock keeps GC away."""
+        """Take a writer's shared lock, then sync the index and check that every pack it
+        names is there: deduplication must only trust chunks seen while the lock keeps GC
+        away, in packs that exist."""
         held = self.vault_locks().acquire("shared", "backup")
         try:
             self.sync_index()
+            self.check_packs()
         except BaseException:
             held.release()
             raise

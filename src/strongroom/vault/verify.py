@@ -9,22 +9,24 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from pathlib import Path
+from typing import Final
 
 from strongroom.errors import ConfigError, IntegrityError, NotFoundError, UnsupportedError
 from strongroom.logs import get_logger
-from strongroom.vault.cache import CachedPack
-from strongroom.vault.format import DATA_PREFIX, KEYS_PREFIX, pack_digest
+from strongroom.vault.cache import CachedPack, IndexCache
+from strongroom.vault.fetch import ChunkFetcher
+from strongroom.vault.format import KEYS_PREFIX, pack_name
 from strongroom.vault.keyring import list_wrappings
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
 from strongroom.vault.pack import PackKeys, open_chunk, parse_pack
+from strongroom.vault.parts import VaultParts
+from strongroom.vault.presence import PackPresence, check_presence
 from strongroom.vault.reader import stream_chunk_ids
-
-if TYPE_CHECKING:
-    from strongroom.vault.parts import VaultParts
 
 READ_THREADS: Final = 4
 _log = get_logger(__name__)
@@ -80,6 +82,11 @@ class _Findings:
     bad_chunks: set[bytes] = field(default_factory=set)
     packs_checked: int = 0
     bytes_read: int = 0
+    damaged_fragments: set[str] = field(default_factory=set)
+    lost_by_listing: dict[bytes, str] = field(default_factory=dict)
+    listed_intact: list[bytes] = field(default_factory=list)
+    lost_by_reading: dict[bytes, str] = field(default_factory=dict)
+    read_intact: list[bytes] = field(default_factory=list)
 
     def add(self, name: str, message: str) -> None:
         self.problems.append(Problem(name, message))
@@ -106,16 +113,65 @@ def verify_vault(
     limits which points are checked, and which packs are read to those the points use
     (every pack's presence and size is still checked).
 
+    Nothing is taken from the local index cache: every index fragment is read from the
+    store into an index of verify's own, every time. What verify finds damaged is then
+    recorded in the vault's cache, so that writers stop deduplicating against it.
+
     Returns the report; raises ``ConfigError`` for a bad percentage and store errors.
     """
     if subset_percent is not None and not 0 < subset_percent <= 100:
         raise ConfigError(f"subset_percent must be in (0, 100], not {subset_percent}")
+    vault.keyring.refresh()
+    with tempfile.TemporaryDirectory(prefix="strongroom-verify-") as folder:
+        index = IndexCache(Path(folder) / "index.sqlite")
+        try:
+            fresh = VaultParts(
+                store=vault.store,
+                config=vault.config,
+                keyring=vault.keyring,
+                index=index,
+                fetcher=ChunkFetcher(vault.store, index, vault.keyring),
+                sync_index=lambda: index.sync(vault.store, vault.keyring.data_key),
+            )
+            report, findings = _verify(fresh, read_data, subset_percent, point_ids, seed)
+        finally:
+            index.close()
+    _tell_the_cache(vault.index, findings)
+    vault.sync_index()
+    return report
+
+
+def _tell_the_cache(cache: IndexCache, findings: _Findings) -> None:
+    """Stop the vault's own index cache from trusting what verify found damaged: fragments
+    it merged (forgotten, so the next sync skips them) and lost packs (writers store their
+    chunks again)."""
+    if findings.damaged_fragments & cache.known_fragments():
+        cache.reset()
+    cache.mark_lost(findings.lost_by_listing, "listing", intact=findings.listed_intact)
+    cache.mark_lost(findings.lost_by_reading, "reading", intact=findings.read_intact)
+
+
+def _verify(
+    vault: VaultParts,
+    read_data: bool,
+    subset_percent: float | None,
+    point_ids: Iterable[str] | None,
+    seed: int | None,
+) -> tuple[VerifyReport, _Findings]:
+    """Verify with ``vault``'s index built afresh from every fragment in the store."""
     findings = _Findings()
-    for name, reason in vault.sync_index().items():
-        findings.add(name, reason)
+    damaged_fragments = vault.sync_index()
     _check_keys(vault, findings)
+    presence = check_presence(vault.store, vault.index.packs())
+    if presence.lost:  # place chunks outside lost packs where another copy is listed
+        vault.index.mark_lost(presence.lost, "listing")
+        damaged_fragments = vault.sync_index()
+    for name, reason in damaged_fragments.items():
+        findings.add(name, reason)
+    findings.damaged_fragments = set(damaged_fragments)
+    _note_presence(vault, presence, findings)
     packs = vault.index.packs()
-    unindexed = _check_pack_presence(vault, packs, findings)
+    unindexed = presence.unindexed
     ids = [RecoveryPointId(i) for i in point_ids] if point_ids is not None else vault.point_ids()
     points, unreadable = vault.load_points(ids)
     if read_data or subset_percent is not None:
@@ -134,7 +190,7 @@ def verify_vault(
     for point in points:
         streams += len(point.streams)
         damaged.extend(_check_point(vault, point, findings))
-    return VerifyReport(
+    report = VerifyReport(
         points_checked=len(ids),
         streams_checked=streams,
         packs_checked=findings.packs_checked,
@@ -143,6 +199,7 @@ def verify_vault(
         damaged=tuple(damaged),
         unindexed_packs=unindexed,
     )
+    return report, findings
 
 
 def _packs_used(vault: VaultParts, points: list[RecoveryPoint]) -> set[bytes]:
@@ -179,23 +236,14 @@ def _check_keys(vault: VaultParts, findings: _Findings) -> None:
         findings.add(KEYS_PREFIX, "the vault has no key objects")
 
 
-def _check_pack_presence(vault: VaultParts, packs: list[CachedPack], findings: _Findings) -> int:
-    stored: dict[bytes, int] = {}
-    for info in vault.store.list(DATA_PREFIX):
-        digest = pack_digest(info.name)
-        if digest is None:
-            findings.add(info.name, "not a pack name")
-            continue
-        stored[bytes.fromhex(digest)] = info.size
-    for pack in packs:
-        size = stored.pop(pack.digest, None)
-        if size is None:
-            findings.add(pack.name, "missing (the index lists it)")
-            findings.bad_packs.add(pack.digest)
-        elif size != pack.size:
-            findings.add(pack.name, f"has {size} bytes, the index says {pack.size}")
-            findings.bad_packs.add(pack.digest)
-    return len(stored)
+def _note_presence(vault: VaultParts, presence: PackPresence, findings: _Findings) -> None:
+    for name in presence.foreign:
+        findings.add(name, "not a pack name")
+    for digest, reason in presence.lost.items():
+        findings.add(pack_name(digest.hex()), reason)
+        findings.bad_packs.add(digest)
+    findings.lost_by_listing = dict(presence.lost)
+    findings.listed_intact = list(presence.intact)
 
 
 def _read_packs(vault: VaultParts, packs: list[CachedPack], findings: _Findings) -> None:
@@ -217,6 +265,10 @@ def _read_packs(vault: VaultParts, packs: list[CachedPack], findings: _Findings)
                 findings.bad_chunks |= bad
                 if pack_bad:
                     findings.bad_packs.add(pack.digest)
+                if messages:
+                    findings.lost_by_reading[pack.digest] = messages[0]
+                else:
+                    findings.read_intact.append(pack.digest)
 
 
 def _read_pack(

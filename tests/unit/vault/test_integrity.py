@@ -1,0 +1,179 @@
+"""Integrity under adversity (issue #12): verify trusts no cache, a backup never succeeds
+over a missing or damaged pack, and a rotation cannot be rolled back. Each test runs on
+the in-memory, local and faulty stores, and damages objects through the store as an
+operator (or an attacker) with store access would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from strongroom.storage.base import BlobStore
+from strongroom.storage.faulty import FaultyStore
+from strongroom.storage.local import LocalStore
+from strongroom.storage.memory import MemoryStore
+from strongroom.vault import Vault
+from strongroom.vault.index import open_fragment
+
+from .conftest import VaultFactory, backup, restore, sample_data
+
+DATA_A = sample_data(300_000, seed=201)
+DATA_B = sample_data(200_000, seed=202)
+
+
+@pytest.fixture(params=["memory", "local", "faulty"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalStore(tmp_path / "vault")
+    if request.param == "faulty":
+        return FaultyStore(MemoryStore())
+    return MemoryStore()
+
+
+def _rewrite(store: BlobStore, name: str, change: Callable[[bytes], bytes]) -> None:
+    data = change(store.get(name))
+    store.delete(name)
+    store.put(name, data)
+
+
+def _flip(position: int) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        damaged = bytearray(data)
+        damaged[position % len(damaged)] ^= 0x01
+        return bytes(damaged)
+
+    return change
+
+
+def _fragment_of(vault: Vault, chunk_pack: str) -> str:
+    """The index fragment that lists pack ``chunk_pack``."""
+    store, keyring = vault.store, vault.parts.keyring
+    for info in store.list("index/"):
+        for pack in open_fragment(store.get(info.name), keyring.data_key, info.name):
+            if pack.digest.hex() in chunk_pack:
+                return info.name
+    raise AssertionError(f"no fragment lists {chunk_pack}")
+
+
+def _pack_of(vault: Vault, point_id: str, stream: str) -> str:
+    with vault.reader(point_id) as reader:
+        chunk_id = next(iter(reader.chunk_ids(reader.stream(stream))))
+    location = vault.parts.index.locate(chunk_id)
+    assert location is not None
+    return location.pack_name
+
+
+FRAGMENT_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "flip in the header": _flip(10),
+    "flip in the salt": _flip(30),
+    "flip in the ciphertext": _flip(60),
+    "flip in the tag": _flip(-1),
+    "truncated": lambda data: data[: len(data) // 2],
+    "extended": lambda data: data + b"\x00",
+    "emptied": lambda data: b"",
+}
+
+
+@pytest.mark.parametrize("damage", [*FRAGMENT_DAMAGE, "replaced by another fragment", "deleted"])
+def test_verify_finds_fragment_damage_on_the_machine_that_wrote_it(
+    make_vault: VaultFactory, any_store: BlobStore, damage: str
+) -> None:
+    vault = make_vault(any_store)
+    a = backup(vault, {"a": DATA_A})
+    b = backup(vault, {"b": DATA_B})
+    victim = _fragment_of(vault, _pack_of(vault, a, "a"))
+    if damage == "deleted":
+        any_store.delete(victim)
+    elif damage == "replaced by another fragment":
+        other = _fragment_of(vault, _pack_of(vault, b, "b"))
+        assert other != victim
+        _rewrite(any_store, victim, lambda _: any_store.get(other))
+    else:
+        _rewrite(any_store, victim, FRAGMENT_DAMAGE[damage])
+    for read_data in (False, True):
+        report = vault.verify(read_data=read_data)
+        assert not report.ok
+        assert a in report.damaged_points(), (damage, read_data)
+        assert b not in report.damaged_points()
+        if damage != "deleted":
+            assert victim in {problem.object_name for problem in report.problems}
+
+
+def test_verify_read_data_reads_every_fragment_every_time(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    vault = make_vault(any_store)
+    a = backup(vault, {"a": DATA_A})
+    assert vault.verify(read_data=True).ok
+    victim = _fragment_of(vault, _pack_of(vault, a, "a"))
+    _rewrite(any_store, victim, _flip(60))
+    assert not vault.verify(read_data=True).ok
+    assert not vault.verify(read_data=True).ok  # and again: nothing was cached as good
+
+
+def test_a_fragment_verify_found_damaged_is_no_longer_trusted_for_deduplication(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    vault = make_vault(any_store)
+    a = backup(vault, {"a": DATA_A})
+    victim = _fragment_of(vault, _pack_of(vault, a, "a"))
+    _rewrite(any_store, victim, _flip(60))
+    assert not vault.verify().ok
+    again = backup(vault, {"a": DATA_A})
+    other = make_vault(any_store, create=False)  # another machine: no cache
+    assert restore(other, again) == {"a": DATA_A}
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "extended"])
+def test_a_backup_stores_again_what_a_missing_or_damaged_pack_held(
+    make_vault: VaultFactory, any_store: BlobStore, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    vault = make_vault(any_store)
+    a = backup(vault, {"a": DATA_A})
+    pack = _pack_of(vault, a, "a")
+    if damage == "deleted":
+        any_store.delete(pack)
+    elif damage == "truncated":
+        _rewrite(any_store, pack, lambda data: data[:-100])
+    else:
+        _rewrite(any_store, pack, lambda data: data + b"x")
+    again = backup(vault, {"a": DATA_A})
+    assert pack in caplog.text
+    assert vault.point(again).stats.new_chunk_count > 0
+    assert restore(vault, again) == {"a": DATA_A}
+    other = make_vault(any_store, create=False)  # another machine: no cache
+    assert restore(other, again) == {"a": DATA_A}
+    report = other.verify(read_data=True)
+    assert again not in report.damaged_points()
+
+
+def test_a_reused_stream_whose_pack_is_gone_is_not_reused(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    vault = make_vault(any_store)
+    with vault.writer() as writer:
+        writer.add_stream("a", [DATA_A])
+        reference = writer.stream_reference("a")
+        a = writer.commit()
+    assert reference is not None
+    any_store.delete(_pack_of(vault, a, "a"))
+    with vault.writer() as writer:
+        assert not writer.reuse("a", reference)
+        writer.add_stream("a", [DATA_A])
+        again = writer.commit()
+    assert restore(make_vault(any_store, create=False), again) == {"a": DATA_A}
+
+
+def test_a_restore_on_another_machine_finds_chunks_stored_again(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    """After a backup re-stored the chunks of a deleted pack, the old point that used
+    them restores again too, on any machine."""
+    vault = make_vault(any_store)
+    a = backup(vault, {"a": DATA_A})
+    any_store.delete(_pack_of(vault, a, "a"))
+    backup(vault, {"a": DATA_A})
+    assert restore(make_vault(any_store, create=False), a) == {"a": DATA_A}
+    assert restore(vault, a) == {"a": DATA_A}
