@@ -32,7 +32,9 @@ def indexed_packs(vault: Vault) -> dict[bytes, IndexedPack]:
     """Return every pack the index fragments list (each must be listed once)."""
     packs: dict[bytes, IndexedPack] = {}
     for info in vault.store.list("index/"):
-        for pack in open_fragment(vault.store.get(info.name), vault.parts.keyring.data_key, info.name):
+        for pack in open_fragment(
+            vault.store.get(info.name), vault.parts.keyring.data_key, info.name
+        ):
             assert pack.digest not in packs, "a pack is listed by two fragments"
             packs[pack.digest] = pack
     return packs
