@@ -56,14 +56,14 @@ def test_a_damaged_chunk_mid_stream_is_named_and_nothing_after_it_is_written(
     with vault.reader(point_id, TIGHT) as reader:
         chunk_ids = list(reader.chunk_ids(reader.stream("s3")))
     victim = len(chunk_ids) // 2
-    location = vault.index.locate(chunk_ids[victim])
+    location = vault.parts.index.locate(chunk_ids[victim])
     assert location is not None
     damaged = bytearray(store.get(location.pack_name))
     damaged[location.entry.offset + 5] ^= 0x01
     store.put(location.pack_name, bytes(damaged))
     before_victim = sum(
         found.entry.raw_length
-        for found in (vault.index.locate(chunk_id) for chunk_id in chunk_ids[:victim])
+        for found in (vault.parts.index.locate(chunk_id) for chunk_id in chunk_ids[:victim])
         if found is not None
     )
 
