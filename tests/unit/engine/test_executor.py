@@ -23,7 +23,7 @@ from strongroom.engine.outcomes import complete
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConflictError, IllegalTransitionError, TimeoutError_
-from tests.support.catalog import T0
+from tests.support.catalog import T0, most_running_at_once
 from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 
@@ -351,6 +351,7 @@ def test_two_processes_never_run_one_resources_backups_at_once_and_keep_the_limi
     running: Counter[str] = Counter()
     peaks: Counter[str] = Counter()
     calls: list[str] = []
+    two_at_once = threading.Event()
 
     def handler(context: JobContext) -> JobResult:
         resource = context.job.resource or "?"
@@ -360,7 +361,13 @@ def test_two_processes_never_run_one_resources_backups_at_once_and_keep_the_limi
             for key in keys:
                 running[key] += 1
                 peaks[key] = max(peaks[key], running[key])
-        time.sleep(0.02)
+            if running["all"] == 2:
+                two_at_once.set()
+        # Until two jobs have run at the same time, each job waits for a second one to
+        # start beside it: executors that ran one job at a time would never get there, and
+        # the job fails. Once it happened, no job waits. (The bound only stops a hang.)
+        assert two_at_once.wait(timeout=120), "no second job started beside this one"
+        time.sleep(0.02)  # gives a limit violation the time to show; the test never needs it
         with lock:  # before the commit that lets another worker in
             for key in keys:
                 running[key] -= 1
@@ -392,7 +399,8 @@ def test_two_processes_never_run_one_resources_backups_at_once_and_keep_the_limi
     assert {service.get(job_id).state for job_id in job_ids} == {JobState.COMPLETED}
     assert max(peaks["orders-db"], peaks["billing-db"], peaks["cache"]) == 1
     assert peaks["type:postgres"] == 1
-    assert peaks["all"] <= 2
+    assert peaks["all"] == 2  # the global limit was reached, never passed
+    assert most_running_at_once(catalog, job_ids) == 2  # and so the catalog recorded it
 
 
 def test_wait_returns_the_ended_job_and_times_out_while_it_runs(
