@@ -18,7 +18,14 @@ from strongroom.errors import ConfigError, ConflictError
 from strongroom.storage.base import BlobInfo
 from strongroom.storage.memory import MemoryStore
 from strongroom.vault import LockSettings, Vault
-from strongroom.vault.locks import HeldLock, LockKind, VaultLocks, host_name, lock_kind_of
+from strongroom.vault.locks import (
+    HeldLock,
+    LockInfo,
+    LockKind,
+    VaultLocks,
+    host_name,
+    lock_kind_of,
+)
 
 from .conftest import OPTIONS, VaultFactory, backup, restore, sample_data
 
@@ -187,18 +194,40 @@ def test_refresh_replaces_the_lock_object(make_vault: VaultFactory) -> None:
     held.release()
 
 
+def wait_for_refresh_at(vault: Vault, clock: Clock) -> LockInfo:
+    """Wait until the vault holds one lock object, written at ``clock.now`` (a refresh by
+    the background thread after the clock last moved); return it.
+
+    The thread refreshes every fraction of a real second, however late a loaded machine
+    runs it: this waits for that event, and the bound only stops a hang.
+    """
+    for _ in range(60_000):
+        found, _ = vault.locks()
+        if len(found) == 1 and found[0].written == clock.now:
+            return found[0]
+        time.sleep(0.01)
+    raise AssertionError(f"no refresh at {clock.now} came")
+
+
 def test_the_background_thread_keeps_the_lease(make_vault: VaultFactory) -> None:
     vault = make_vault()
+    clock = Clock()
+    lease = timedelta(seconds=3)
     vault.lock_settings = LockSettings(
-        lease=timedelta(seconds=3), refresh=timedelta(seconds=0.2), clock_skew=timedelta(0)
+        clock=clock, lease=lease, refresh=timedelta(seconds=0.05), clock_skew=timedelta(0)
     )
     held = vault.vault_locks().acquire("shared", "backup")
     first = held.name
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:
-        (info,), _ = vault.locks()
-        assert info.stale_reason(datetime.now(UTC), timedelta(0)) is None
-        time.sleep(0.1)
+    first_expires = clock.now + lease
+    # Time (the locks' clock) moves in steps of 2 s, past the first lease after two: the
+    # lock stays live only because each step is followed by a refresh.
+    for _ in range(3):
+        clock.advance(timedelta(seconds=2))
+        info = wait_for_refresh_at(vault, clock)
+        assert info.expires == clock.now + lease
+        assert info.stale_reason(clock.now, timedelta(0)) is None
+        assert info.holder == held.holder
+    assert clock.now > first_expires
     assert held.name != first
     assert not held.lost
     held.release()
@@ -237,17 +266,37 @@ def test_unreadable_locks_block_until_broken(make_vault: VaultFactory) -> None:
     vault.gc(grace=timedelta(0))
 
 
+class WatchedStore(MemoryStore):
+    """A memory store that tells when a shared lock object is deleted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared_lock_deleted = threading.Event()
+
+    def delete(self, name: str) -> None:
+        super().delete(name)
+        if name.startswith("locks/shared-"):
+            self.shared_lock_deleted.set()
+
+
 def test_acquire_waits_for_a_lock_to_go(make_vault: VaultFactory) -> None:
-    vault = make_vault()
+    store = WatchedStore()
+    vault = make_vault(store)
     exclusive = vault.vault_locks().acquire("exclusive", "gc")
-    timer = threading.Timer(0.3, exclusive.release)
-    timer.start()
-    vault.lock_settings = LockSettings(wait=timedelta(seconds=10))
-    started = time.monotonic()
-    shared = vault.vault_locks().acquire("shared", "backup")
-    assert 0.2 < time.monotonic() - started < 5
+    vault.lock_settings = LockSettings(wait=timedelta(minutes=10))
+    taken: list[HeldLock] = []
+    waiter = threading.Thread(
+        target=lambda: taken.append(vault.vault_locks().acquire("shared", "backup"))
+    )
+    waiter.start()
+    # The waiter met the exclusive lock (it removed its own attempt) and keeps waiting.
+    assert store.shared_lock_deleted.wait(timeout=600)
+    assert taken == []
+    exclusive.release()
+    waiter.join(timeout=600)
+    (shared,) = taken
+    assert _lock_names(vault) == [shared.name]
     shared.release()
-    timer.join()
 
 
 def test_settings_are_checked() -> None:
