@@ -27,7 +27,7 @@ import redis.exceptions
 
 from strongroom.sources.base import JsonObject, SourceContext, WritableStream
 from strongroom.sources.redis import records
-from strongroom.sources.redis.client import Command, pipeline, translate
+from strongroom.sources.redis.client import Command, raw_pipe, translate
 
 _GONE: Final = -2
 """What PEXPIRETIME and PTTL answer for a key that does not exist (any more)."""
@@ -86,9 +86,9 @@ def scan_batches(
     Counts what it yields (and what vanished) into ``counts``. Raises redis-py errors.
     """
     expiry_command = "PEXPIRETIME" if expiretime else "PTTL"
-    scan_reply = pipeline(client, [_scan(b"0", pattern, count)])[0]
-    while True:
-        context.check_cancelled()
+
+    def send_batch(scan_reply: Any) -> tuple[list[bytes], bool, int]:
+        """Send DUMP and expiry of the keys of one SCAN reply, and the next SCAN."""
         if isinstance(scan_reply, redis.exceptions.ResponseError):
             raise scan_reply
         cursor, keys = scan_reply[0], scan_reply[1]
@@ -96,13 +96,27 @@ def scan_batches(
         for key in keys:
             commands.append(["DUMP", key])
             commands.append([expiry_command, key])
-        if cursor != b"0":
+        last = cursor == b"0"
+        if not last:
             commands.append(_scan(cursor, pattern, count))
-        replies = pipeline(client, commands) if commands else []
-        yield _batch(counts, keys, replies, expiretime)
-        if cursor == b"0":
-            return
-        scan_reply = replies[-1]
+        if commands:
+            pipe.send(commands)
+        return keys, last, len(commands)
+
+    with raw_pipe(client) as pipe:
+        pipe.send([_scan(b"0", pattern, count)])
+        keys, last, expected = send_batch(pipe.receive(1)[0])
+        while True:
+            context.check_cancelled()
+            replies = pipe.receive(expected)
+            batch_keys, batch_last = keys, last
+            if not batch_last:
+                # The next batch goes out before this one is handled, so the server works
+                # on it while Python encodes and writes this one.
+                keys, last, expected = send_batch(replies[-1])
+            yield _batch(counts, batch_keys, replies, expiretime)
+            if batch_last:
+                return
 
 
 def dump_database(
@@ -172,6 +186,7 @@ def _batch(
             counts.expiring += 1
         counts.keys += 1
         counts.types[records.payload_type(payload)] += 1
-        counts.rdb_versions.add(records.payload_version(payload))
         batch.append(records.Record(key, expire_at, payload))
+    if batch:  # one server writes one payload version: a key per batch tells it
+        counts.rdb_versions.add(records.payload_version(batch[0].payload))
     return batch

@@ -72,7 +72,8 @@ class Record:
 def payload_type(payload: bytes) -> str:
     """Return the type name of a DUMP payload (``unknown-N`` for a type byte not known)."""
     code = payload[0] if payload else -1
-    return RDB_TYPES.get(code, f"unknown-{code}")
+    name = RDB_TYPES.get(code)
+    return name if name is not None else f"unknown-{code}"
 
 
 def payload_version(payload: bytes) -> int:

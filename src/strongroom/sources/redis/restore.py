@@ -28,7 +28,7 @@ import redis.exceptions
 from strongroom.errors import ConflictError, IntegrityError, StrongroomError, UnsupportedError
 from strongroom.sources.base import SourceContext
 from strongroom.sources.redis import records
-from strongroom.sources.redis.client import Command, pipeline, translate
+from strongroom.sources.redis.client import Command, RawPipe, pipeline, raw_pipe, translate
 
 BATCH: Final = 1000
 _CRC64: Final = anycrc.Model("CRC64-REDIS")
@@ -135,36 +135,52 @@ def load_records(
 ) -> LoadCounts:
     """RESTORE every record that ``keep`` accepts; return the counts.
 
-    Raises ``ConflictError`` naming a key that exists (without ``replace``; keys restored
-    before it stay), ``UnsupportedError`` or ``IntegrityError`` for a refused payload (see
+    Raises ``ConflictError`` naming a key that exists (without ``replace``; the keys of
+    the batches sent before the error stay restored), ``UnsupportedError`` or ``IntegrityError`` for a refused payload (see
     the module docstring), typed connection errors.
     """
     counts = LoadCounts()
     tail: list[str] = ["ABSTTL", "REPLACE"] if replace else ["ABSTTL"]
     try:
         now_ms = server_now_ms(client)
-        for batch in batches(record for record in stream if keep(record.key)):
-            context.check_cancelled()
-            commands: list[Command] = []
-            sent: list[records.Record] = []
-            for record in batch:
-                if record.expire_at != records.NO_EXPIRY and record.expire_at <= now_ms:
-                    counts.expired += 1
-                    counts.expired_types[record.type_name] += 1
-                    continue
-                expire_at = 0 if record.expire_at == records.NO_EXPIRY else record.expire_at
-                commands.append(["RESTORE", record.key, expire_at, record.payload, *tail])
-                sent.append(record)
-            if not commands:
-                continue
-            for record, reply in zip(sent, pipeline(client, commands), strict=True):
-                if isinstance(reply, redis.exceptions.ResponseError):
-                    raise _refused(reply, record, versions, doing) from reply
-                counts.restored += 1
-                counts.types[record.type_name] += 1
+        with raw_pipe(client) as pipe:
+            waiting: list[records.Record] = []
+            for batch in batches(record for record in stream if keep(record.key)):
+                context.check_cancelled()
+                commands: list[Command] = []
+                sent: list[records.Record] = []
+                for record in batch:
+                    if record.expire_at != records.NO_EXPIRY and record.expire_at <= now_ms:
+                        counts.expired += 1
+                        counts.expired_types[record.type_name] += 1
+                        continue
+                    expire_at = 0 if record.expire_at == records.NO_EXPIRY else record.expire_at
+                    commands.append(["RESTORE", record.key, expire_at, record.payload, *tail])
+                    sent.append(record)
+                if commands:
+                    # This batch goes out before the previous one's replies are read, so
+                    # the server restores while Python decodes the next records.
+                    pipe.send(commands)
+                _check_replies(pipe, waiting, counts, versions, doing)
+                waiting = sent
+            _check_replies(pipe, waiting, counts, versions, doing)
     except redis.exceptions.RedisError as exc:
         raise translate(exc, doing) from exc
     return counts
+
+
+def _check_replies(
+    pipe: RawPipe,
+    sent: list[records.Record],
+    counts: LoadCounts,
+    versions: Versions,
+    doing: str,
+) -> None:
+    for record, reply in zip(sent, pipe.receive(len(sent)), strict=True):
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise _refused(reply, record, versions, doing) from reply
+        counts.restored += 1
+        counts.types[record.type_name] += 1
 
 
 def _refused(
