@@ -14,7 +14,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Final
@@ -74,8 +74,11 @@ def scratch_server(
     *,
     rdb: Path | None = None,
     start_timeout: float = 600.0,
+    settings: Sequence[str] = (),
 ) -> Iterator[RedisServer]:
     """Start a scratch server (from ``rdb`` when given); yield how to reach it.
+
+    ``settings`` are more configuration lines (``name value``) for the server.
 
     ``rdb`` is moved into the server's folder. Raises ``ToolError`` when redis-server is
     not installed, ``IntegrityError`` when the RDB does not load, ``UnsupportedError``
@@ -110,6 +113,7 @@ def scratch_server(
                 "appendonly no",
                 "databases 16",
                 *debug,
+                *settings,
                 f"requirepass {password}",
                 "",
             ]
