@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import struct
 import sys
@@ -41,9 +42,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import measure  # noqa: E402 - bench/ is put on the path above
+import measure
 
-PASSPHRASE = "strongroom redis bench passphrase"
+PASSPHRASE = "strongroom redis bench passphrase"  # noqa: S105 - a throwaway bench vault
 VALUE = b"v" * 200
 MEMBER = 50
 
@@ -282,16 +283,19 @@ def main_run(args: argparse.Namespace) -> None:
     servers = work / "servers"
     servers.mkdir()
     settings = ["repl-diskless-sync-delay 0"]
+    password = secrets.token_urlsafe(24)
     rows: list[list[str]] = []
     results: dict[str, tuple[measure.Measurement, int]] = {}
     try:
         with (
-            scratch_server(SourceContext(scratch=servers), settings=settings) as source,
-            scratch_server(SourceContext(scratch=servers), settings=settings) as target,
+            scratch_server(
+                SourceContext(scratch=servers), settings=settings, password=password
+            ) as source,
+            scratch_server(
+                SourceContext(scratch=servers), settings=settings, password=password
+            ) as target,
         ):
-            os.environ["BENCH_REDIS_PASSWORD"] = source.password or ""
-            with target.client() as client:  # one password for both, read by the steps
-                client.config_set("requirepass", source.password or "")
+            os.environ["BENCH_REDIS_PASSWORD"] = password
             target_client = _client(target.port)
             started = time.perf_counter()
             fill(source.port, 0, args.keys)

@@ -73,7 +73,7 @@ class MysqlResource(_Resource):
 
 
 RedisMode = Literal["snapshot", "logical", "cluster"]
-BUILT_REDIS_MODES: Final[frozenset[str]] = frozenset({"snapshot", "logical"})
+BUILT_REDIS_MODES: Final[frozenset[str]] = frozenset({"snapshot", "logical", "cluster"})
 """The Redis backup modes strongroom can run today; a config asking for another is refused."""
 
 
@@ -100,12 +100,13 @@ class RedisResource(_Resource):
     )
     databases: list[Annotated[int, Field(ge=0)]] = Field(
         default_factory=list,
-        description="Logical mode: database numbers to back up; empty means every one holding keys.",
+        description="Logical mode: database numbers to back up; empty means every one holding "
+        "keys.",
     )
     key_pattern: NonEmptyString | None = Field(
         default=None,
-        description="Logical mode: back up only keys matching this glob (SCAN MATCH); "
-        "unset backs up every key.",
+        description="Logical and cluster mode: back up only keys matching this glob (SCAN "
+        "MATCH); unset backs up every key.",
     )
     scan_count: int = Field(
         default=1000,
@@ -146,6 +147,8 @@ class RedisResource(_Resource):
                 "key_pattern and databases apply to logical backups; a snapshot holds every "
                 "key (set mode: logical to back up a part)"
             )
+        if self.mode == "cluster" and self.databases:
+            raise ValueError("a cluster has database 0 only; leave databases empty")
         if self.mode != "snapshot" and self.fallback_to_logical:
             raise ValueError("fallback_to_logical applies to mode: snapshot only")
         return self

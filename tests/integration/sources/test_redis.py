@@ -12,11 +12,14 @@ commands, never DUMP.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import anycrc
 import pytest
+import redis
 
 from strongroom.config.resources import RedisResource
 from strongroom.errors import (
@@ -563,3 +566,92 @@ def test_a_logical_point_cannot_be_placed_as_an_rdb(
     metadata, reader = backup(source, context)
     with pytest.raises(ConfigError, match="logical recovery point"):
         source.restore(context, reader, metadata, {"path": str(tmp_path / "x")})
+
+
+# -- cluster mode ------------------------------------------------------------------------
+
+
+@contextmanager
+def cluster(folder: Path, primaries: int) -> Iterator[RedisServer]:
+    """Start a cluster of ``primaries`` real redis-servers (slots split evenly); yield node 1."""
+    password = unique_name("cluster_pw")
+    with ExitStack() as stack:
+        nodes: list[tuple[RedisServer, int]] = []
+        for index in range(primaries):
+            bus = free_port()
+            place = folder / f"node{index}"
+            place.mkdir(parents=True)
+            server = stack.enter_context(
+                scratch_server(
+                    SourceContext(scratch=place),
+                    password=password,
+                    settings=["cluster-enabled yes", f"cluster-port {bus}"],
+                )
+            )
+            nodes.append((server, bus))
+        per_node = 16384 // primaries
+        for index, (server, _) in enumerate(nodes):
+            last = 16383 if index == primaries - 1 else (index + 1) * per_node - 1
+            with server.client() as client:
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", index * per_node, last)
+        first = nodes[0][0]
+        with first.client() as client:
+            for server, bus in nodes[1:]:
+                client.execute_command("CLUSTER", "MEET", server.host, server.port, bus)
+        for server, _ in nodes:
+            with server.client() as client:
+                # Waits for the cluster bus to converge (a condition, bounded by the test timeout).
+                while (
+                    client.cluster("INFO")["cluster_state"] != "ok"
+                    or int(client.cluster("INFO")["cluster_known_nodes"]) != primaries
+                ):
+                    time.sleep(0.05)
+        yield first
+
+
+def cluster_state(seed: RedisServer) -> dict[bytes, tuple[object, ...]]:
+    client = redis.RedisCluster(host=seed.host, port=seed.port, password=seed.password)
+    try:
+        state: dict[bytes, tuple[object, ...]] = {}
+        for node in client.get_primaries():
+            node_client = client.get_redis_connection(node)
+            state.update(redis_data.describe(node_client))
+        return state
+    finally:
+        client.close()
+
+
+def test_cluster_backup_restores_into_a_cluster_of_another_shape(
+    tmp_path: Path, context: SourceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with cluster(tmp_path / "three", 3) as source_seed, cluster(tmp_path / "two", 2) as target_seed:
+        client = redis.RedisCluster(
+            host=source_seed.host, port=source_seed.port, password=source_seed.password
+        )
+        for index in range(300):
+            client.set(f"key:{index}", f"value {index}", px=3_600_000 if index % 7 == 0 else None)
+        for prefix in ("{a}", "{b}", "{c}"):
+            redis_data.fill(client.get_redis_connection(client.get_node_from_key(prefix)), prefix)
+        client.close()
+        before = cluster_state(source_seed)
+        assert len(before) == 345
+        source = RedisSource(resource(source_seed, monkeypatch, mode="cluster"))
+
+        metadata, reader = backup(source, context)
+
+        assert metadata["mode"] == "cluster"
+        assert len(metadata["nodes"]) == 3
+        assert metadata["keys"] == 345
+        assert len(metadata["databases"]["0"]["parts"]) == 3
+        assert sum(part["keys"] for part in metadata["databases"]["0"]["parts"]) == 345
+
+        report = source.restore(context, reader, metadata, target_of(target_seed, monkeypatch))
+
+        assert report.ok, report.failures
+        assert cluster_state(target_seed) == before
+        with pytest.raises(ConflictError, match="already holds 345"):
+            source.restore(context, reader, metadata, target_of(target_seed, monkeypatch))
+
+        tested = source.restore_test(context, reader, metadata)
+
+        assert tested.ok, tested.failures

@@ -21,7 +21,8 @@ from strongroom.config.resources import RedisResource
 from strongroom.sources.base import JsonObject, SourceContext, StreamSink
 from strongroom.sources.redis import facts
 from strongroom.sources.redis.client import RedisServer, translate
-from strongroom.sources.redis.logical import dump_database
+from strongroom.sources.redis.cluster import node_servers, primaries
+from strongroom.sources.redis.logical import DatabaseCounts, dump_database
 from strongroom.sources.redis.rdb import RdbCheck
 from strongroom.sources.redis.replication import ReplicaLink
 
@@ -143,6 +144,69 @@ def logical(
     metadata["payload_rdb_versions"] = sorted(payload_versions)
     metadata["finished_at"] = now()
     return metadata
+
+
+def cluster(
+    settings: RedisResource, server: RedisServer, context: SourceContext, sink: StreamSink
+) -> JsonObject:
+    """Write the keys of every primary of a cluster (one stream each); return the metadata.
+
+    Raises ``ServiceUnavailableError`` when a primary is failed or slots are unserved, and
+    what :func:`logical` raises.
+    """
+    doing = f"reading the cluster at {server.address}"
+    with server.client() as client:
+        server_facts = facts.server_facts(client, doing)
+        nodes = primaries(client, server.host, doing)
+    metadata = base_metadata(server, server_facts, "cluster")
+    metadata["key_pattern"] = settings.key_pattern
+    metadata["nodes"] = [
+        {"id": node.node_id, "address": node.address, "slots": [list(r) for r in node.slots]}
+        for node in nodes
+    ]
+    if context.dry_run:
+        return {**metadata, "dry_run": True, "databases": {"0": {}}}
+    version = version_tuple(server_facts["version"])
+    parts: list[JsonObject] = []
+    total = DatabaseCounts()
+    for node, node_server in zip(nodes, node_servers(server, nodes), strict=True):
+        name = f"cluster/{node.node_id}.keys"
+        with node_server.client() as client, sink.open_stream(name) as stream:
+            counts = dump_database(
+                client,
+                stream,
+                context,
+                pattern=settings.key_pattern,
+                count=settings.scan_count,
+                expiretime=version >= EXPIRETIME_FROM,
+                doing=f"dumping the keys of {node.address}",
+            )
+        parts.append({"node": node.node_id, **counts.as_metadata(name)})
+        total.keys += counts.keys
+        total.types.update(counts.types)
+        total.expiring += counts.expiring
+        total.vanished += counts.vanished
+        total.rdb_versions |= counts.rdb_versions
+    metadata["databases"] = {
+        "0": {
+            "parts": parts,
+            "keys": total.keys,
+            "types": dict(sorted(total.types.items())),
+            "expiring": total.expiring,
+            "vanished": total.vanished,
+        }
+    }
+    metadata["functions"] = None
+    metadata["keys"] = total.keys
+    metadata["payload_rdb_versions"] = sorted(total.rdb_versions)
+    metadata["finished_at"] = now()
+    return metadata
+
+
+def stream_parts(entry: JsonObject) -> list[JsonObject]:
+    """The streams of one database entry (one per primary for a cluster point)."""
+    parts: list[JsonObject] = entry.get("parts") or [entry]
+    return parts
 
 
 def _functions(

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Final
@@ -85,8 +86,25 @@ def server_now_ms(client: redis.Redis) -> int:
     return int(seconds) * 1000 + int(microseconds) // 1000
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where restored keys go: one server's database, or a cluster's primaries by slot."""
+
+    clients: Sequence[redis.Redis]
+    route: Callable[[bytes], int] | None = None
+
+    def by_node(self, batch: list[records.Record]) -> list[list[records.Record]]:
+        """Split a batch by the node each key goes to."""
+        if self.route is None:
+            return [batch]
+        groups: list[list[records.Record]] = [[] for _ in self.clients]
+        for record in batch:
+            groups[self.route(record.key)].append(record)
+        return groups
+
+
 def find_existing(
-    client: redis.Redis,
+    target: Target,
     stream: Iterable[records.Record],
     doing: str,
     context: SourceContext,
@@ -97,14 +115,17 @@ def find_existing(
     try:
         for batch in batches(stream):
             context.check_cancelled()
-            replies = pipeline(client, [["EXISTS", record.key] for record in batch])
-            for record, reply in zip(batch, replies, strict=True):
-                if isinstance(reply, redis.exceptions.ResponseError):
-                    raise reply
-                if reply:
-                    found += 1
-                    if len(shown) < _SHOWN_KEYS:
-                        shown.append(record.key)
+            for client, group in zip(target.clients, target.by_node(batch), strict=True):
+                if not group:
+                    continue
+                replies = pipeline(client, [["EXISTS", record.key] for record in group])
+                for record, reply in zip(group, replies, strict=True):
+                    if isinstance(reply, redis.exceptions.ResponseError):
+                        raise reply
+                    if reply:
+                        found += 1
+                        if len(shown) < _SHOWN_KEYS:
+                            shown.append(record.key)
     except redis.exceptions.RedisError as exc:
         raise translate(exc, doing) from exc
     return found, shown
@@ -124,7 +145,7 @@ def refuse_existing(found: int, shown: list[bytes], where: str) -> None:
 
 
 def load_records(
-    client: redis.Redis,
+    target: Target,
     stream: Iterable[records.Record],
     context: SourceContext,
     *,
@@ -136,37 +157,45 @@ def load_records(
     """RESTORE every record that ``keep`` accepts; return the counts.
 
     Raises ``ConflictError`` naming a key that exists (without ``replace``; the keys of
-    the batches sent before the error stay restored), ``UnsupportedError`` or ``IntegrityError`` for a refused payload (see
-    the module docstring), typed connection errors.
+    the batches sent before the error stay restored), ``UnsupportedError`` or
+    ``IntegrityError`` for a refused payload (see the module docstring), typed
+    connection errors.
     """
     counts = LoadCounts()
     tail: list[str] = ["ABSTTL", "REPLACE"] if replace else ["ABSTTL"]
     try:
-        now_ms = server_now_ms(client)
-        with raw_pipe(client) as pipe:
-            waiting: list[records.Record] = []
+        now_ms = server_now_ms(target.clients[0])
+        with ExitStack() as stack:
+            pipes = [stack.enter_context(raw_pipe(client)) for client in target.clients]
+            waiting: list[list[records.Record]] = [[] for _ in pipes]
             for batch in batches(record for record in stream if keep(record.key)):
                 context.check_cancelled()
-                commands: list[Command] = []
-                sent: list[records.Record] = []
+                live: list[records.Record] = []
                 for record in batch:
                     if record.expire_at != records.NO_EXPIRY and record.expire_at <= now_ms:
                         counts.expired += 1
                         counts.expired_types[record.type_name] += 1
-                        continue
-                    expire_at = 0 if record.expire_at == records.NO_EXPIRY else record.expire_at
-                    commands.append(["RESTORE", record.key, expire_at, record.payload, *tail])
-                    sent.append(record)
-                if commands:
-                    # This batch goes out before the previous one's replies are read, so
-                    # the server restores while Python decodes the next records.
-                    pipe.send(commands)
-                _check_replies(pipe, waiting, counts, versions, doing)
-                waiting = sent
-            _check_replies(pipe, waiting, counts, versions, doing)
+                    else:
+                        live.append(record)
+                groups = target.by_node(live)
+                for pipe, group in zip(pipes, groups, strict=True):
+                    if group:
+                        # This batch goes out before the previous one's replies are read,
+                        # so the servers restore while Python decodes the next records.
+                        pipe.send([_restore(record, tail) for record in group])
+                for index, pipe in enumerate(pipes):
+                    _check_replies(pipe, waiting[index], counts, versions, doing)
+                waiting = groups
+            for index, pipe in enumerate(pipes):
+                _check_replies(pipe, waiting[index], counts, versions, doing)
     except redis.exceptions.RedisError as exc:
         raise translate(exc, doing) from exc
     return counts
+
+
+def _restore(record: records.Record, tail: list[str]) -> Command:
+    expire_at = 0 if record.expire_at == records.NO_EXPIRY else record.expire_at
+    return ["RESTORE", record.key, expire_at, record.payload, *tail]
 
 
 def _check_replies(

@@ -15,7 +15,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -75,10 +75,12 @@ def scratch_server(
     rdb: Path | None = None,
     start_timeout: float = 600.0,
     settings: Sequence[str] = (),
+    password: str | None = None,
 ) -> Iterator[RedisServer]:
     """Start a scratch server (from ``rdb`` when given); yield how to reach it.
 
-    ``settings`` are more configuration lines (``name value``) for the server.
+    ``settings`` are more configuration lines (``name value``) for the server;
+    ``password`` is its password (default: a random one).
 
     ``rdb`` is moved into the server's folder. Raises ``ToolError`` when redis-server is
     not installed, ``IntegrityError`` when the RDB does not load, ``UnsupportedError``
@@ -92,7 +94,7 @@ def scratch_server(
     folder.mkdir(mode=0o700, parents=True)
     if rdb is not None:
         shutil.move(rdb, folder / DUMP_FILE)
-    password = secrets.token_urlsafe(24)
+    password = password or secrets.token_urlsafe(24)
     # DEBUG DIGEST-VALUE compares values whatever their encoding (see compare.py); from
     # Redis 7 DEBUG is off unless enabled, before it the option does not exist.
     debug = ["enable-debug-command local"] if _major_version(tool) >= 7 else []
@@ -129,9 +131,21 @@ def scratch_server(
             _wait_until_ready(client, log_path, rdb, start_timeout, context)
             yield server
         finally:
-            with suppress(redis.exceptions.RedisError):
-                client.shutdown(nosave=True)
-            client.close()
+            _shut_down(client)
+
+
+def _shut_down(client: redis.Redis) -> None:
+    """SHUTDOWN NOSAVE; raise when the server may still run (the gateway then kills it)."""
+    try:
+        client.shutdown(nosave=True)
+    except redis.exceptions.AuthenticationError as exc:
+        raise ServiceUnavailableError("the scratch redis-server refused SHUTDOWN") from exc
+    except redis.exceptions.ConnectionError:
+        pass  # it is gone: the connection dropped as it exited
+    except redis.exceptions.RedisError as exc:
+        raise ServiceUnavailableError("the scratch redis-server refused SHUTDOWN") from exc
+    finally:
+        client.close()
 
 
 def _wait_until_ready(

@@ -23,7 +23,7 @@ from strongroom.sources.base import (
     StreamReader,
     StreamSink,
 )
-from strongroom.sources.redis import backup, facts, restoring
+from strongroom.sources.redis import backup, facts, restoring, testing
 from strongroom.sources.redis.client import RedisServer
 from strongroom.sources.redis.replication import SnapshotRefusedError
 from strongroom.sources.redis.target import RedisRestoreTarget
@@ -81,6 +81,8 @@ class RedisSource:
             found = facts.server_facts(client, f"reading {server.address}")
         if self.settings.mode == "snapshot":
             parts = [backup.RDB_STREAM]
+        elif self.settings.mode == "cluster":
+            parts = ["cluster/<primary>.keys"]
         else:
             numbers = self.settings.databases or [int(n) for n in found["keyspace"]]
             parts = [backup.database_stream(number) for number in numbers]
@@ -111,6 +113,8 @@ class RedisSource:
                 metadata = backup.logical(self.settings, server, context, sink)
                 metadata["fallback_reason"] = str(exc)
                 return BackupResult(metadata=metadata)
+        if self.settings.mode == "cluster":
+            return BackupResult(metadata=backup.cluster(self.settings, server, context, sink))
         return BackupResult(metadata=backup.logical(self.settings, server, context, sink))
 
     def restore(
@@ -152,8 +156,8 @@ class RedisSource:
         """Restore into a scratch server on a free port, compare, stop it."""
         _check_metadata(metadata)
         if metadata["mode"] == "snapshot":
-            return restoring.test_snapshot(reader, metadata, context)
-        return restoring.test_logical(
+            return testing.test_snapshot(reader, metadata, context)
+        return testing.test_logical(
             reader,
             metadata,
             context,

@@ -57,8 +57,10 @@ def test_another_server_is_reached_with_the_target_s_own_login() -> None:
 
 
 def test_the_resource_refuses_modes_and_options_that_do_not_fit() -> None:
-    with pytest.raises(ValidationError, match="'cluster' is not built yet"):
-        RedisResource(type="redis", mode="cluster")
+    with pytest.raises(ValidationError, match="database 0 only"):
+        RedisResource(type="redis", mode="cluster", databases=[1])
+    with pytest.raises(ValidationError, match=r"Input should be"):
+        RedisResource.model_validate({"type": "redis", "mode": "sentinel"})
     with pytest.raises(ValidationError, match="apply to logical backups"):
         RedisResource(type="redis", databases=[1])
     with pytest.raises(ValidationError, match="snapshot only"):
