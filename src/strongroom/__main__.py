@@ -1,5 +1,5 @@
 """Allow ``python -m strongroom``."""
 
-from strongroom.cli.app import main
+from strongroom.cli.entry import main
 
 main()

@@ -14,3 +14,8 @@ def resolve_home(explicit: Path | None = None) -> Path:
     if from_env:
         return Path(from_env).expanduser().resolve()
     return (Path.home() / ".strongroom").resolve()
+
+
+def cache_dir(home: Path) -> Path:
+    """Where local caches (vault indexes, file caches, key-derivation hints) live."""
+    return home / "cache"

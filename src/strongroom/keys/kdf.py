@@ -11,8 +11,6 @@ import base64
 import binascii
 import hashlib
 import secrets
-import threading
-from concurrent.futures import Future
 from typing import Annotated, Final, Literal
 
 from cryptography.hazmat.primitives import hashes
@@ -20,22 +18,23 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from strongroom.errors import ConfigError, UnsupportedError
+from strongroom.keys import derive
+from strongroom.keys.derive import (
+    KEK_BYTES,
+    MAX_ARGON2_LANES,
+    MAX_ARGON2_MEMORY_KIB,
+    MAX_ARGON2_PASSES,
+    MAX_ARGON2_WORK_KIB,
+    Derivation,
+    argon2id_derivation,
+    start,
+    take,
+)
 from strongroom.keys.material import KeyKind, KeyMaterial
 
-KEK_BYTES: Final = 32
 SALT_BYTES: Final = 16
 MAX_SCRYPT_MEMORY: Final = 1 << 30
-MAX_ARGON2_WORK_KIB: Final = 4 * 1024 * 1024
-"""memory_kib * iterations at most: bounds the time a (tampered) wrapping can cost."""
 WRAPPING_INFO: Final = b"strongroom v1 key wrapping"
-_ARGON2_LOCK: Final = threading.Lock()
-"""One Argon2id derivation at a time per process: with cryptography 50 (OpenSSL 4), two
-derivations of more than one lane running at once in one process fail (``MemoryError``)
-or deadlock in OpenSSL's thread pool (see tests/unit/keys/test_keys.py), e.g. in a daemon
-opening two vaults at once."""
-_MAX_PREFETCHED: Final = 4
-_prefetch_lock: Final = threading.Lock()
-_prefetched: dict[tuple[str, str, bytes], Future[bytes]] = {}
 
 
 def _check_salt(value: str) -> str:
@@ -65,9 +64,9 @@ class Argon2idParams(_Params):
     """Argon2id (RFC 9106) over a passphrase: version 0x13, no secret, no associated data."""
 
     algorithm: Literal["argon2id"]
-    memory_kib: int = Field(ge=8, le=4 * 1024 * 1024, description="Memory in KiB.")
-    iterations: int = Field(ge=1, le=64, description="Passes over memory (t).")
-    lanes: int = Field(ge=1, le=64, description="Parallelism (p).")
+    memory_kib: int = Field(ge=8, le=MAX_ARGON2_MEMORY_KIB, description="Memory in KiB.")
+    iterations: int = Field(ge=1, le=MAX_ARGON2_PASSES, description="Passes over memory (t).")
+    lanes: int = Field(ge=1, le=MAX_ARGON2_LANES, description="Parallelism (p).")
 
     @model_validator(mode="after")
     def _enough_memory(self) -> Argon2idParams:
@@ -154,8 +153,7 @@ def derive_kek(params: Argon2idParams | ScryptParams | HkdfParams, material: Key
     Raises ``ConfigError`` if the material kind does not fit the algorithm and
     ``UnsupportedError`` if this ``cryptography`` has no Argon2id (it needs >= 44).
     """
-    with _prefetch_lock:
-        future = _prefetched.pop(_derivation(params, material), None)
+    future = take(_derivation(params, material))
     if future is not None:
         return future.result()
     return _derive(params, material)
@@ -168,25 +166,17 @@ def prefetch_kek(params: Argon2idParams | ScryptParams | HkdfParams, material: K
     and prepare the rest meanwhile. At most a few derivations wait to be taken; more
     prefetches are ignored.
     """
-    derivation = _derivation(params, material)
-    with _prefetch_lock:
-        if derivation in _prefetched or len(_prefetched) >= _MAX_PREFETCHED:
-            return
-        future: Future[bytes] = Future()
-        _prefetched[derivation] = future
-
-    def run() -> None:
-        try:
-            future.set_result(_derive(params, material))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller of derive_kek
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="kdf-prefetch", daemon=True).start()
+    start(_derivation(params, material), lambda: _derive(params, material), "kdf-prefetch")
 
 
 def _derivation(
     params: Argon2idParams | ScryptParams | HkdfParams, material: KeyMaterial
-) -> tuple[str, str, bytes]:
+) -> Derivation:
+    if isinstance(params, Argon2idParams) and material.kind == "passphrase":
+        # the same identity keys/derive.py gives a derivation started from a hint
+        return argon2id_derivation(
+            params.salt, params.memory_kib, params.iterations, params.lanes, material.secret
+        )
     return params.model_dump_json(), material.kind, material.secret
 
 
@@ -210,14 +200,8 @@ def _derive(params: Argon2idParams | ScryptParams | HkdfParams, material: KeyMat
             dklen=KEK_BYTES,
         )
     try:
-        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+        return derive.argon2id(
+            material.secret, params.salt_bytes, params.memory_kib, params.iterations, params.lanes
+        )
     except ImportError as exc:  # pragma: no cover - depends on the installed cryptography
         raise UnsupportedError("Argon2id needs cryptography >= 44") from exc
-    with _ARGON2_LOCK:
-        return Argon2id(
-            salt=params.salt_bytes,
-            length=KEK_BYTES,
-            iterations=params.iterations,
-            lanes=params.lanes,
-            memory_cost=params.memory_kib,
-        ).derive(material.secret)

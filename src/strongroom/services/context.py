@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from strongroom.config.home import cache_dir
 from strongroom.engine.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ class AppContext:
 
     @property
     def cache_dir(self) -> Path:
-        """Where local caches (vault indexes, file caches) live."""
-        return self.home / "cache"
+        """Where local caches (vault indexes, file caches, key-derivation hints) live."""
+        return cache_dir(self.home)
 
     def now(self) -> datetime:
         """The current time from the context's clock (aware, UTC)."""

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from pydantic import ValidationError
 
-from strongroom.config.vaults import VaultConfig
+from strongroom.config.vaults import EnvKey, KeyFileKey, PassphraseKey, VaultConfig
 from strongroom.errors import ConfigError, NotFoundError
+from strongroom.keys.derive import remember
 from strongroom.services.context import AppContext
 from strongroom.services.keyref import KeyOptions, key_provider
 from strongroom.storage.open import open_store
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         VaultDescription,
         VerifyReport,
     )
+    from strongroom.vault.keyring import Wrappings
 
 CATALOG_FILE: Final = "catalog.db"
 """The embedded catalog's file in the home folder (``strongroom.catalog.database``)."""
@@ -262,7 +264,8 @@ class VaultService:
         from strongroom.vault.keyring import prefetch_master_key
 
         config = self.config(name)
-        provider = key_provider((key.setting() if key else None) or config.key)
+        setting = (key.setting() if key else None) or config.key
+        provider = key_provider(setting)
         store = open_store(config.url)
         wrappings = prefetch_master_key(store, provider.material())
         from strongroom.vault import Vault  # the engine loads while the key derivation runs
@@ -270,6 +273,7 @@ class VaultService:
         with Vault.open(
             store, provider, cache_dir=self.context.cache_dir, wrappings=wrappings
         ) as vault:
+            _remember_derivation(self.context.cache_dir, name, setting, vault.key_id, wrappings)
             yield vault
 
     def backup_streams(
@@ -368,6 +372,25 @@ class VaultService:
         """Start a new data-key generation for new recovery points; return its number."""
         with self.open(name, key) as vault:
             return vault.rotate_data_key()
+
+
+def _remember_derivation(
+    cache_dir: Path,
+    name: str,
+    setting: PassphraseKey | KeyFileKey | EnvKey,
+    key_id: str,
+    wrappings: Wrappings | None,
+) -> None:
+    """Keep a hint so the next command on vault ``name`` starts its passphrase derivation
+    before anything else (see ``strongroom.keys.derive``): the parameters of the wrapping
+    that opened it and the environment variable of the passphrase, never a secret."""
+    if not isinstance(setting, PassphraseKey) or wrappings is None:
+        return
+    opened = next((w for w in wrappings[0] if w.key_id == key_id), None)
+    if opened is not None:
+        variable = setting.passphrase.removeprefix("env:")
+        env = variable if variable != setting.passphrase else None
+        remember(cache_dir, name, opened.document.kdf.model_dump(mode="json"), env)
 
 
 def resolve_point_id(vault: Vault, point_id: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from strongroom.errors import (
     ConfigError,
@@ -42,9 +43,13 @@ from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
 from strongroom.vault.parts import VaultParts
 from strongroom.vault.presence import check_presence
 from strongroom.vault.reader import ReaderOptions, VaultReader
-from strongroom.vault.repair import RepairReport, repair_index
-from strongroom.vault.verify import VerifyReport, verify_vault
-from strongroom.vault.writer import VaultWriter, WriterOptions
+
+if TYPE_CHECKING:
+    # Imported where used: a command that only reads (restore, points) never loads the
+    # writer (FastCDC and its CLI), verify or repair, and starts sooner.
+    from strongroom.vault.repair import RepairReport
+    from strongroom.vault.verify import VerifyReport
+    from strongroom.vault.writer import VaultWriter, WriterOptions
 
 _log = get_logger(__name__)
 
@@ -289,6 +294,8 @@ class Vault:
         repair holds the vault. Raises ``IntegrityError`` if the newest generation is
         damaged.
         """
+        from strongroom.vault.writer import VaultWriter
+
         self.sync_index()
         return VaultWriter(
             store=self._store,
@@ -365,6 +372,8 @@ class Vault:
         seed: int | None = None,
     ) -> VerifyReport:
         """Check the vault; see :func:`strongroom.vault.verify.verify_vault`."""
+        from strongroom.vault.verify import verify_vault
+
         return verify_vault(
             self._parts,
             read_data=read_data,
@@ -413,6 +422,8 @@ class Vault:
         cannot be read are reported by name and left out. Raises ``ConflictError`` while
         others hold locks, and store errors.
         """
+        from strongroom.vault.repair import repair_index
+
         held = self.vault_locks().acquire("exclusive", "repair")
         try:
             return repair_index(self._parts, held)
