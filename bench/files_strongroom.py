@@ -29,8 +29,8 @@ from typing import Any
 from strongroom.config.resources import FilesResource
 from strongroom.keys.providers import PassphraseProvider
 from strongroom.sources.base import SourceContext
-from strongroom.sources.files import FilesSource
-from strongroom.sources.files_cache import ReusingSink
+from strongroom.sources.files.cache import ReusingSink
+from strongroom.sources.files.source import FilesSource
 from strongroom.storage.open import open_store
 from strongroom.vault import Vault
 

@@ -29,7 +29,7 @@ from strongroom.config.resources import PostgresResource
 from strongroom.keys.providers import PassphraseProvider
 from strongroom.services.streams import PointStreams
 from strongroom.sources.base import SourceContext
-from strongroom.sources.postgres import PostgresSource
+from strongroom.sources.postgres.source import PostgresSource
 from strongroom.storage.open import open_store
 from strongroom.vault import Vault
 

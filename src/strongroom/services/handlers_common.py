@@ -13,17 +13,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from strongroom.engine.context import CancellationToken, JobContext
 from strongroom.engine.views import JobView
-from strongroom.errors import ConfigError, StrongroomError, UnsupportedError
+from strongroom.errors import ConfigError, StrongroomError
 from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
-from strongroom.sources import SOURCES
+from strongroom.sources import entry_for
 from strongroom.sources.base import Check, RestoreReport, Source, SourceContext
-from strongroom.sources.files import FilesSource
-from strongroom.sources.files_check import unlock_and_remove
+from strongroom.sources.files.check import unlock_and_remove
 
 MAX_CHECKS: Final = 200
 """Checks kept in a job result or an evidence record (failed ones first)."""
@@ -96,18 +95,11 @@ def scratch_folder(context: AppContext, job: JobView) -> Iterator[Path]:
 def build_source(context: AppContext, name: str, model: Any) -> Source:
     """Build the source for resource ``name`` from its configuration model.
 
-    A files resource keeps its unchanged-file cache in ``HOME/cache/files/NAME.sqlite``.
-    Raises ``UnsupportedError`` for a type without a source yet.
+    A source that keeps a cache (the files source) keeps it in
+    ``HOME/cache/TYPE/NAME.sqlite``. Raises ``UnsupportedError`` for a type without a source.
     """
-    source_class = SOURCES.get(model.type)
-    if source_class is None:
-        raise UnsupportedError(
-            f"resource {name!r} is of type {model.type!r}, which has no source yet",
-            hint="Sources exist for: " + ", ".join(sorted(SOURCES)) + ".",
-        )
-    if source_class is FilesSource:
-        return FilesSource(model, cache_path=context.cache_dir / "files" / f"{name}.sqlite")
-    return cast(Source, source_class(model))
+    entry = entry_for(model.type, resource=name)
+    return entry.build(model, resource=name, cache_dir=context.cache_dir)
 
 
 def required(value: str | None, what: str) -> str:

@@ -45,14 +45,13 @@ from strongroom.errors import (
     NotFoundError,
     StrongroomError,
     TimeoutError_,
-    UnsupportedError,
 )
 from strongroom.services.apply_records import selection_models
 from strongroom.services.context import AppContext
 from strongroom.services.declared import resource_config
 from strongroom.services.handlers import handlers
 from strongroom.services.operations_views import JobDescription, PointView, point_view
-from strongroom.sources import SOURCES
+from strongroom.sources import entry_for
 
 MIN_PREFIX: Final = 6
 """Shortest id prefix accepted for a job or a recovery point."""
@@ -107,11 +106,7 @@ class OperationsService:
             model = resource_config(session, resource)
             if vault is None and rule is None:
                 rule = _only_rule_selecting(session, resource)
-        if model.type not in SOURCES:
-            raise UnsupportedError(
-                f"resource {resource!r} is of type {model.type!r}, which has no source yet",
-                hint="Sources exist for: " + ", ".join(sorted(SOURCES)) + ".",
-            )
+        entry_for(model.type, resource=resource)  # refuses a type without a source
         busy = self.jobs.list(states=_ACTIVE, kinds=[JobKind.BACKUP], resource=resource, limit=1)
         if busy:
             other = busy[0]
@@ -140,12 +135,17 @@ class OperationsService:
         """Queue a restore of a recovery point (full id or unique prefix) into ``target``.
 
         ``target`` holds the source's restore options (files: ``path`` or ``original``;
-        sqlite: ``path``; postgres: ``database``, ``databases`` …); the source checks them
-        when the job runs. Raises ``NotFoundError``, ``ConfigError`` for a deleted point.
+        sqlite: ``path``; postgres: ``database``, ``databases`` …), checked here against
+        the restore-target model of the resource's source. Raises ``NotFoundError``,
+        ``ConfigError`` for a deleted point or a bad target (naming the allowed keys),
+        ``UnsupportedError`` for a type without a source.
         """
         point = self.point(point_id)
         if point.state is PointState.DELETED:
             raise ConfigError(f"recovery point {point.id} was deleted; its data is gone")
+        with self.context.catalog.session(readonly=True) as session:
+            model = resource_config(session, point.resource)
+        entry_for(model.type, resource=point.resource).parse_target(target)
         job_id = self.jobs.create_job(
             JobKind.RESTORE,
             resource=point.resource,

@@ -33,12 +33,11 @@ from pathlib import Path
 from typing import ClassVar, Final
 from urllib.parse import quote
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from strongroom.config.resources import SqliteResource
 from strongroom.config.types import AbsolutePath, ConfigModel
 from strongroom.errors import (
-    ConfigError,
     ConflictError,
     IntegrityError,
     NotFoundError,
@@ -55,6 +54,7 @@ from strongroom.sources.base import (
     StreamSink,
     iter_stream,
 )
+from strongroom.sources.targets import parse_target
 
 STREAM: Final = "database.sqlite"
 FORMAT: Final = "strongroom-sqlite"
@@ -177,13 +177,6 @@ def _sqlite_error(exc: sqlite3.Error, path: str) -> StrongroomError:
     return StrongroomError(message)
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"at {'.'.join(str(part) for part in error['loc']) or 'target'!r}: {error['msg']}"
-        for error in exc.errors()
-    )
-
-
 def _copy_in(reader: StreamReader, destination: Path) -> str:
     """Write the database stream to a new file (refusing to follow or reuse a name)."""
     digest = hashlib.sha256()
@@ -301,10 +294,7 @@ class SqliteSource:
         ``IntegrityError`` when the bytes do not match the recorded SHA-256; in every such
         case the target is left as it was.
         """
-        try:
-            options = SqliteRestoreTarget.model_validate(target)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid sqlite restore target: {_problems(exc)}") from exc
+        options = parse_target(SqliteRestoreTarget, target, self.type_name)
         destination = Path(options.path or str(metadata.get("path") or self.path))
         for end in ("-wal", "-journal"):
             if os.path.lexists(f"{destination}{end}"):

@@ -1,5 +1,11 @@
 """Streams between a recovery point and the external tools of the database sources.
 
+:class:`ToolRunner` runs every tool of one database operation through the gateway with the
+server's environment (which carries the password) and secrets, the source's classifier of
+failures, the job's cancellation and the per-run timeout; :meth:`ToolRunner.stream_into`
+copies a tool's stdout into one sink stream (a dump, no copy on disk) and
+:meth:`ToolRunner.feed` feeds a stream into a tool's stdin.
+
 :func:`run_with_input` feeds a stream into a tool's stdin (``pg_restore``, ``psql``,
 ``mariadb``): a restore hands a stream of the vault to a client tool without a copy on
 disk. The tool runs (through :func:`strongroom.sources.gateway.run_to_file`) in a helper
@@ -18,8 +24,10 @@ import hashlib
 import os
 import select
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from strongroom.errors import AbortedError, IntegrityError
 from strongroom.sources import gateway
@@ -171,3 +179,101 @@ def write_stream(sink: StreamSink, name: str, data: bytes, context: SourceContex
         stream.write(data)
     context.progress(len(data))
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class ToolServer(Protocol):
+    """A database server as its tools see it."""
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values the gateway must mask (the password)."""
+        ...
+
+    def environment(self) -> dict[str, str]:
+        """Variables a client tool needs (the password goes here, never into argv)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ToolRunner:
+    """Runs the tools of one operation against one server (see the module docstring).
+
+    ``classifier`` turns what was being done into the gateway's classifier of a failed
+    run (exit code and stderr to a typed error).
+    """
+
+    server: ToolServer
+    classifier: Callable[[str], gateway.Classifier]
+    cancel: threading.Event | None
+    timeout: float | None
+
+    def run(self, argv: Sequence[str], doing: str) -> tuple[gateway.ToolRun, bytes]:
+        """Run a tool to its end; return its run record and its (small) stdout."""
+        return gateway.run(
+            argv,
+            env=self.server.environment(),
+            secrets=self.server.secrets,
+            classify=self.classifier(doing),
+            cancel=self.cancel,
+            timeout=self.timeout,
+        )
+
+    def run_to_file(
+        self, argv: Sequence[str], doing: str, *, cancel: threading.Event | None = None
+    ) -> gateway.ToolRun:
+        """Run a tool whose stdout is discarded; ``cancel`` replaces the runner's own."""
+        return gateway.run_to_file(
+            argv,
+            env=self.server.environment(),
+            secrets=self.server.secrets,
+            classify=self.classifier(doing),
+            cancel=cancel or self.cancel,
+            timeout=self.timeout,
+        )
+
+    def feed(self, argv: Sequence[str], blocks: Iterable[bytes], doing: str) -> gateway.ToolRun:
+        """Run a tool with ``blocks`` as its stdin; see :func:`run_with_input`."""
+        return run_with_input(
+            argv,
+            blocks,
+            env=self.server.environment(),
+            secrets=self.server.secrets,
+            classify=self.classifier(doing),
+            cancel=self.cancel,
+            timeout=self.timeout,
+        )
+
+    def stream_into(
+        self,
+        argv: Sequence[str],
+        doing: str,
+        sink: StreamSink,
+        name: str,
+        context: SourceContext,
+        watch: Callable[[bytes], None] | None = None,
+    ) -> JsonObject:
+        """Copy a tool's stdout into the sink stream ``name``; return its size and SHA-256.
+
+        ``watch`` sees every block (to read what a dump says about itself). Raises what
+        the gateway raises for the tool, or what the sink raises (the tool is then stopped).
+        """
+        digest = hashlib.sha256()
+        size = 0
+        tool = gateway.ToolStream(
+            argv,
+            env=self.server.environment(),
+            secrets=self.server.secrets,
+            classify=self.classifier(doing),
+            cancel=self.cancel,
+            timeout=self.timeout,
+            block_size=BLOCK_SIZE,
+        )
+        with sink.open_stream(name) as stream, tool as blocks:
+            for block in blocks:
+                stream.write(block)
+                digest.update(block)
+                size += len(block)
+                if watch is not None:
+                    watch(block)
+                context.progress(len(block))
+        return {"size": size, "sha256": digest.hexdigest()}

@@ -23,17 +23,19 @@ from strongroom.errors import (
     NotFoundError,
     ToolError,
 )
-from strongroom.sources import gateway, mysql_facts
+from strongroom.sources import gateway
 from strongroom.sources.base import Source, SourceContext
-from strongroom.sources.mysql import MysqlSource, stream_name
-from strongroom.sources.mysql_dump import (
+from strongroom.sources.mysql import facts as mysql_facts
+from strongroom.sources.mysql.dump import (
     SANDBOX_PREFIX,
     coordinates,
     filter_dump,
     map_grants,
     stream_dump,
 )
-from strongroom.sources.mysql_server import MyServer, classifier
+from strongroom.sources.mysql.server import MyServer, classifier
+from strongroom.sources.mysql.source import MysqlSource, stream_name
+from strongroom.sources.tool_streams import ToolRunner
 from tests.integration.sources import my_data
 from tests.support.services import MariaDBService, unique_name
 from tests.support.source_fakes import MemoryReader, MemorySink
@@ -579,8 +581,10 @@ def test_dump_tool_errors_are_typed_by_their_code(
         "--",
         change.get("database", "mysql"),
     ]
+    context = context_in(tmp_path)
+    tools = ToolRunner(target, classifier, context.cancel, 30)
     with pytest.raises(error, match=code):
-        stream_dump(argv, target, "dumping", MemorySink(), "db/x.sql", context_in(tmp_path), 30)
+        stream_dump(argv, tools, "dumping", MemorySink(), "db/x.sql", context)
 
 
 def test_missing_tools_name_the_debian_package(

@@ -31,10 +31,10 @@ from strongroom.errors import (
     ToolError,
 )
 from strongroom.sources.base import Source, SourceContext
-from strongroom.sources.postgres import PostgresSource, stream_base
-from strongroom.sources.postgres_archive import prepare_globals, psql_knows_restrict
-from strongroom.sources.postgres_dump import role_names
-from strongroom.sources.postgres_server import classify_text
+from strongroom.sources.postgres.archive import prepare_globals, psql_knows_restrict
+from strongroom.sources.postgres.dump import role_names
+from strongroom.sources.postgres.server import classify_text
+from strongroom.sources.postgres.source import PostgresSource, stream_base
 from tests.integration.sources import pg_data
 from tests.support.services import PostgresService, unique_name
 from tests.support.source_fakes import MemoryReader, MemorySink

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from strongroom.sources import postgres_facts
-from strongroom.sources.postgres import PostgresSource
-from strongroom.sources.postgres_server import Connection
+from strongroom.sources.postgres import facts as postgres_facts
+from strongroom.sources.postgres.server import Connection
+from strongroom.sources.postgres.source import PostgresSource
 from tests.integration.sources.test_postgres import (
     PASSWORD_VARIABLE,
     context_in,

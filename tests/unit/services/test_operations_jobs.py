@@ -7,6 +7,7 @@ the vault (which points exist) and the catalog (points, evidence, transitions).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,9 +25,9 @@ from strongroom.errors import (
     NotFoundError,
     UnsupportedError,
 )
-from strongroom.services import handlers_common
 from strongroom.services.handlers import handlers
 from strongroom.services.operations import EXIT_ABORTED, outcome
+from strongroom.sources import REGISTRY, SourceEntry
 from strongroom.sources.base import (
     BackupResult,
     Description,
@@ -36,6 +37,7 @@ from strongroom.sources.base import (
     StreamReader,
     StreamSink,
 )
+from strongroom.sources.sqlite import SqliteSource
 from tests.support.data import (
     flip_byte_in_a_pack,
     make_database,
@@ -214,6 +216,11 @@ def test_a_partial_result_is_kept_only_where_the_rule_allows_it(ops: Ops, tmp_pa
     assert (result.exit_code, result.warning) == (0, True)
 
 
+def _registered(source: type[Any]) -> SourceEntry:
+    """The registry line of ``source``'s type, pointing at ``source`` (a class of this module)."""
+    return dataclasses.replace(REGISTRY[source.type_name], source=f"{__name__}:{source.__name__}")
+
+
 class _StallingSource:
     """A source that writes part of a stream, then waits until it is cancelled."""
 
@@ -249,7 +256,7 @@ class _StallingSource:
 def test_cancelling_a_running_backup_aborts_it_without_a_point(
     ops: Ops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(handlers_common.SOURCES, "files", _StallingSource)
+    monkeypatch.setitem(REGISTRY, "files", _registered(_StallingSource))
     _StallingSource.writing.clear()
     ops.files("docs", tmp_path)
     job = ops.service.start_backup("docs", "main")
@@ -317,17 +324,21 @@ def test_a_sqlite_restore_gives_the_same_rows(ops: Ops, tmp_path: Path) -> None:
     assert table_rows(copy) == table_rows(database)
 
 
-def test_a_restore_with_a_bad_target_fails_without_retrying(ops: Ops, tmp_path: Path) -> None:
+def test_a_restore_with_a_bad_target_is_refused_naming_the_keys_and_queues_nothing(
+    ops: Ops, tmp_path: Path
+) -> None:
     ops.files("docs", make_tree(tmp_path / "data"))
     backup = ops.backup("docs")
     assert backup.result is not None
+    jobs_before = ops.service.jobs.list(limit=100)
 
-    job = ops.run(ops.service.start_restore(backup.result["point_id"], {"colour": "blue"}))
+    with pytest.raises(ConfigError) as raised:
+        ops.service.start_restore(backup.result["point_id"], {"colour": "blue"})
 
-    assert job.state is JobState.FAILED
-    assert job.attempt == 1
-    assert job.error is not None and job.error.code == "InvalidParameterException"
-    assert outcome(job).exit_code == 2
+    assert raised.value.exit_code == 2
+    assert "'colour': unknown key" in str(raised.value)
+    assert "path, original, overwrite, only, owner" in str(raised.value)
+    assert ops.service.jobs.list(limit=100) == jobs_before
 
 
 def test_a_restore_needs_a_point_the_catalog_knows(ops: Ops) -> None:
@@ -410,6 +421,16 @@ def test_verify_names_a_point_whose_pack_was_tampered_with(ops: Ops, tmp_path: P
     assert evidence["damaged_streams"]
 
 
+class MiscountingSource(SqliteSource):
+    """The sqlite source, with one row more recorded for ``orders`` than the backup saw."""
+
+    def restore_test(
+        self, context: SourceContext, reader: StreamReader, metadata: JsonObject
+    ) -> RestoreReport:
+        metadata["tables"]["orders"]["rows"] += 1
+        return super().restore_test(context, reader, metadata)
+
+
 def test_a_restore_test_with_a_failing_check_fails_the_verify(
     ops: Ops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -417,14 +438,7 @@ def test_a_restore_test_with_a_failing_check_fails_the_verify(
     backup = ops.backup("app-db")
     assert backup.result is not None
     point_id = backup.result["point_id"]
-    real_source = handlers_common.SOURCES["sqlite"]
-
-    class MiscountingSource(real_source):  # type: ignore[misc, valid-type]
-        def restore_test(self, context: Any, reader: Any, metadata: JsonObject) -> Any:
-            metadata["tables"]["orders"]["rows"] += 1
-            return super().restore_test(context, reader, metadata)
-
-    monkeypatch.setitem(handlers_common.SOURCES, "sqlite", MiscountingSource)
+    monkeypatch.setitem(REGISTRY, "sqlite", _registered(MiscountingSource))
 
     job = ops.run(ops.service.start_verify(point_id, restore_test=True))
 

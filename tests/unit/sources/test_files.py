@@ -13,10 +13,10 @@ import pytest
 
 from strongroom.config.resources import FilesResource
 from strongroom.errors import AbortedError, ConfigError, ConflictError
-from strongroom.sources import SOURCES
+from strongroom.sources import REGISTRY
 from strongroom.sources.base import BackupResult, Source, SourceContext
-from strongroom.sources.files import FilesSource
-from strongroom.sources.files_content import LARGE_FILE
+from strongroom.sources.files.content import LARGE_FILE
+from strongroom.sources.files.source import FilesSource
 from strongroom.sources.sqlite import SqliteSource
 from tests.support.environment import mounted_tmpfs, require_user_xattrs
 from tests.support.source_fakes import MemoryReader, MemorySink, tree_state
@@ -505,8 +505,8 @@ def test_restore_test_without_root_compares_everything_but_owners(
 
 
 def test_sources_are_registered_explicitly_and_follow_the_protocol(tmp_path: Path) -> None:
-    assert SOURCES["files"] is FilesSource
-    assert SOURCES["sqlite"] is SqliteSource
+    assert REGISTRY["files"].source_class() is FilesSource
+    assert REGISTRY["sqlite"].source_class() is SqliteSource
     source = files_source(tmp_path)
     assert isinstance(source, Source)
     description = source.describe(SourceContext(scratch=tmp_path))
@@ -542,7 +542,7 @@ def test_a_restore_is_made_durable_once_and_replacements_file_by_file(
 ) -> None:
     """New files are synced together at the end (one syncfs per filesystem); a file that
     replaces another is fsynced before its rename, so a crash never swaps it for nothing."""
-    from strongroom.sources import files_restore
+    from strongroom.sources.files import restore as files_restore
 
     root = tmp_path / "data"
     root.mkdir()
@@ -586,7 +586,7 @@ def test_a_restore_is_made_durable_once_and_replacements_file_by_file(
 
 
 def test_sync_filesystem_uses_syncfs(tmp_path: Path) -> None:
-    from strongroom.sources import files_handles
+    from strongroom.sources.files import handles as files_handles
 
     assert files_handles._syncfs is not None  # glibc has had syncfs since 2.14
     (tmp_path / "new").write_bytes(b"data")

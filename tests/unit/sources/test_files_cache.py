@@ -15,11 +15,12 @@ import pytest
 
 from strongroom.config.resources import FilesResource
 from strongroom.errors import StrongroomError
-from strongroom.sources import files_cache, files_content
 from strongroom.sources.base import BackupResult, SourceContext
-from strongroom.sources.files import FilesSource
-from strongroom.sources.files_content import LARGE_FILE
-from strongroom.sources.files_walk import WalkItem
+from strongroom.sources.files import cache as files_cache
+from strongroom.sources.files import content as files_content
+from strongroom.sources.files.content import LARGE_FILE
+from strongroom.sources.files.source import FilesSource
+from strongroom.sources.files.walk import WalkItem
 from tests.support.environment import require_user_xattrs
 from tests.support.source_fakes import (
     MemoryReader,

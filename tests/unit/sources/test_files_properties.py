@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from strongroom.config.resources import FilesResource
 from strongroom.errors import IntegrityError
 from strongroom.sources.base import SourceContext
-from strongroom.sources.files import FilesSource
-from strongroom.sources.files_index import (
+from strongroom.sources.files.index import (
     IndexEntry,
     canonical,
     check_recorded_path,
     dump_line,
     entry_lines,
 )
-from strongroom.sources.files_walk import WalkItem, encode_xattrs, record_of
+from strongroom.sources.files.source import FilesSource
+from strongroom.sources.files.walk import WalkItem, encode_xattrs, record_of
 from tests.support.source_fakes import MemoryReader, MemorySink, tree_state
 
 Tree = dict[str, Union[bytes, str, "Tree"]]  # bytes: a file, str: a symlink's text

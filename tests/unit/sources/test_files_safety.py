@@ -12,7 +12,7 @@ import pytest
 from strongroom.config.resources import FilesResource
 from strongroom.errors import ConflictError, IntegrityError
 from strongroom.sources.base import JsonObject, SourceContext
-from strongroom.sources.files import FilesSource
+from strongroom.sources.files.source import FilesSource
 from tests.support.source_fakes import MemoryReader, MemorySink
 
 CONTENT = b"planted by a malicious index"
@@ -243,7 +243,7 @@ def test_recorded_metadata_that_disagrees_fails_field_by_field(tmp_path: Path) -
 def test_a_file_that_appears_after_the_check_is_never_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from strongroom.sources import files_restore
+    from strongroom.sources.files import restore as files_restore
 
     files, sink, metadata, root = backed_up(tmp_path)
     out = tmp_path / "out"

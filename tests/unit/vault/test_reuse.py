@@ -13,11 +13,11 @@ import pytest
 
 from strongroom.config.resources import FilesResource
 from strongroom.errors import ConfigError
-from strongroom.sources import files_cache
 from strongroom.sources.base import SourceContext
-from strongroom.sources.files import FilesSource
-from strongroom.sources.files_cache import ReusingSink
-from strongroom.sources.files_content import LARGE_FILE
+from strongroom.sources.files import cache as files_cache
+from strongroom.sources.files.cache import ReusingSink
+from strongroom.sources.files.content import LARGE_FILE
+from strongroom.sources.files.source import FilesSource
 from strongroom.vault import StreamReader, Vault, VaultReader
 from tests.support.source_fakes import tree_state
 

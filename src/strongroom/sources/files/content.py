@@ -12,7 +12,7 @@ Content streams are named ``content/000001``, ``content/000002`` … in walk ord
   :data:`PACK_MIN` bytes, or when it reaches :data:`PACK_MAX` bytes or
   :data:`PACK_MAX_FILES` files. Because the cut depends on names rather than on
   running sizes, one changed file changes one pack; the packs after it come out the same,
-  which is what lets the cache reuse them (see :mod:`strongroom.sources.files_cache`).
+  which is what lets the cache reuse them (see :mod:`strongroom.sources.files.cache`).
 
 Each file is read once with ``O_NOFOLLOW``, up to the size the walk saw (so a file that
 keeps growing cannot hold the backup forever); if it grew past that, if its size or mtime
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from strongroom.sources.base import SourceContext, StreamSink
-from strongroom.sources.files_cache import FileCache, Placed, ReusingSink, StoredFile
-from strongroom.sources.files_walk import (
+from strongroom.sources.files.cache import FileCache, Placed, ReusingSink, StoredFile
+from strongroom.sources.files.walk import (
     Hardlinks,
     WalkItem,
     XattrReader,

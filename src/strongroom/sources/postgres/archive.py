@@ -27,7 +27,7 @@ from psycopg import sql
 
 from strongroom.errors import IntegrityError
 from strongroom.sources.base import Check, JsonObject, StreamReader
-from strongroom.sources.postgres_server import Connection
+from strongroom.sources.postgres.server import Connection
 from strongroom.sources.tool_streams import CheckedBlocks
 
 BLOCK_SIZE: Final = 1024 * 1024

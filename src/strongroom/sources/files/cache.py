@@ -7,7 +7,7 @@ opaque JSON value naming its content, e.g. its chunk ids) and ``reuse(name, refe
 (create stream ``name`` with that content; False when it cannot, e.g. the data was
 collected). With any other sink every file is read and no cache is kept.
 
-Reuse works on whole content streams (see :mod:`strongroom.sources.files_content`): a large
+Reuse works on whole content streams (see :mod:`strongroom.sources.files.content`): a large
 file's own stream is reused when the file is unchanged; a pack of small files is reused when
 every file in it is unchanged and the pack would come out byte for byte as before.
 
@@ -52,7 +52,7 @@ from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from strongroom.errors import ConflictError
 from strongroom.sources.base import JsonObject, WritableStream
-from strongroom.sources.files_walk import WalkItem
+from strongroom.sources.files.walk import WalkItem
 
 RACY_MARGIN_NS: Final = 2_000_000_000
 _SCHEMA_VERSION: Final = "2"

@@ -22,17 +22,14 @@ holding it whole:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
-from strongroom.sources import gateway
 from strongroom.sources.base import JsonObject, SourceContext, StreamSink
-from strongroom.sources.mysql_server import MyServer, classifier
+from strongroom.sources.tool_streams import ToolRunner
 
-BLOCK_SIZE: Final = 1024 * 1024
 SANDBOX_PREFIX: Final = b"/*M!999999\\- enable the sandbox mode */"
 _HEAD_BYTES: Final = 64 * 1024
 _TAIL_BYTES: Final = 16 * 1024
@@ -59,43 +56,34 @@ def coordinates(head: bytes, tail: bytes) -> JsonObject | None:
     return found
 
 
+class _Ends:
+    """Keeps the first and last few kilobytes of a dump as it streams past."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.tail = b""
+
+    def add(self, block: bytes) -> None:
+        if len(self.head) < _HEAD_BYTES:
+            self.head += block[: _HEAD_BYTES - len(self.head)]
+        self.tail = (self.tail + block)[-_TAIL_BYTES:]
+
+
 def stream_dump(
     argv: Sequence[str],
-    server: MyServer,
+    tools: ToolRunner,
     doing: str,
     sink: StreamSink,
     name: str,
     context: SourceContext,
-    timeout: float | None,
 ) -> JsonObject:
     """Stream the dump tool's stdout into ``name``; return size, SHA-256 and what it says."""
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    tail = b""
-    tool = gateway.ToolStream(
-        argv,
-        env=server.environment(),
-        secrets=server.secrets,
-        classify=classifier(doing),
-        cancel=context.cancel,
-        timeout=timeout,
-        block_size=BLOCK_SIZE,
-    )
-    with sink.open_stream(name) as stream, tool as blocks:
-        for block in blocks:
-            stream.write(block)
-            digest.update(block)
-            size += len(block)
-            if len(head) < _HEAD_BYTES:
-                head += block[: _HEAD_BYTES - len(head)]
-            tail = (tail + block)[-_TAIL_BYTES:]
-            context.progress(len(block))
+    ends = _Ends()
+    recorded = tools.stream_into(argv, doing, sink, name, context, watch=ends.add)
     return {
-        "size": size,
-        "sha256": digest.hexdigest(),
-        "sandbox_line": head.startswith(SANDBOX_PREFIX),
-        "binlog": coordinates(head, tail),
+        **recorded,
+        "sandbox_line": ends.head.startswith(SANDBOX_PREFIX),
+        "binlog": coordinates(ends.head, ends.tail),
     }
 
 

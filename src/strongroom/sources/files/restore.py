@@ -9,7 +9,7 @@ Safety rules, in the order they apply:
    written. Unless ``overwrite``, anything already in the way raises ``ConflictError``,
    again before writing.
 2. Every folder is opened from the anchor down with ``O_NOFOLLOW`` (see
-   :mod:`strongroom.sources.files_handles`); a symlink or file where a folder is needed is
+   :mod:`strongroom.sources.files.handles`); a symlink or file where a folder is needed is
    refused, wherever it came from.
 3. Each file is written to a temporary name in its final folder, checked against its
    recorded size and SHA-256 (a damaged file is never put in place), given its owner,
@@ -32,13 +32,13 @@ from typing import Final, TypeVar
 
 from strongroom.errors import ConflictError, IntegrityError, StrongroomError
 from strongroom.sources.base import StreamReader
-from strongroom.sources.files_handles import (
+from strongroom.sources.files.handles import (
     FolderChain,
     StreamCursor,
     open_folder,
     sync_filesystem,
 )
-from strongroom.sources.files_index import IndexEntry, check_recorded_path
+from strongroom.sources.files.index import IndexEntry, check_recorded_path
 
 _SHA256_LENGTH: Final = 64
 _MAX_LISTED: Final = 20

@@ -1,11 +1,11 @@
-"""Restore and restore test of the ``mysql`` source (see :mod:`strongroom.sources.mysql`).
+"""Restore and restore test of the ``mysql`` source (see :mod:`strongroom.sources.mysql.source`).
 
 A restore replays ``users.sql`` first (all accounts, or the ones named; grants on renamed
 databases follow the new names), then creates each target database with the recorded
 character set and collation and feeds its dump to the ``mariadb`` (or ``mysql``) client
 through stdin, without a copy on disk. The client runs with ``--sandbox`` when it knows
 it; for a client that does not, the dump's sandbox line is removed (see
-:mod:`strongroom.sources.mysql_dump`). A database that fails half-way is dropped again.
+:mod:`strongroom.sources.mysql.dump`). A database that fails half-way is dropped again.
 
 A restore test restores each database into ``strongroom_rt_<random>`` with its events
 disabled, compares row counts, ``CHECKSUM TABLE`` values and the names of views, routines,
@@ -19,13 +19,11 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 from urllib.parse import quote
 
 import pymysql
-from pydantic import Field
 
-from strongroom.config.types import ConfigModel
 from strongroom.errors import (
     AccessDeniedError,
     ConfigError,
@@ -35,10 +33,11 @@ from strongroom.errors import (
     ToolError,
 )
 from strongroom.logs import get_logger
-from strongroom.sources import gateway, mysql_facts
+from strongroom.sources import gateway
 from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
-from strongroom.sources.mysql_dump import filter_dump, map_grants
-from strongroom.sources.mysql_server import (
+from strongroom.sources.mysql import facts as mysql_facts
+from strongroom.sources.mysql.dump import filter_dump, map_grants
+from strongroom.sources.mysql.server import (
     CLIENT_TOOLS,
     Connection,
     MyServer,
@@ -46,7 +45,8 @@ from strongroom.sources.mysql_server import (
     quote_name,
     translating,
 )
-from strongroom.sources.tool_streams import CheckedBlocks, read_whole, run_with_input
+from strongroom.sources.mysql.target import MysqlRestoreTarget
+from strongroom.sources.tool_streams import CheckedBlocks, ToolRunner, read_whole
 
 log = get_logger(__name__)
 
@@ -58,32 +58,6 @@ _CHARSET_NAME: Final = re.compile(r"[A-Za-z0-9_]{1,64}")
 def stream_name(database: str) -> str:
     """The stream of one database's dump: ``db/<percent-encoded name>.sql``."""
     return f"db/{quote(database, safe='')}.sql"
-
-
-class MysqlRestoreTarget(ConfigModel):
-    """How a MySQL restore writes (the ``target`` of ``MysqlSource.restore``)."""
-
-    database: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="Restore the (single selected) database under this new name.",
-    )
-    database_map: dict[str, str] = Field(
-        default_factory=dict, description="New names for some databases: {old: new}."
-    )
-    databases: list[str] = Field(
-        default_factory=list, description="Databases of the backup to restore; empty: all."
-    )
-    users: bool | list[str] = Field(
-        default=True,
-        description="Replay users.sql first: true for every account, or a list of "
-        "'user@host' (and role) names.",
-    )
-    checks: Literal["none", "counts", "full"] = Field(
-        default="counts",
-        description="Verify after restoring: row counts, or also CHECKSUM TABLE values.",
-    )
 
 
 @dataclass(frozen=True)
@@ -101,14 +75,8 @@ class MyRestorer:
         return client, b"--sandbox" in output
 
     def _feed(self, argv: list[str], blocks: Iterable[bytes], doing: str) -> gateway.ToolRun:
-        return run_with_input(
-            argv,
-            blocks,
-            env=self.server.environment(),
-            secrets=self.server.secrets,
-            classify=classifier(doing),
-            cancel=self.context.cancel,
-            timeout=self.timeout,
+        return ToolRunner(self.server, classifier, self.context.cancel, self.timeout).feed(
+            argv, blocks, doing
         )
 
     def _client_argv(self, client: str, sandbox: bool, database: str | None) -> list[str]:

@@ -46,7 +46,7 @@ from psycopg import sql
 
 from strongroom.errors import AbortedError
 from strongroom.sources.base import Check, JsonObject
-from strongroom.sources.postgres_server import Connection
+from strongroom.sources.postgres.server import Connection
 
 ChecksumMode = Literal["auto", "full", "sampled", "off"]
 

@@ -12,12 +12,12 @@ Consistency: for each database a REPEATABLE READ transaction exports its snapsho
 (``pg_export_snapshot()``) and ``pg_dump --snapshot`` dumps exactly that snapshot, while the
 same transaction records the WAL position, the transaction snapshot and, on a helper thread
 during the dump, the facts a restore is checked against
-(:mod:`strongroom.sources.postgres_facts`): per table row count and content checksum,
+(:mod:`strongroom.sources.postgres.facts`): per table row count and content checksum,
 extensions, large objects, materialized views, privileges. So the counts and checksums
 describe precisely the data in the archive. Sequences are not transactional: they are read
 before and after the dump, and a restored value must lie between the two.
 
-Restore and restore test: :mod:`strongroom.sources.postgres_restore`. See
+Restore and restore test: :mod:`strongroom.sources.postgres.restore`. See
 ``docs/sources/postgres.md``.
 """
 
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 import psycopg
-from pydantic import ValidationError
 
 from strongroom.config.resources import PostgresResource
 from strongroom.errors import (
@@ -41,7 +40,7 @@ from strongroom.errors import (
     StrongroomError,
     ToolError,
 )
-from strongroom.sources import gateway, postgres_facts
+from strongroom.sources import gateway
 from strongroom.sources.base import (
     BackupResult,
     Description,
@@ -51,26 +50,28 @@ from strongroom.sources.base import (
     StreamReader,
     StreamSink,
 )
-from strongroom.sources.postgres_archive import database_exists, missing_roles, stream_base
-from strongroom.sources.postgres_dump import (
+from strongroom.sources.postgres import facts as postgres_facts
+from strongroom.sources.postgres.archive import database_exists, missing_roles, stream_base
+from strongroom.sources.postgres.dump import (
     DirectoryDump,
     dump_globals,
     role_names,
-    stream_custom,
 )
-from strongroom.sources.postgres_restore import (
+from strongroom.sources.postgres.restore import (
     GLOBALS_STREAM,
     SCRATCH_PREFIX,
     PgRestorer,
-    PostgresRestoreTarget,
 )
-from strongroom.sources.postgres_server import (
+from strongroom.sources.postgres.server import (
     PgServer,
+    classifier,
     server_version_text,
     tool_version,
     translating,
 )
-from strongroom.sources.tool_streams import write_stream
+from strongroom.sources.postgres.target import PostgresRestoreTarget
+from strongroom.sources.targets import parse_target
+from strongroom.sources.tool_streams import ToolRunner, write_stream
 
 __all__ = ["PostgresRestoreTarget", "PostgresSource", "stream_base"]
 
@@ -98,13 +99,6 @@ def _check_metadata(metadata: JsonObject) -> None:
         raise ConfigError("this recovery point was not made by the postgres source")
     if metadata.get("dry_run"):
         raise ConfigError("a dry-run backup holds no data to restore")
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"at {'.'.join(str(part) for part in error['loc']) or 'target'!r}: {error['msg']}"
-        for error in exc.errors()
-    )
 
 
 class PostgresSource:
@@ -332,7 +326,8 @@ class PostgresSource:
         if jobs == 1:
             argv += ["--format=custom", f"--dbname={server.conninfo(name)}"]
             stream = f"{base}.dump"
-            digest = stream_custom(argv, server, doing, sink, stream, context, self.timeout)
+            tools = ToolRunner(server, classifier, context.cancel, self.timeout)
+            digest = tools.stream_into(argv, doing, sink, stream, context)
             return {"format": "custom", "jobs": 1, "streams": {stream: digest}}
         folder = context.scratch / f"pg_dump-{secrets.token_hex(6)}"
         argv += [
@@ -367,10 +362,7 @@ class PostgresSource:
         is dropped again).
         """
         _check_metadata(metadata)
-        try:
-            options = PostgresRestoreTarget.model_validate(target)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid postgres restore target: {_problems(exc)}") from exc
+        options = parse_target(PostgresRestoreTarget, target, self.type_name)
         recorded: dict[str, JsonObject] = metadata.get("databases", {})
         selected = options.databases or sorted(recorded)
         unknown = [name for name in selected if name not in recorded]

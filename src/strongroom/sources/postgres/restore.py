@@ -1,4 +1,4 @@
-"""Restore and restore test of the ``postgres`` source (see :mod:`strongroom.sources.postgres`).
+"""Restore and restore test of the ``postgres`` source (see :mod:`strongroom.sources.postgres.source`).
 
 A restore replays ``globals.sql`` (roles) with ``psql``, then runs ``pg_restore
 --exit-on-error`` per database: under the original name with ``--create`` (database-level
@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import psycopg
 from psycopg import sql
-from pydantic import Field
 
-from strongroom.config.types import ConfigModel
 from strongroom.errors import IntegrityError, NotFoundError, ToolError
 from strongroom.logs import get_logger
-from strongroom.sources import gateway, postgres_facts
+from strongroom.sources import gateway
 from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
-from strongroom.sources.postgres_archive import (
+from strongroom.sources.postgres import facts as postgres_facts
+from strongroom.sources.postgres.archive import (
     create_database,
     drop_database,
     materialize,
@@ -37,45 +36,20 @@ from strongroom.sources.postgres_archive import (
     remove_path,
     stream_base,
 )
-from strongroom.sources.postgres_server import (
+from strongroom.sources.postgres.server import (
     Connection,
     PgServer,
     classifier,
     tool_version,
     translating,
 )
-from strongroom.sources.tool_streams import CheckedBlocks, read_whole, run_with_input
+from strongroom.sources.postgres.target import PostgresRestoreTarget
+from strongroom.sources.tool_streams import CheckedBlocks, ToolRunner, read_whole
 
 log = get_logger(__name__)
 
 GLOBALS_STREAM: Final = "globals.sql"
 SCRATCH_PREFIX: Final = "strongroom_rt_"
-
-
-class PostgresRestoreTarget(ConfigModel):
-    """How a PostgreSQL restore writes (the ``target`` of ``PostgresSource.restore``)."""
-
-    database: str | None = Field(
-        default=None,
-        min_length=1,
-        description="Restore the (single selected) database under this new name.",
-    )
-    databases: list[str] = Field(
-        default_factory=list, description="Databases of the backup to restore; empty: all."
-    )
-    roles: bool = Field(default=True, description="Replay globals.sql (roles) first.")
-    tablespaces: bool = Field(
-        default=False, description="Also replay tablespace statements (their folders must exist)."
-    )
-    no_owner: bool = Field(default=False, description="Do not restore object owners.")
-    no_acl: bool = Field(default=False, description="Do not restore privileges (GRANT/REVOKE).")
-    owner: str | None = Field(
-        default=None, min_length=1, description="Make this role own every restored object."
-    )
-    jobs: int | None = Field(default=None, ge=1, le=64, description="pg_restore --jobs.")
-    checks: Literal["none", "counts", "full"] = Field(
-        default="counts", description="Verify after restoring: row counts, or also checksums."
-    )
 
 
 @dataclass(frozen=True)
@@ -89,15 +63,10 @@ class PgRestorer:
     full_limit: int
     sample_rows: int
 
-    def _run_tool(self, argv: list[str], doing: str) -> None:
-        gateway.run_to_file(
-            argv,
-            env=self.server.environment(),
-            secrets=self.server.secrets,
-            classify=classifier(doing),
-            cancel=self.context.cancel,
-            timeout=self.timeout,
-        )
+    @property
+    def tools(self) -> ToolRunner:
+        """Runs the client tools against :attr:`server` for this operation."""
+        return ToolRunner(self.server, classifier, self.context.cancel, self.timeout)
 
     def replay_globals(
         self,
@@ -124,14 +93,8 @@ class PgRestorer:
         ]
         if not options.tablespaces:
             argv.append("--single-transaction")  # CREATE TABLESPACE refuses a transaction
-        run_with_input(
-            argv,
-            [script.encode()],
-            env=self.server.environment(),
-            secrets=self.server.secrets,
-            classify=classifier(f"replaying {GLOBALS_STREAM} on {self.server.address}"),
-            cancel=self.context.cancel,
-            timeout=self.timeout,
+        self.tools.feed(
+            argv, [script.encode()], f"replaying {GLOBALS_STREAM} on {self.server.address}"
         )
         report.notes.extend(notes)
         if not recorded.get("role_passwords", True):
@@ -213,22 +176,14 @@ class PgRestorer:
         if kind == "custom" and jobs == 1:
             (name,) = streams
             blocks = CheckedBlocks(reader, name, streams[name])
-            run_with_input(
-                [*argv, "--format=custom"],
-                blocks,
-                env=self.server.environment(),
-                secrets=self.server.secrets,
-                classify=classifier(doing),
-                cancel=self.context.cancel,
-                timeout=self.timeout,
-            )
+            self.tools.feed([*argv, "--format=custom"], blocks, doing)
             return [blocks.check()]
         base = stream_base(label)
         prefix = f"{base}.dump" if kind == "custom" else f"{base}/"
         path = self.context.scratch / f"pg_restore-{secrets.token_hex(6)}"
         try:
             checks = materialize(reader, streams, prefix, path)
-            self._run_tool([*argv, f"--format={kind}", f"--jobs={jobs}", str(path)], doing)
+            self.tools.run_to_file([*argv, f"--format={kind}", f"--jobs={jobs}", str(path)], doing)
         finally:
             remove_path(path)
         return checks

@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 import pymysql
 
 from strongroom.sources.base import Check, JsonObject
-from strongroom.sources.mysql_server import Connection, quote_name
+from strongroom.sources.mysql.server import Connection, quote_name
 
 ChecksumMode = Literal["auto", "full", "off"]
 

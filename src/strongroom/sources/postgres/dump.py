@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Final
 
 from strongroom.errors import AccessDeniedError
-from strongroom.sources import gateway
 from strongroom.sources.base import JsonObject, SourceContext, StreamSink
-from strongroom.sources.postgres_server import PgServer, classifier
+from strongroom.sources.postgres.server import PgServer, classifier
+from strongroom.sources.tool_streams import ToolRunner
 
 BLOCK_SIZE: Final = 1024 * 1024
 _POLL_SECONDS: Final = 0.2
@@ -58,64 +58,18 @@ def dump_globals(server: PgServer, context: SourceContext, timeout: float | None
         f"--database={server.maintenance_database}",
     ]
     doing = f"pg_dumpall --globals-only on {server.address}"
+    tools = ToolRunner(server, classifier, context.cancel, timeout)
     options: dict[str, object] = {}
     try:
-        _, script = _run(argv, server, doing, context, timeout)
+        _, script = tools.run(argv, doing)
         options["role_passwords"] = True
     except AccessDeniedError as exc:
         if "pg_authid" not in str(exc):
             raise
-        _, script = _run([*argv, "--no-role-passwords"], server, doing, context, timeout)
+        _, script = tools.run([*argv, "--no-role-passwords"], doing)
         options["role_passwords"] = False
     options["script"] = script
     return options
-
-
-def _run(
-    argv: Sequence[str],
-    server: PgServer,
-    doing: str,
-    context: SourceContext,
-    timeout: float | None,
-) -> tuple[gateway.ToolRun, bytes]:
-    return gateway.run(
-        argv,
-        env=server.environment(),
-        secrets=server.secrets,
-        classify=classifier(doing),
-        cancel=context.cancel,
-        timeout=timeout,
-    )
-
-
-def stream_custom(
-    argv: Sequence[str],
-    server: PgServer,
-    doing: str,
-    sink: StreamSink,
-    name: str,
-    context: SourceContext,
-    timeout: float | None,
-) -> JsonObject:
-    """Stream a custom-format ``pg_dump`` from stdout into one sink stream."""
-    digest = hashlib.sha256()
-    size = 0
-    tool = gateway.ToolStream(
-        argv,
-        env=server.environment(),
-        secrets=server.secrets,
-        classify=classifier(doing),
-        cancel=context.cancel,
-        timeout=timeout,
-        block_size=BLOCK_SIZE,
-    )
-    with sink.open_stream(name) as stream, tool as blocks:
-        for block in blocks:
-            stream.write(block)
-            digest.update(block)
-            size += len(block)
-            context.progress(len(block))
-    return {"size": size, "sha256": digest.hexdigest()}
 
 
 def open_paths_under(folder: Path) -> set[str] | None:
@@ -177,14 +131,8 @@ class DirectoryDump:
 
         def work() -> None:
             try:
-                gateway.run_to_file(
-                    self.argv,
-                    env=self.server.environment(),
-                    secrets=self.server.secrets,
-                    classify=classifier(self.doing),
-                    cancel=stop,
-                    timeout=self.timeout,
-                )
+                tools = ToolRunner(self.server, classifier, stop, self.timeout)
+                tools.run_to_file(self.argv, self.doing)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread below
                 outcome["error"] = exc
 

@@ -3,7 +3,7 @@
 A backup writes:
 
 * ``users.sql``: every account outside the server's own (``SHOW CREATE USER`` made
-  ``IF NOT EXISTS``, roles, then ``SHOW GRANTS``), see :mod:`strongroom.sources.mysql_facts`;
+  ``IF NOT EXISTS``, roles, then ``SHOW GRANTS``), see :mod:`strongroom.sources.mysql.facts`;
 * per database ``db/<name>.sql``: ``mariadb-dump`` (or ``mysqldump``) with
   ``--single-transaction --routines --events --triggers --hex-blob``, streamed from the
   tool's stdout into the sink. ``<name>`` is percent-encoded.
@@ -20,7 +20,7 @@ are read again after the dump; tables equal in both readings are kept as checked
 others are listed as ``changed_during_backup`` and compared by presence only
 (``consistency: compared``).
 
-Restore and restore test: :mod:`strongroom.sources.mysql_restore`. See
+Restore and restore test: :mod:`strongroom.sources.mysql.restore`. See
 ``docs/sources/mysql.md``.
 """
 
@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 import pymysql
-from pydantic import ValidationError
 
 from strongroom.config.resources import MysqlResource
 from strongroom.errors import (
@@ -41,7 +40,7 @@ from strongroom.errors import (
     StrongroomError,
     ToolError,
 )
-from strongroom.sources import gateway, mysql_facts
+from strongroom.sources import gateway
 from strongroom.sources.base import (
     BackupResult,
     Description,
@@ -51,16 +50,24 @@ from strongroom.sources.base import (
     StreamReader,
     StreamSink,
 )
-from strongroom.sources.mysql_dump import stream_dump
-from strongroom.sources.mysql_restore import (
+from strongroom.sources.mysql import facts as mysql_facts
+from strongroom.sources.mysql.dump import stream_dump
+from strongroom.sources.mysql.restore import (
     SCRATCH_PREFIX,
     USERS_STREAM,
     MyRestorer,
-    MysqlRestoreTarget,
     stream_name,
 )
-from strongroom.sources.mysql_server import DUMP_TOOLS, Connection, MyServer, translating
-from strongroom.sources.tool_streams import write_stream
+from strongroom.sources.mysql.server import (
+    DUMP_TOOLS,
+    Connection,
+    MyServer,
+    classifier,
+    translating,
+)
+from strongroom.sources.mysql.target import MysqlRestoreTarget
+from strongroom.sources.targets import parse_target
+from strongroom.sources.tool_streams import ToolRunner, write_stream
 
 __all__ = ["MysqlRestoreTarget", "MysqlSource", "stream_name"]
 
@@ -80,13 +87,6 @@ def _check_metadata(metadata: JsonObject) -> None:
         raise ConfigError("this recovery point was not made by the mysql source")
     if metadata.get("dry_run"):
         raise ConfigError("a dry-run backup holds no data to restore")
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"at {'.'.join(str(part) for part in error['loc']) or 'target'!r}: {error['msg']}"
-        for error in exc.errors()
-    )
 
 
 def _same_position(first: JsonObject | None, second: JsonObject | None) -> bool:
@@ -251,9 +251,8 @@ class MysqlSource:
         doing = f"dumping database {name!r} on {server.address}"
         with translating(doing), server.connect(name) as session:
             snapshot = mysql_facts.start_snapshot(session)
-            dumped = stream_dump(
-                [*argv, "--", name], server, doing, sink, entry["stream"], context, self.timeout
-            )
+            tools = ToolRunner(server, classifier, context.cancel, self.timeout)
+            dumped = stream_dump([*argv, "--", name], tools, doing, sink, entry["stream"], context)
             facts = mysql_facts.gather(session, name, self.checksum, self.checksum_full_limit)
             mysql_facts.end_snapshot(session)
             entry.update(dumped)
@@ -288,10 +287,7 @@ class MysqlSource:
         dropped again).
         """
         _check_metadata(metadata)
-        try:
-            options = MysqlRestoreTarget.model_validate(target)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid mysql restore target: {_problems(exc)}") from exc
+        options = parse_target(MysqlRestoreTarget, target, self.type_name)
         return self._restorer(self._server(), context).restore(reader, metadata, options)
 
     def restore_test(

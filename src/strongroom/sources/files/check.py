@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Final
 
 from strongroom.sources.base import Check
-from strongroom.sources.files_content import BLOCK_SIZE
-from strongroom.sources.files_index import TreeDigest, path_key
-from strongroom.sources.files_walk import Hardlinks, Walker, record_of
+from strongroom.sources.files.content import BLOCK_SIZE
+from strongroom.sources.files.index import TreeDigest, path_key
+from strongroom.sources.files.walk import Hardlinks, Walker, record_of
 
 Record = dict[str, object]
 

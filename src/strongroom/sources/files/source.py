@@ -3,14 +3,14 @@
 A backup walks the configured paths in a fixed order and writes:
 
 * ``content/NNNNNN`` streams: packs of small files, or one large file each
-  (:mod:`strongroom.sources.files_content`);
+  (:mod:`strongroom.sources.files.content`);
 * ``files.index``: one JSON line per entry with its metadata and, for a file, the stream,
-  offset, size and SHA-256 of its bytes (:mod:`strongroom.sources.files_index`).
+  offset, size and SHA-256 of its bytes (:mod:`strongroom.sources.files.index`).
 
 It returns the roots, counts, the tree digest, the SHA-256 of the index, skipped entries
 and the files that changed while they were read. Walk rules and patterns:
-:mod:`strongroom.sources.files_walk`; the unchanged-file cache:
-:mod:`strongroom.sources.files_cache`; restore safety: :mod:`strongroom.sources.files_restore`.
+:mod:`strongroom.sources.files.walk`; the unchanged-file cache:
+:mod:`strongroom.sources.files.cache`; restore safety: :mod:`strongroom.sources.files.restore`.
 See ``docs/sources/files.md``.
 """
 
@@ -24,10 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Final
 
-from pydantic import Field, ValidationError, model_validator
-
 from strongroom.config.resources import FilesResource
-from strongroom.config.types import AbsolutePath, ConfigModel
 from strongroom.errors import (
     AccessDeniedError,
     ConfigError,
@@ -47,10 +44,10 @@ from strongroom.sources.base import (
     StreamSink,
     iter_stream,
 )
-from strongroom.sources.files_cache import FileCache, ReusingSink
-from strongroom.sources.files_check import Comparison, restored_records, unlock_and_remove
-from strongroom.sources.files_content import BLOCK_SIZE, ContentWriter
-from strongroom.sources.files_index import (
+from strongroom.sources.files.cache import FileCache, ReusingSink
+from strongroom.sources.files.check import Comparison, restored_records, unlock_and_remove
+from strongroom.sources.files.content import BLOCK_SIZE, ContentWriter
+from strongroom.sources.files.index import (
     FORMAT,
     INDEX_STREAM,
     VERSION,
@@ -60,40 +57,13 @@ from strongroom.sources.files_index import (
     header,
     read_index,
 )
-from strongroom.sources.files_restore import Outcome, Placement, Restorer
-from strongroom.sources.files_walk import Walker, XattrReader, compile_patterns, record_of
+from strongroom.sources.files.restore import Outcome, Placement, Restorer
+from strongroom.sources.files.target import FilesRestoreTarget
+from strongroom.sources.files.walk import Walker, XattrReader, compile_patterns, record_of
+from strongroom.sources.targets import parse_target
 
 _MAX_LISTED: Final = 1000
 _FAILURES_SHOWN: Final = 10
-
-
-class FilesRestoreTarget(ConfigModel):
-    """Where and how a files restore writes (the ``target`` of :meth:`FilesSource.restore`)."""
-
-    path: AbsolutePath | None = Field(
-        default=None,
-        description="Restore below this folder, keeping recorded paths: <path>/home/ada/notes.txt.",
-    )
-    original: bool = Field(
-        default=False, description="Restore every entry to the place it was backed up from."
-    )
-    overwrite: bool = Field(
-        default=False,
-        description="Replace files and links that exist (a folder is never replaced by a file).",
-    )
-    only: list[str] = Field(
-        default_factory=list,
-        description="Recorded paths to restore, with what is below them; empty restores all.",
-    )
-    owner: bool | None = Field(
-        default=None, description="Restore uid/gid; None: only when running as root."
-    )
-
-    @model_validator(mode="after")
-    def _one_place(self) -> FilesRestoreTarget:
-        if (self.path is None) == (not self.original):
-            raise ValueError("give exactly one of 'path' (a folder) or 'original: true'")
-        return self
 
 
 def os_error(exc: OSError, doing: str) -> StrongroomError:
@@ -104,13 +74,6 @@ def os_error(exc: OSError, doing: str) -> StrongroomError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return AccessDeniedError(message)
     return StrongroomError(message)
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"at {'.'.join(str(part) for part in error['loc']) or 'target'!r}: {error['msg']}"
-        for error in exc.errors()
-    )
 
 
 def _normalise_roots(paths: list[str]) -> list[str]:
@@ -276,10 +239,7 @@ class FilesSource:
         something is in the way (nothing is written in those cases). Damaged files are not
         written and are reported as failed checks.
         """
-        try:
-            options = FilesRestoreTarget.model_validate(target)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid files restore target: {_problems(exc)}") from exc
+        options = parse_target(FilesRestoreTarget, target, self.type_name)
         if options.path is not None:
             placement = Placement(folder=os.path.normpath(options.path))
             shown = options.path
