@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from strongroom.errors import ConfigError
+from strongroom.logs import get_logger
 from strongroom.vault.chunker import StreamChunker
 from strongroom.vault.manifest import INLINE_CHUNKS, LIST_CHUNK_IDS, StreamRecord
 from strongroom.vault.packer import Packer, Prepared
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from strongroom.vault.crypto import GenerationKeys
 
 _LIST_BYTES: Final = LIST_CHUNK_IDS * 32
+_log = get_logger(__name__)
 _SPARE_WINDOWS: Final = 1
 _RETIRED_WINDOWS: Final = 2
 """Windows waiting for their chunks or hash before the writer waits for the oldest."""
@@ -245,6 +247,9 @@ class StreamWriter(io.RawIOBase):
 
     def __del__(self) -> None:
         if not self._done:
+            # The one way a stream ends that nobody else reports: an exception that
+            # abandons a stream reaches the caller, who reports it (once).
+            _log.warning("stream %r was dropped without close(); it is abandoned", self.name)
             self.abandon()
 
     # -- chunking ---------------------------------------------------------------------

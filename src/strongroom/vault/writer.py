@@ -413,8 +413,6 @@ class VaultWriter:
                 self._abandoned.append(stream.name)
             else:
                 self._records[stream.name] = record
-        if record is None and self._state == "open":
-            _log.warning("stream %r was abandoned", stream.name)
 
     def _release(self) -> None:
         self._pool.shutdown(wait=True)
