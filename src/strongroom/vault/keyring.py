@@ -169,7 +169,14 @@ def open_master_key(
     note = f" ({len(damaged)} key objects are damaged)" if damaged else ""
     if not candidates:
         raise WrongKeyError(f"this vault has no key that opens with a {material.kind}{note}")
-    raise WrongKeyError(f"{material.source} opens none of the vault's keys{note}")
+    # An AEAD tag that fails says "wrong key material or altered wrapping", never which.
+    secret = "passphrase" if material.kind == "passphrase" else "key"
+    raise WrongKeyError(
+        f"{material.source} opens none of the vault's keys: wrong {secret} or damaged key "
+        f"wrapping (the two cannot be told apart){note}",
+        hint=f"Check the {secret}; if it is right, a key wrapping is damaged: open the vault "
+        "with another of its keys and run verify. Nothing was written.",
+    )
 
 
 class Keyring:

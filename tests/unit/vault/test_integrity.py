@@ -5,11 +5,15 @@ operator (or an attacker) with store access would."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
+from logging import WARNING
 from pathlib import Path
 
 import pytest
 
+from strongroom.errors import ConfigError, InsufficientStorageError, WrongKeyError
+from strongroom.keys import PassphraseProvider
 from strongroom.storage.base import BlobStore
 from strongroom.storage.faulty import FaultyStore
 from strongroom.storage.local import LocalStore
@@ -17,7 +21,7 @@ from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault
 from strongroom.vault.index import open_fragment
 
-from .conftest import VaultFactory, backup, restore, sample_data
+from .conftest import PASSPHRASE, VaultFactory, backup, restore, sample_data
 
 DATA_A = sample_data(300_000, seed=201)
 DATA_B = sample_data(200_000, seed=202)
@@ -177,3 +181,44 @@ def test_a_restore_on_another_machine_finds_chunks_stored_again(
     backup(vault, {"a": DATA_A})
     assert restore(make_vault(any_store, create=False), a) == {"a": DATA_A}
     assert restore(vault, a) == {"a": DATA_A}
+
+
+@pytest.mark.parametrize("inner", ["memory", "local"])
+def test_a_disk_full_backup_reports_one_error_and_no_warning(
+    make_vault: VaultFactory, tmp_path: Path, inner: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FaultyStore(MemoryStore() if inner == "memory" else LocalStore(tmp_path / "vault"))
+    vault = make_vault(store)
+    kept = backup(vault, {"kept": DATA_B})
+    store.fill_after(100_000)
+    caplog.clear()
+    with pytest.raises(InsufficientStorageError):
+        backup(vault, {"big": sample_data(1_000_000, seed=203)})
+    assert [record.getMessage() for record in caplog.records if record.levelno >= WARNING] == []
+    assert restore(vault, kept) == {"kept": DATA_B}
+
+
+def test_a_stream_dropped_without_close_is_reported(
+    make_vault: VaultFactory, any_store: BlobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    vault = make_vault(any_store)
+    with vault.writer() as writer:
+        writer.open_stream("forgotten").write(b"x")
+        gc.collect()
+        with pytest.raises(ConfigError, match="abandoned"):
+            writer.commit()
+    assert "'forgotten' was dropped without close()" in caplog.text
+
+
+def test_a_damaged_key_wrapping_is_not_called_only_a_wrong_passphrase(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    vault = make_vault(any_store)
+    (name,) = [info.name for info in any_store.list("keys/")]
+    data = any_store.get(name)
+    _rewrite(any_store, name, _flip(data.index(b'"wrapped_key":"') + 20))
+    with pytest.raises(WrongKeyError) as raised:
+        Vault.open(any_store, PassphraseProvider(PASSPHRASE))
+    assert "wrong passphrase or damaged key wrapping" in str(raised.value)
+    assert "another of its keys" in (raised.value.hint or "")
+    vault.close()
