@@ -204,6 +204,22 @@ class IndexCache:
             ((count, pack_number) for pack_number, count in gained.items()),
         )
 
+    def newest_generation_seen(self) -> int:
+        """Return the newest data-key generation this client has seen in the vault."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def saw_generation(self, generation: int) -> None:
+        """Remember that data-key generation ``generation`` exists (a later absence is a
+        deletion: docs/vault-format.md §6)."""
+        if generation <= self.newest_generation_seen():
+            return
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),)
+            )
+
     def lost_packs(self) -> dict[bytes, tuple[str, LostBy]]:
         """Return the packs known to be lost: digest -> (reason, how it was found)."""
         with self._lock:

@@ -27,7 +27,10 @@ MAGIC_INDEX: Final = b"SRIX"
 MAGIC_MANIFEST: Final = b"SRMF"
 MAGIC_DATAKEYS: Final = b"SRDK"
 MAGIC_LOCK: Final = b"SRLK"
-SEALED_MAGICS: Final = frozenset({MAGIC_INDEX, MAGIC_MANIFEST, MAGIC_DATAKEYS, MAGIC_LOCK})
+MAGIC_KEYSTATE: Final = b"SRKS"
+SEALED_MAGICS: Final = frozenset(
+    {MAGIC_INDEX, MAGIC_MANIFEST, MAGIC_DATAKEYS, MAGIC_LOCK, MAGIC_KEYSTATE}
+)
 
 FLAG_ZSTD: Final = 0x01
 """Chunk and sealed-object flag: the payload is a zstd frame."""
@@ -56,6 +59,7 @@ MAX_PACK_SIZE: Final = 4 * 1024 * 1024 * 1024 - 1
 CONFIG_NAME: Final = "config"
 KEYS_PREFIX: Final = "keys/"
 DATAKEYS_PREFIX: Final = "datakeys/"
+KEYSTATE_PREFIX: Final = "keystate/"
 DATA_PREFIX: Final = "data/"
 INDEX_PREFIX: Final = "index/"
 MANIFESTS_PREFIX: Final = "manifests/"
@@ -64,6 +68,7 @@ LOCKS_PREFIX: Final = "locks/"
 _SHA_HEX = re.compile(r"[0-9a-f]{64}")
 _PACK_NAME = re.compile(r"data/([0-9a-f]{2})/([0-9a-f]{64})")
 _GENERATION_NAME = re.compile(r"datakeys/([0-9]{8})-([0-9a-f]{32})")
+_KEYSTATE_NAME = re.compile(r"keystate/([0-9]{8})-([0-9a-f]{32})")
 _KEY_NAME = re.compile(r"keys/([0-9a-f]{16})")
 
 
@@ -201,6 +206,20 @@ def is_sha256_hex(value: str) -> bool:
 def datakeys_name(generation: int, vault_id: str) -> str:
     """Return ``datakeys/<8 digits>-<vault id>``."""
     return f"{DATAKEYS_PREFIX}{generation:08d}-{vault_id}"
+
+
+def keystate_name(sequence: int, vault_id: str) -> str:
+    """Return ``keystate/<8 digits>-<vault id>``."""
+    return f"{KEYSTATE_PREFIX}{sequence:08d}-{vault_id}"
+
+
+def keystate_sequence(name: str, vault_id: str) -> int | None:
+    """Return the sequence number a ``keystate/`` name of vault ``vault_id`` carries, or
+    None (another vault's, or not a key-state name)."""
+    match = _KEYSTATE_NAME.fullmatch(name)
+    if match is None or match.group(2) != vault_id:
+        return None
+    return int(match.group(1))
 
 
 def datakeys_generation(name: str, vault_id: str) -> int | None:

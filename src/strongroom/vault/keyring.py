@@ -37,6 +37,7 @@ from strongroom.vault.format import (
     datakeys_name,
     key_id_of,
 )
+from strongroom.vault.keystate import KeyState
 
 MAX_DATAKEYS_BYTES: Final = 64 * 1024
 _log = get_logger(__name__)
@@ -189,6 +190,9 @@ class Keyring:
         self._lock = threading.Lock()
         self._generations: dict[int, GenerationKeys] = {}
         self.damaged: dict[int, str] = {}
+        self._state = KeyState(store, master_key, vault_id)
+        self._seen = 0
+        """The newest generation this client saw before (its local cache remembers it)."""
 
     @property
     def master_key(self) -> bytes:
@@ -196,12 +200,52 @@ class Keyring:
         return self._master_key
 
     def refresh(self) -> None:
-        """Load every generation not loaded yet; damaged ones are recorded, not raised."""
+        """Load every generation not loaded yet, and the key state; damaged ones are
+        recorded, not raised."""
         for info in self._store.list(DATAKEYS_PREFIX):
             generation = datakeys_generation(info.name, self._vault_id)
             if generation is None or generation in self._generations:
                 continue
             self._load(generation)
+        self._state.refresh()
+
+    def expect(self, generation: int) -> None:
+        """Require generation ``generation`` (and every older one) to exist: this client
+        saw it before, so its absence is a deletion, not a vault that never had it."""
+        with self._lock:
+            self._seen = max(self._seen, generation)
+
+    def newest_known(self) -> int:
+        """Return the newest generation known to exist: readable, damaged, recorded in
+        the key state or seen before by this client."""
+        with self._lock:
+            return max(
+                max(self._generations, default=0),
+                max(self.damaged, default=0),
+                self._state.newest_generation,
+                self._seen,
+            )
+
+    def problems(self) -> dict[str, str]:
+        """Return what is wrong with the vault's keys by object name: damaged or missing
+        generations (every generation up to the newest known must be there: none is ever
+        removed) and damaged key-state objects."""
+        found = dict(self._state.damaged)
+        newest = self.newest_known()
+        with self._lock:
+            for generation in range(1, newest + 1):
+                if generation in self.damaged:
+                    found[self.object_name(generation)] = self.damaged[generation]
+                elif generation not in self._generations:
+                    found[self.object_name(generation)] = self._missing(generation)
+        return found
+
+    def _missing(self, generation: int) -> str:
+        if generation <= self._state.newest_generation:
+            return "missing: the vault's key state records it (deleted, or a rotation rolled back)"
+        if generation <= self._seen:
+            return "missing: this client saw it before (deleted, or a rotation rolled back)"
+        return "missing: a newer generation exists"
 
     def object_name(self, generation: int) -> str:
         """Return the object name of ``generation``."""
@@ -221,6 +265,14 @@ class Keyring:
         if damaged:
             raise IntegrityError(
                 f"key generation {max(damaged)} is damaged: {self.damaged[max(damaged)]}"
+            )
+        expected = self.newest_known()
+        if expected > newest:
+            raise IntegrityError(
+                f"key generation {expected} ({self.object_name(expected)}) is "
+                f"{self._missing(expected)}; new data is not written under an older key",
+                hint="Restore the data-key object from a copy of the vault, or rotate again "
+                "after checking who deleted it.",
             )
         if not newest:
             raise IntegrityError("the vault has no readable data-key generation")
@@ -267,6 +319,9 @@ class Keyring:
                 continue
             with self._lock:
                 self._generations[number] = keys
+            # After the generation exists: a crash in between leaves a state that records
+            # an older generation, never one that is missing.
+            self._state.record(number)
             _log.info("created data-key generation %d", number)
             return keys
 

@@ -255,6 +255,8 @@ class Vault:
     def sync_index(self) -> dict[str, str]:
         """Merge index fragments written since the last sync; returns damaged ones."""
         self._keyring.refresh()
+        self._keyring.expect(self._cache.newest_generation_seen())
+        self._cache.saw_generation(self._keyring.newest_known())
         self.damaged_fragments = self._cache.sync(self._store, self._keyring.data_key)
         return dict(self.damaged_fragments)
 
@@ -499,15 +501,16 @@ class Vault:
         Later writers encrypt and key chunk ids with it; existing points stay readable.
         """
         self._keyring.refresh()
-        return self._keyring.create().generation
+        generation = self._keyring.create().generation
+        self._cache.saw_generation(generation)
+        return generation
 
     def describe(self) -> VaultDescription:
         """Return an overview of the vault (keys, generations, counts, damaged objects)."""
         damaged: dict[str, str] = dict(self.damaged_fragments)
         _, damaged_keys = list_wrappings(self._store)
         damaged.update(damaged_keys)
-        for generation, reason in self._keyring.damaged.items():
-            damaged[self._keyring.object_name(generation)] = reason
+        damaged.update(self._keyring.problems())
         chunks, packs = self._cache.counts()
         return VaultDescription(
             vault_id=self.vault_id,

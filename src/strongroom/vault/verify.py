@@ -230,8 +230,8 @@ def _check_keys(vault: VaultParts, findings: _Findings) -> None:
     _, damaged_keys = list_wrappings(vault.store)
     for name, reason in damaged_keys.items():
         findings.add(name, reason)
-    for generation, reason in vault.keyring.damaged.items():
-        findings.add(vault.keyring.object_name(generation), reason)
+    for name, reason in vault.keyring.problems().items():
+        findings.add(name, reason)
     if not any(True for _ in vault.store.list(KEYS_PREFIX)):
         findings.add(KEYS_PREFIX, "the vault has no key objects")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.errors import ConfigError, InsufficientStorageError, WrongKeyError
+from strongroom.errors import ConfigError, InsufficientStorageError, IntegrityError, WrongKeyError
 from strongroom.keys import PassphraseProvider
 from strongroom.storage.base import BlobStore
 from strongroom.storage.faulty import FaultyStore
@@ -21,7 +21,7 @@ from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault
 from strongroom.vault.index import open_fragment
 
-from .conftest import PASSPHRASE, VaultFactory, backup, restore, sample_data
+from .conftest import FAST_KDF, PASSPHRASE, SMALL, VaultFactory, backup, restore, sample_data
 
 DATA_A = sample_data(300_000, seed=201)
 DATA_B = sample_data(200_000, seed=202)
@@ -215,10 +215,90 @@ def test_a_damaged_key_wrapping_is_not_called_only_a_wrong_passphrase(
 ) -> None:
     vault = make_vault(any_store)
     (name,) = [info.name for info in any_store.list("keys/")]
-    data = any_store.get(name)
-    _rewrite(any_store, name, _flip(data.index(b'"wrapped_key":"') + 20))
+    position = any_store.get(name).index(b'"wrapped_key":"') + 20
+
+    def other_base64_letter(data: bytes) -> bytes:  # still parses: only the AEAD tag fails
+        letter = b"B" if data[position : position + 1] == b"A" else b"A"
+        return data[:position] + letter + data[position + 1 :]
+
+    _rewrite(any_store, name, other_base64_letter)
     with pytest.raises(WrongKeyError) as raised:
         Vault.open(any_store, PassphraseProvider(PASSPHRASE))
     assert "wrong passphrase or damaged key wrapping" in str(raised.value)
     assert "another of its keys" in (raised.value.hint or "")
     vault.close()
+
+
+def _generation_objects(store: BlobStore, prefix: str, number: int) -> list[str]:
+    return [
+        info.name for info in store.list(prefix) if info.name.startswith(f"{prefix}{number:08d}-")
+    ]
+
+
+def test_a_deleted_newest_data_key_is_an_integrity_error_not_a_fallback(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    vault = make_vault(any_store)
+    old = backup(vault, {"a": DATA_A})
+    assert vault.rotate_data_key() == 2
+    (newest,) = _generation_objects(any_store, "datakeys/", 2)
+    any_store.delete(newest)
+    other = make_vault(any_store, create=False)  # another machine
+    with pytest.raises(IntegrityError, match="generation 2"):
+        other.writer()
+    assert newest in other.describe().damaged_objects
+    report = other.verify()
+    assert not report.ok
+    assert newest in {problem.object_name for problem in report.problems}
+    assert restore(other, old) == {"a": DATA_A}  # older points stay readable
+
+
+def test_a_rolled_back_rotation_is_noticed_by_a_client_that_saw_it(
+    any_store: BlobStore, tmp_path: Path
+) -> None:
+    """Deleting the newest data key *and* the key state that records it leaves a vault
+    that looks unrotated; a client that saw the rotation still refuses to write."""
+    provider = PassphraseProvider(PASSPHRASE)
+    cache = tmp_path / "cache"
+    with Vault.create(any_store, provider, SMALL, kdf=FAST_KDF, cache_dir=cache) as vault:
+        vault.rotate_data_key()
+    for prefix in ("datakeys/", "keystate/"):
+        for name in _generation_objects(any_store, prefix, 2):
+            any_store.delete(name)
+    with Vault.open(any_store, provider, cache_dir=cache) as vault:
+        with pytest.raises(IntegrityError, match="saw it before"):
+            vault.writer()
+    with Vault.open(any_store, provider, cache_dir=tmp_path / "elsewhere") as vault:
+        vault.writer().abort()  # a client that never saw it cannot tell (docs §6)
+
+
+def test_a_vault_without_key_state_opens_and_writes(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    """Vaults written before key states existed have no ``keystate/`` objects."""
+    vault = make_vault(any_store)
+    point = backup(vault, {"a": DATA_A})
+    for info in list(any_store.list("keystate/")):
+        any_store.delete(info.name)
+    other = make_vault(any_store, create=False)
+    assert other.describe().damaged_objects == {}
+    assert restore(other, backup(other, {"b": DATA_B})) == {"b": DATA_B}
+    assert other.rotate_data_key() == 2
+    assert other.verify().ok
+    assert restore(other, point) == {"a": DATA_A}
+
+
+def test_a_missing_older_generation_and_a_damaged_key_state_are_reported(
+    make_vault: VaultFactory, any_store: BlobStore
+) -> None:
+    vault = make_vault(any_store)
+    vault.rotate_data_key()
+    vault.rotate_data_key()
+    (middle,) = _generation_objects(any_store, "datakeys/", 2)
+    (state,) = _generation_objects(any_store, "keystate/", 3)
+    any_store.delete(middle)
+    _rewrite(any_store, state, _flip(60))
+    other = make_vault(any_store, create=False)
+    damaged = other.describe().damaged_objects
+    assert middle in damaged and state in damaged
+    backup(other, {"c": b"written under generation 3"})
