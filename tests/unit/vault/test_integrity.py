@@ -265,9 +265,11 @@ def test_a_rolled_back_rotation_is_noticed_by_a_client_that_saw_it(
     for prefix in ("datakeys/", "keystate/"):
         for name in _generation_objects(any_store, prefix, 2):
             any_store.delete(name)
-    with Vault.open(any_store, provider, cache_dir=cache) as vault:
-        with pytest.raises(IntegrityError, match="saw it before"):
-            vault.writer()
+    with (
+        Vault.open(any_store, provider, cache_dir=cache) as vault,
+        pytest.raises(IntegrityError, match="saw it before"),
+    ):
+        vault.writer()
     with Vault.open(any_store, provider, cache_dir=tmp_path / "elsewhere") as vault:
         vault.writer().abort()  # a client that never saw it cannot tell (docs §6)
 
