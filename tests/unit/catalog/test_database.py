@@ -14,6 +14,7 @@ from strongroom.catalog.database import catalog_url
 from strongroom.catalog.types import JobKind
 from strongroom.errors import ConfigError, ConflictError, ServiceUnavailableError
 from tests.support.catalog import T0
+from tests.support.waiting import PATIENCE
 
 
 def test_the_default_catalog_is_a_wal_sqlite_file_in_the_home_folder(tmp_path: Path) -> None:
@@ -58,7 +59,7 @@ def test_a_readonly_session_does_not_block_a_writer(tmp_path: Path) -> None:
 
         thread = threading.Thread(target=write)
         thread.start()
-        thread.join(timeout=10)
+        thread.join(timeout=PATIENCE)
         assert done.is_set()
 
 

@@ -24,6 +24,7 @@ from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConflictError, IllegalTransitionError, TimeoutError_
 from tests.support.catalog import T0, most_running_at_once
+from tests.support.waiting import PATIENCE
 from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 
@@ -46,7 +47,7 @@ class Gate:
                 context.cancel.raise_if_cancelled()
 
     def wait_entered(self) -> None:
-        assert self.entered.wait(10), "the handler never started"
+        assert self.entered.wait(PATIENCE), "the handler never started"
 
 
 def test_a_job_runs_with_its_context_and_completes_with_the_handlers_result(
@@ -64,7 +65,7 @@ def test_a_job_runs_with_its_context_and_completes_with_the_handlers_result(
 
     executor = make_executor({BACKUP: handler})
     job_id = service.create_job(BACKUP, "orders-db", "main", params={"databases": ["orders"]})
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert seen == [("orders-db", "main", 1, clock)]
@@ -93,7 +94,7 @@ def test_a_partial_result_is_partial_only_where_the_rule_allows_it(
     executor = make_executor({BACKUP: handler})
     allowed = service.create_job(BACKUP, "orders-db", rule="daily/partial")
     refused = service.create_job(BACKUP, "billing-db", rule="daily/nightly")
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     assert service.get(allowed).state is JobState.PARTIAL
     assert service.get(allowed).result == {"skipped": ["topic-b"]}
@@ -119,7 +120,7 @@ def test_cancelling_a_running_job_aborts_it(
     gate.wait_entered()
 
     asked = service.cancel(job_id)
-    ended = service.wait(job_id, timeout=10)
+    ended = service.wait(job_id, timeout=PATIENCE)
 
     assert (asked.state, asked.cancel_requested) == (JobState.RUNNING, True)
     assert ended.state is JobState.ABORTED
@@ -151,7 +152,7 @@ def test_a_cancel_made_by_another_process_reaches_the_worker_at_its_heartbeat(
         assert other.get(job_id).state is JobState.RUNNING  # nobody there to stop it yet
 
     executor.heartbeat_once()
-    ended = executor.wait(job_id, timeout=10)
+    ended = executor.wait(job_id, timeout=PATIENCE)
     assert ended.state is JobState.ABORTED
     assert ended.error is not None and ended.error.message == "stop from the API"
 
@@ -190,7 +191,7 @@ def test_a_running_job_whose_completion_window_closes_is_aborted(
     clock.advance(timedelta(minutes=1))
     executor.heartbeat_once()
 
-    ended = executor.wait(job_id, timeout=10)
+    ended = executor.wait(job_id, timeout=PATIENCE)
     assert ended.state is JobState.ABORTED
     assert ended.error is not None and "completion window closed" in ended.error.message
 
@@ -208,7 +209,7 @@ def test_a_job_that_misses_its_start_window_expires_without_running(
     job_id = service.create_job(BACKUP, "orders-db", rule="daily/windowed")
 
     clock.advance(timedelta(minutes=60))
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     assert calls == []
     assert service.get(job_id).state is JobState.EXPIRED
@@ -245,7 +246,7 @@ def test_progress_is_stored_with_the_lease_renewal_and_published_in_process(
     with catalog.session(readonly=True) as session:
         assert catalog_events.list_events(session, types=["*.progress"]) == []
     gate.release.set()
-    assert executor.wait(job_id, timeout=10).state is JobState.COMPLETED
+    assert executor.wait(job_id, timeout=PATIENCE).state is JobState.COMPLETED
 
 
 def test_a_crashed_workers_job_is_claimed_again_once_its_lease_expires(
@@ -266,10 +267,10 @@ def test_a_crashed_workers_job_is_claimed_again_once_its_lease_expires(
         return JobResult({"by": "rescuer"})
 
     executor = make_executor({BACKUP: handler})
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     assert calls == []  # the lease still holds
     clock.advance(61)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert calls == [2]
@@ -300,7 +301,7 @@ def test_a_lost_worker_on_the_last_attempt_fails_the_job_and_escalates(
     with machine.work() as work:
         work.claim(owner="crashed-worker", kinds=[BACKUP], lease_seconds=60)
     clock.advance(61)
-    make_executor({BACKUP: lambda context: JobResult()}).run_until_idle(timeout=10)
+    make_executor({BACKUP: lambda context: JobResult()}).run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert job.state is JobState.FAILED
@@ -318,7 +319,7 @@ def test_a_stalled_worker_whose_job_was_taken_over_cannot_finish_it(
 
     def stalled(context: JobContext) -> JobResult:
         gate.entered.set()
-        gate.release.wait(10)  # ignores cancellation, like a hung client library
+        gate.release.wait(PATIENCE)  # ignores cancellation, like a hung client library
         return JobResult({"by": "stalled"})
 
     first = make_executor({BACKUP: stalled}, heartbeat_interval=QUIET, worker_id="first")
@@ -330,10 +331,10 @@ def test_a_stalled_worker_whose_job_was_taken_over_cannot_finish_it(
     gate.wait_entered()
 
     clock.advance(61)
-    second.run_until_idle(timeout=10)
+    second.run_until_idle(timeout=PATIENCE)
     first.heartbeat_once()  # finds its lease gone
     gate.release.set()
-    first.run_until_idle(timeout=10)
+    first.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert (job.state, job.attempt, job.result) == (JobState.COMPLETED, 2, {"by": "second"})
@@ -387,7 +388,7 @@ def test_two_processes_never_run_one_resources_backups_at_once_and_keep_the_limi
             for resource in ["orders-db", "billing-db", "cache"] * 4
         ]
         threads = [
-            threading.Thread(target=executor.run_until_idle, kwargs={"timeout": 60})
+            threading.Thread(target=executor.run_until_idle, kwargs={"timeout": PATIENCE})
             for executor in executors
         ]
         for thread in threads:
@@ -421,14 +422,14 @@ def test_wait_returns_the_ended_job_and_times_out_while_it_runs(
     with pytest.raises(TimeoutError_, match="still RUNNING"):
         service.wait(job_id, timeout=0.1)
     gate.release.set()
-    assert service.wait(job_id, timeout=10).result == {"ok": True}
+    assert service.wait(job_id, timeout=PATIENCE).result == {"ok": True}
 
 
 def test_jobs_of_kinds_without_a_handler_are_left_for_other_executors(
     service: JobService, make_executor: MakeExecutor
 ) -> None:
     restore = service.create_job(JobKind.RESTORE, "orders-db", "main")
-    make_executor({BACKUP: lambda context: JobResult()}).run_until_idle(timeout=10)
+    make_executor({BACKUP: lambda context: JobResult()}).run_until_idle(timeout=PATIENCE)
     assert service.get(restore).state is JobState.PENDING
 
 
@@ -440,7 +441,7 @@ def test_a_handler_that_returns_no_result_fails_the_job(
 
     executor = make_executor({BACKUP: handler})
     job_id = service.create_job(BACKUP, "orders-db", "main")
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert job.state is JobState.FAILED

@@ -26,6 +26,7 @@ from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConflictError
 from tests.support.catalog import T0, most_running_at_once
+from tests.support.waiting import PATIENCE
 from tests.unit.engine.conftest import MakeExecutor
 
 BACKUP = JobKind.BACKUP
@@ -101,7 +102,7 @@ def test_executors_without_limits_keep_the_limits_stored_in_the_catalog(
             for resource in ["orders-db", "billing-db", "cache"]
         ]
         threads = [
-            threading.Thread(target=executor.run_until_idle, kwargs={"timeout": 60})
+            threading.Thread(target=executor.run_until_idle, kwargs={"timeout": PATIENCE})
             for executor in executors
         ]
         for thread in threads:
@@ -125,7 +126,7 @@ def test_an_executor_given_only_some_jobs_leaves_older_ones_queued(
         ran.append(context.job.id)
         return JobResult()
 
-    make_executor({BACKUP: handler}, only=[mine]).run_until_idle(timeout=10)
+    make_executor({BACKUP: handler}, only=[mine]).run_until_idle(timeout=PATIENCE)
 
     assert ran == [mine]
     assert service.get(mine).state is JobState.COMPLETED
@@ -141,7 +142,9 @@ def test_an_executor_given_only_some_jobs_still_keeps_the_stored_limits(
         assert work.claim(owner="the-daemon", kinds=[BACKUP], lease_seconds=60) is not None
     mine = service.create_job(BACKUP, "billing-db", "main")
 
-    make_executor({BACKUP: lambda context: JobResult()}, only=[mine]).run_until_idle(timeout=10)
+    make_executor({BACKUP: lambda context: JobResult()}, only=[mine]).run_until_idle(
+        timeout=PATIENCE
+    )
 
     assert service.get(elsewhere).state is JobState.RUNNING
     assert service.get(mine).state is JobState.PENDING  # postgres is full
@@ -166,7 +169,7 @@ def test_a_worker_that_lost_its_lease_records_nothing_and_the_retry_records_once
             assert [job.id for job in recover_expired_leases(machine)] == [job_id]
         return recorder(catalog, job_id, f"point-of-attempt-{attempt}", discarded)
 
-    make_executor({BACKUP: handler}).run_until_idle(timeout=10)
+    make_executor({BACKUP: handler}).run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert (job.state, job.attempt) == (JobState.COMPLETED, 2)
@@ -197,7 +200,7 @@ def test_a_record_that_fails_undoes_the_end_and_fails_the_attempt(
     discarded: list[str] = []
     make_executor(
         {BACKUP: lambda context: recorder(catalog, job_id, "taken", discarded)}
-    ).run_until_idle(timeout=10)
+    ).run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert (job.state, job.attempt) == (JobState.FAILED, 1)  # ConflictError: not retryable
@@ -222,7 +225,7 @@ def test_a_partial_result_the_job_may_not_keep_records_nothing(
         result = recorder(catalog, job_id, "partial-point")
         return JobResult(result.data, partial=True, record=result.record)
 
-    make_executor({BACKUP: handler}).run_until_idle(timeout=10)
+    make_executor({BACKUP: handler}).run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert job.state is JobState.FAILED

@@ -25,6 +25,7 @@ from strongroom.errors import (
     ThrottlingError,
 )
 from tests.support.catalog import T0
+from tests.support.waiting import PATIENCE
 from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 
@@ -87,7 +88,7 @@ def test_a_retryable_failure_is_retried_after_300_then_600_seconds_then_escalate
     executor = make_executor({BACKUP: handler})
     job_id = service.create_job(BACKUP, "orders-db", "main", rule="daily/nightly")
 
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     first = service.get(job_id)
     assert (first.state, first.attempt, first.next_attempt_at) == (
         JobState.PENDING,
@@ -103,17 +104,17 @@ def test_a_retryable_failure_is_retried_after_300_then_600_seconds_then_escalate
         assert record is not None and record.attempts == 1
 
     clock.advance(299)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     assert started == [1]
     clock.advance(1)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     assert started == [1, 2]
     assert service.get(job_id).next_attempt_at == T0 + timedelta(seconds=900)
     clock.advance(599)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     assert started == [1, 2]
     clock.advance(1)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     final = service.get(job_id)
     assert started == [1, 2, 3]
@@ -154,7 +155,7 @@ def test_a_non_retryable_failure_fails_at_once_and_escalates(
 
     executor = make_executor({BACKUP: handler})
     job_id = service.create_job(BACKUP, "orders-db", "main")
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert calls == [1]
@@ -177,7 +178,7 @@ def test_an_unexpected_exception_fails_the_job_and_is_logged_with_its_traceback(
     executor = make_executor({BACKUP: handler})
     job_id = service.create_job(BACKUP, "orders-db", "main")
     with caplog.at_level(logging.ERROR, logger="strongroom"):
-        executor.run_until_idle(timeout=10)
+        executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert job.state is JobState.FAILED
@@ -201,10 +202,10 @@ def test_a_success_after_a_failure_resolves_the_failure_record(
 
     executor = make_executor({BACKUP: handler})
     job_id = service.create_job(BACKUP, "orders-db", "main", rule="daily/fast")
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     assert service.get(job_id).next_attempt_at == T0 + timedelta(seconds=10)
     clock.advance(10)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert (job.state, job.attempt, job.result, job.error) == (

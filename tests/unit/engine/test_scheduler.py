@@ -32,6 +32,7 @@ from tests.support.scheduling import (
     seed_plan,
     seed_resources,
 )
+from tests.support.waiting import PATIENCE
 from tests.unit.engine.conftest import MakeExecutor
 from tests.unit.engine.support import of_type
 from tests.unit.engine.test_executor import Gate
@@ -68,7 +69,7 @@ def drive(
         clock.advance(step)
         reports.append(scheduler.tick())
         if executor is not None:
-            executor.run_until_idle(timeout=30)
+            executor.run_until_idle(timeout=PATIENCE)
     return reports
 
 
@@ -166,7 +167,7 @@ def test_a_job_not_started_within_its_start_window_expires_while_the_limit_is_fu
     assert machine.get(waiting[0]).state is JobState.EXPIRED
 
     gate.release.set()
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     scheduler.tick()
     (finished,) = runs(planned)
     assert finished.state is JobState.FAILED  # the rule does not allow partial runs
@@ -273,7 +274,7 @@ def test_no_pile_up_a_resource_with_a_queued_or_running_backup_of_the_rule_is_sk
         }
     ]
     gate.release.set()
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     scheduler.tick()
     ended = {run.id: run for run in runs(planned, rule="hourly")}
     assert ended[second.id].state is JobState.COMPLETED
@@ -343,7 +344,7 @@ def test_a_finished_run_has_a_summary_and_publishes_backup_run_completed(
     clock.set(at(2, 0))
     scheduler.tick()
     clock.advance(90)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     clock.advance(30)
     report = scheduler.tick()
 

@@ -3,8 +3,10 @@ recovery of jobs left RUNNING by a crash, the lifecycle hook, and ``--once``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +27,7 @@ from tests.support.scheduling import (
     seed_plan,
     seed_resources,
 )
+from tests.support.waiting import PATIENCE
 
 
 class Gate:
@@ -46,7 +49,25 @@ class Gate:
 
     def wait_entered(self, count: int = 2) -> None:
         with self._changed:
-            assert self._changed.wait_for(lambda: len(self.entered) >= count, 10)
+            assert self._changed.wait_for(lambda: len(self.entered) >= count, PATIENCE)
+
+
+@contextmanager
+def released_when_logged(gate: Gate, logger_name: str, message_start: str) -> Iterator[None]:
+    """Release ``gate`` when logger ``logger_name`` logs a message starting so."""
+
+    class Release(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith(message_start):
+                gate.release.set()
+
+    handler = Release()
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 BACKUP = JobKind.BACKUP
@@ -142,15 +163,19 @@ def test_stopping_lets_a_running_job_finish_within_the_timeout_then_releases_lea
         gate.hold(context)
         return JobResult({"ok": True})
 
-    daemon = make(daemons, machine, slow)
+    daemon = make(
+        daemons, machine, slow, DaemonSettings(**{**FAST.__dict__, "shutdown_timeout": PATIENCE})
+    )
     daemon.start()
     clock.set(EVENING)
     daemon.tick()
     gate.wait_entered()
 
     daemon.stop()
-    threading.Timer(0.3, gate.release.set).start()
-    report = daemon.shutdown()
+    # The jobs end once the shutdown waits for them (it says so in its log), not after a
+    # delay that a loaded machine might spend before the shutdown even began.
+    with released_when_logged(gate, "strongroom.engine.daemon", "waiting up to"):
+        report = daemon.shutdown()
 
     (run,) = runs(planned)
     states = {job.resource: job.state for job in run_jobs(planned, run.id)}
@@ -197,7 +222,7 @@ def test_a_handler_that_ignores_cancellation_is_aborted_in_the_catalog_anyway(
 
     def stubborn(context: JobContext) -> JobResult:
         entered.set()
-        release.wait(30)  # a hung client library: never looks at the token
+        release.wait(PATIENCE)  # a hung client library: never looks at the token
         return JobResult({"late": True})
 
     daemon = make(
@@ -211,7 +236,7 @@ def test_a_handler_that_ignores_cancellation_is_aborted_in_the_catalog_anyway(
     daemon.start()
     clock.set(EVENING)
     daemon.tick()
-    assert entered.wait(10)
+    assert entered.wait(PATIENCE)
 
     daemon.stop()
     report = daemon.shutdown()
@@ -262,7 +287,7 @@ def test_a_job_left_running_by_a_crashed_daemon_is_retried_never_left_running(
 
     daemon = make(daemons, machine, completes)
     daemon.start(background=False)
-    daemon.executor.run_until_idle(timeout=10)
+    daemon.executor.run_until_idle(timeout=PATIENCE)
 
     job = service.get(job_id)
     assert (job.state, job.attempt) == (JobState.COMPLETED, 2)
@@ -319,7 +344,7 @@ def test_the_run_loop_ticks_until_stopped(
     loop = threading.Thread(target=daemon.run)
     loop.start()
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        deadline = datetime.now(UTC) + timedelta(seconds=PATIENCE)
         while datetime.now(UTC) < deadline:
             finished = [run for run in runs(planned) if run.state is JobState.COMPLETED]
             if finished:
@@ -327,6 +352,6 @@ def test_the_run_loop_ticks_until_stopped(
             threading.Event().wait(0.05)
     finally:
         daemon.stop()
-        loop.join(30)
+        loop.join(PATIENCE)
     assert not loop.is_alive()
     assert [run.state for run in runs(planned)] == [JobState.COMPLETED]

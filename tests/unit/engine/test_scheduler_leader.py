@@ -27,6 +27,7 @@ from tests.support.scheduling import (
     seed_resources,
 )
 from tests.support.services import PostgresService, unique_name
+from tests.support.waiting import PATIENCE
 
 HOURLY = {"name": "hourly", "schedule": "cron(0 * * * ? *)", "start_window_minutes": 600}
 
@@ -49,9 +50,9 @@ def race_two_schedulers(url: str, home: Path, clock: ManualClock) -> Catalog:
     def worker(scheduler: Scheduler) -> None:
         try:
             for _ in range(steps):
-                barrier.wait(30)
+                barrier.wait(PATIENCE)
                 scheduler.tick()
-                barrier.wait(30)
+                barrier.wait(PATIENCE)
         except Exception as error:  # noqa: BLE001 (the main thread asserts there is none)
             errors.append(error)
             barrier.abort()
@@ -62,11 +63,11 @@ def race_two_schedulers(url: str, home: Path, clock: ManualClock) -> Catalog:
     try:
         for _ in range(steps):
             clock.advance(timedelta(minutes=15))
-            barrier.wait(30)  # both tick now
-            barrier.wait(30)  # both done
+            barrier.wait(PATIENCE)  # both tick now
+            barrier.wait(PATIENCE)  # both done
     finally:
         for thread in threads:
-            thread.join(60)
+            thread.join(PATIENCE)
         second.close()
     assert errors == []
     return first
@@ -149,7 +150,7 @@ def winners(url: str, home: Path, clock: ManualClock, contenders: int = 6) -> li
 
     def contend(index: int) -> None:
         leadership = Leadership(catalogs[index], clock, holder=f"d{index}")
-        barrier.wait(10)
+        barrier.wait(PATIENCE)
         if leadership.acquire():
             won.append(leadership.holder)
 
@@ -158,7 +159,7 @@ def winners(url: str, home: Path, clock: ManualClock, contenders: int = 6) -> li
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(30)
+            thread.join(PATIENCE)
     finally:
         for catalog in catalogs:
             catalog.close()

@@ -28,6 +28,7 @@ from tests.support.scheduling import (
     seed_plan,
     seed_resources,
 )
+from tests.support.waiting import PATIENCE
 from tests.unit.engine.conftest import MakeExecutor
 
 SETTINGS = VaultSettings(
@@ -84,10 +85,10 @@ def test_a_backup_running_when_its_completion_window_closes_is_aborted_without_a
     clock.set(datetime(2030, 1, 1, 18, tzinfo=UTC))
     scheduler.tick()
     executor.run_once()
-    assert writing.wait(10)
+    assert writing.wait(PATIENCE)
     # The short backup must have finished before its window closes too; on a loaded
     # machine it can still be queued, so wait for it rather than race it.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while True:
         (started,) = runs(catalog)
         states = {job.resource: job.state for job in run_jobs(catalog, started.id)}
@@ -101,7 +102,7 @@ def test_a_backup_running_when_its_completion_window_closes_is_aborted_without_a
     assert scheduler.tick().cancelled == ()  # one minute of the window left
     clock.set(datetime(2030, 1, 1, 21, tzinfo=UTC))
     report = scheduler.tick()
-    executor.run_until_idle(timeout=30)
+    executor.run_until_idle(timeout=PATIENCE)
     scheduler.tick()
 
     (run,) = runs(catalog)
@@ -136,7 +137,7 @@ def test_a_job_of_a_dead_worker_whose_completion_window_closed_is_aborted_by_rec
             pass
 
     clock.advance(timedelta(hours=4))
-    make_executor({JobKind.BACKUP: lambda context: JobResult()}).run_until_idle(timeout=10)
+    make_executor({JobKind.BACKUP: lambda context: JobResult()}).run_until_idle(timeout=PATIENCE)
     scheduler.tick()
 
     (run,) = runs(catalog)

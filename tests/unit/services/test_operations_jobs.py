@@ -45,6 +45,7 @@ from tests.support.data import (
     table_rows,
     tree_digest,
 )
+from tests.support.waiting import PATIENCE
 from tests.unit.services.operations_support import FAST_RETRY, Ops
 
 
@@ -263,10 +264,10 @@ def test_cancelling_a_running_backup_aborts_it_without_a_point(
     ended: list[Any] = []
     runner = threading.Thread(target=lambda: ended.append(ops.run(job)))
     runner.start()
-    assert _StallingSource.writing.wait(30)
+    assert _StallingSource.writing.wait(PATIENCE)
 
     asked = ops.service.cancel_job(job.id[:8], "test says stop")
-    runner.join(30)
+    runner.join(PATIENCE)
 
     assert asked.state is JobState.RUNNING and asked.cancel_requested
     final = ended[0]

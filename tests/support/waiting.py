@@ -1,0 +1,13 @@
+"""How long a test waits for something that must happen before calling it a hang.
+
+A bound on waiting for an event (a thread entered, a job ended, a barrier filled) only
+stops a test that would otherwise hang; it is never a speed check. A loaded machine (the
+suite must pass with CPU hogs beside it on 2 cores) can take many seconds where a quiet
+one takes milliseconds, so the bound is long, and the tests that use it end as soon as
+the event comes.
+"""
+
+from __future__ import annotations
+
+PATIENCE = 600.0
+"""Seconds to wait for an event before failing the test as hung."""
