@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -25,22 +26,24 @@ from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.leases import get_lease
 from tests.support.cli import strongroom, text
 from tests.support.scheduling import seed_plan, seed_resources
+from tests.support.waiting import PATIENCE
 
 pytestmark = pytest.mark.e2e
 
-# Runs `strongroom ARGS` with fake handlers: a backup takes HANDLER_SECONDS (or, when
-# negative, runs until cancelled), checking its cancellation token as a real one does.
+# Runs `strongroom ARGS` with fake handlers: a backup runs until the file HANDLER_RELEASE
+# exists (or, without one, until cancelled), checking its cancellation token as a real
+# one does.
 DAEMON = """
-import os, sys, time, types
+import os, sys, types
+from pathlib import Path
 from strongroom.engine.context import JobResult
 
 def backup(context):
-    seconds = float(os.environ["HANDLER_SECONDS"])
-    deadline = time.monotonic() + (seconds if seconds >= 0 else 1e9)
-    while time.monotonic() < deadline:
+    release = os.environ.get("HANDLER_RELEASE")
+    while release is None or not Path(release).exists():
         context.cancel.raise_if_cancelled()
         context.cancel.wait(0.02)
-    return JobResult({"slept": seconds})
+    return JobResult({"released": True})
 
 fake = types.ModuleType("strongroom.services.handlers")
 fake.handlers = lambda context: {"backup": backup}
@@ -67,13 +70,12 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def start_daemon(home: Path, handler_seconds: float, *args: str) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "STRONGROOM_HOME": str(home),
-        "HANDLER_SECONDS": str(handler_seconds),
-        "COLUMNS": "200",
-    }
+def start_daemon(home: Path, *args: str, release: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `strongroom serve` whose backups run until ``release`` exists (or until
+    cancelled, without one)."""
+    environment = {**os.environ, "STRONGROOM_HOME": str(home), "COLUMNS": "200"}
+    if release is not None:
+        environment["HANDLER_RELEASE"] = str(release)
     return subprocess.Popen(
         [sys.executable, "-c", DAEMON, "serve", "--tick", "0.2", *args],
         env=environment,
@@ -92,13 +94,22 @@ def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait(30)
 
 
+def until_line(stream: IO[bytes], start: bytes) -> Iterator[bytes]:
+    """Yield the lines of ``stream`` up to and including the first one holding ``start``."""
+    for line in stream:
+        yield line
+        if start in line:
+            return
+    raise AssertionError(f"the process never wrote {start!r}")
+
+
 def jobs_in(home: Path, state: JobState) -> list[str]:
     with open_catalog(None, home) as catalog, catalog.session(readonly=True) as session:
         return [job.id for job in catalog_jobs.list_jobs(session, states=[state])]
 
 
 def wait_for_running(home: Path, process: subprocess.Popen[bytes], count: int = 2) -> list[str]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         running = jobs_in(home, JobState.RUNNING)
@@ -111,12 +122,12 @@ def wait_for_running(home: Path, process: subprocess.Popen[bytes], count: int = 
 def test_sigterm_aborts_jobs_past_the_shutdown_timeout_and_exits_zero(
     home: Path, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
-    daemon = start_daemon(home, -1, "--shutdown-timeout", "0.5")
+    daemon = start_daemon(home, "--shutdown-timeout", "0.5")
     daemons.append(daemon)
     running = wait_for_running(home, daemon)
 
     daemon.send_signal(signal.SIGTERM)
-    _, err = daemon.communicate(timeout=60)
+    _, err = daemon.communicate(timeout=PATIENCE)
 
     assert daemon.returncode == 0, err.decode()
     assert "2 aborted" in err.decode()
@@ -130,15 +141,23 @@ def test_sigterm_aborts_jobs_past_the_shutdown_timeout_and_exits_zero(
 def test_sigterm_lets_running_jobs_finish_within_the_shutdown_timeout(
     home: Path, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
-    daemon = start_daemon(home, 1.5, "--shutdown-timeout", "30", "--workers", "2")
+    release = home / "release"
+    daemon = start_daemon(
+        home, "--shutdown-timeout", str(PATIENCE), "--workers", "2", release=release
+    )
     daemons.append(daemon)
     running = wait_for_running(home, daemon)
 
     daemon.send_signal(signal.SIGINT)
-    _, err = daemon.communicate(timeout=60)
+    # The jobs end once the shutdown waits for them (it says so), however late that is.
+    assert daemon.stderr is not None
+    before = [line.decode() for line in until_line(daemon.stderr, b"waiting up to")]
+    release.touch()
+    _, rest = daemon.communicate(timeout=PATIENCE)
+    err = "".join(before) + rest.decode()
 
-    assert daemon.returncode == 0, err.decode()
-    assert "2 running job(s) finished, 0 aborted" in err.decode()
+    assert daemon.returncode == 0, err
+    assert "2 running job(s) finished, 0 aborted" in err
     assert sorted(jobs_in(home, JobState.COMPLETED)) == sorted(running)
     assert jobs_in(home, JobState.RUNNING) == []
 
@@ -146,7 +165,7 @@ def test_sigterm_lets_running_jobs_finish_within_the_shutdown_timeout(
 def test_a_second_daemon_on_the_same_catalog_refuses_to_schedule(
     home: Path, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
-    first = start_daemon(home, -1, "--shutdown-timeout", "0")
+    first = start_daemon(home, "--shutdown-timeout", "0")
     daemons.append(first)
     wait_for_running(home, first)
 
@@ -156,6 +175,6 @@ def test_a_second_daemon_on_the_same_catalog_refuses_to_schedule(
     assert "another daemon schedules this catalog" in text(second)
     assert "--standby" in text(second)
     first.send_signal(signal.SIGTERM)
-    first.communicate(timeout=60)
+    first.communicate(timeout=PATIENCE)
     assert first.returncode == 0
     assert jobs_in(home, JobState.RUNNING) == []

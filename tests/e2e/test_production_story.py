@@ -41,6 +41,7 @@ from strongroom.services.deletion import delete_recovery_point
 from strongroom.services.lifecycle import run_lifecycle
 from strongroom.services.schedule import load_handlers, open_daemon, preview_schedule
 from strongroom.services.vaults import VaultService
+from tests.support.waiting import PATIENCE
 
 pytestmark = pytest.mark.e2e
 
@@ -206,7 +207,7 @@ def fire(world: World, daemon: Daemon, when: datetime) -> list[str]:
     world.at(when)
     tick = daemon.tick()
     assert tick.leading and tick.report is not None
-    daemon.executor.run_until_idle(timeout=60)
+    daemon.executor.run_until_idle(timeout=PATIENCE)
     return sorted(rule.name for run in tick.report.started for rule in run.firing.rules)
 
 
@@ -268,7 +269,7 @@ def test_jobs_not_started_within_the_start_window_expire(world: World) -> None:
     # No worker picks the jobs up (say every worker is busy) for the whole start window.
     world.at(SUNDAY + timedelta(minutes=61))
     daemon.tick()
-    daemon.executor.run_until_idle(timeout=30)
+    daemon.executor.run_until_idle(timeout=PATIENCE)
     expired = world.jobs()
     assert [(name, state) for name, _, state, _ in expired] == [
         (name, JobState.EXPIRED) for name in SELECTED
@@ -302,8 +303,8 @@ def test_a_job_running_when_its_completion_window_closes_is_aborted_without_a_po
     assert daemon.start(background=True)
     world.at(SUNDAY + timedelta(seconds=5))
     daemon.tick()
-    assert slow.entered.wait(30)
-    deadline = time.monotonic() + 60
+    assert slow.entered.wait(PATIENCE)
+    deadline = time.monotonic() + PATIENCE
     while ("ecommerce-orders-db", PRODUCTION, JobState.COMPLETED) not in [
         row[:3] for row in world.jobs()
     ]:
@@ -342,7 +343,7 @@ def test_a_firing_missed_while_the_daemon_was_down_runs_once_after_a_restart(
     world.at(SUNDAY + timedelta(hours=12, minutes=30))
     tick = second.tick().report
     assert tick is not None
-    second.executor.run_until_idle(timeout=60)
+    second.executor.run_until_idle(timeout=PATIENCE)
     assert [(run.firing.fired_at, run.firing.lead.name) for run in tick.started] == [
         (SUNDAY + timedelta(hours=12), "continuous-backup")
     ]
@@ -402,7 +403,7 @@ def test_a_second_daemon_on_the_catalog_refuses_and_a_standby_never_fires(
     assert not standby.tick().leading
     assert leader.tick().leading
     assert not standby.tick().leading
-    leader.executor.run_until_idle(timeout=60)
+    leader.executor.run_until_idle(timeout=PATIENCE)
     with world.context.catalog.session(readonly=True) as session:
         assert len(catalog_runs.list_runs(session)) == 1
     assert len(world.jobs()) == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import strongroom, text
+from tests.support.waiting import PATIENCE
 
 pytestmark = pytest.mark.e2e
 
@@ -198,7 +199,7 @@ def test_gc_removes_what_a_killed_backup_left_and_keeps_points(
         stderr=subprocess.DEVNULL,
     )
     assert process.stdin is not None
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + PATIENCE
     while sum(1 for path in packs.rglob("*") if path.is_file()) == before:
         assert time.monotonic() < deadline, "the backup never uploaded a pack"
         process.stdin.write(random.randbytes(4 * 1024 * 1024))
