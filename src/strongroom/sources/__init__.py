@@ -115,6 +115,12 @@ REGISTRY: Final[dict[str, SourceEntry]] = {
             target="strongroom.sources.postgres.target:PostgresRestoreTarget",
         ),
         SourceEntry(
+            "redis",
+            "a Redis server or cluster, as an RDB snapshot or key by key",
+            source="strongroom.sources.redis.source:RedisSource",
+            target="strongroom.sources.redis.target:RedisRestoreTarget",
+        ),
+        SourceEntry(
             "sqlite",
             "one SQLite database file",
             source="strongroom.sources.sqlite:SqliteSource",

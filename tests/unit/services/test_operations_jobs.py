@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import pytest
 
 from strongroom.catalog.types import JobState, PointState
-from strongroom.config.resources import FilesResource, RedisResource
+from strongroom.config.resources import FilesResource, KafkaResource
 from strongroom.errors import (
     ConfigError,
     ConflictError,
@@ -146,15 +146,18 @@ def test_a_second_backup_of_a_resource_is_refused_while_one_is_queued(
 
 def test_start_backup_refuses_bad_requests(ops: Ops, tmp_path: Path) -> None:
     ops.files("docs", tmp_path)
-    ops.declare("cache", RedisResource(type="redis"))
+    ops.declare(
+        "events",
+        KafkaResource(type="kafka", bootstrap_servers=["localhost:9092"], topics=["orders"]),
+    )
     with pytest.raises(ConfigError, match="no plan selects 'docs': name the vault"):
         ops.service.start_backup("docs")
     with pytest.raises(NotFoundError, match="nothing"):
         ops.service.start_backup("nothing", "main")
     with pytest.raises(NotFoundError):
         ops.service.start_backup("docs", "no-such-vault")
-    with pytest.raises(UnsupportedError, match="redis"):
-        ops.service.start_backup("cache", "main")
+    with pytest.raises(UnsupportedError, match="kafka"):
+        ops.service.start_backup("events", "main")
     assert ops.service.list_backups() == []
 
 

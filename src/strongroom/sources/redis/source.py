@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import ValidationError
-
 from strongroom.config.resources import RedisResource
 from strongroom.errors import ConfigError
 from strongroom.logs import get_logger
@@ -27,6 +25,7 @@ from strongroom.sources.redis import backup, facts, restoring, testing
 from strongroom.sources.redis.client import RedisServer
 from strongroom.sources.redis.replication import SnapshotRefusedError
 from strongroom.sources.redis.target import RedisRestoreTarget
+from strongroom.sources.targets import parse_target
 
 _log = get_logger(__name__)
 
@@ -37,13 +36,6 @@ def _check_metadata(metadata: JsonObject) -> None:
         raise ConfigError("this recovery point was not made by the redis source")
     if metadata.get("dry_run"):
         raise ConfigError("a dry-run backup holds no data to restore")
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"at {'.'.join(str(part) for part in error['loc']) or 'target'!r}: {error['msg']}"
-        for error in exc.errors()
-    )
 
 
 class RedisSource:
@@ -131,10 +123,7 @@ class RedisSource:
         when the target's Redis cannot read the backed-up payloads (both versions named).
         """
         _check_metadata(metadata)
-        try:
-            options = RedisRestoreTarget.model_validate(target)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid redis restore target: {_problems(exc)}") from exc
+        options = parse_target(RedisRestoreTarget, target, self.type_name)
         snapshot = metadata["mode"] == "snapshot"
         if options.path is not None:
             if not snapshot:

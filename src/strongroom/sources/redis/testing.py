@@ -90,7 +90,12 @@ def test_snapshot(
 ) -> RestoreReport:
     """Load the RDB into a scratch server; compare key counts with those seen at backup."""
     spooled = Path(context.scratch) / f"test-{os.getpid()}.rdb"
-    report = spool_rdb(reader, metadata, spooled, context)
+    try:
+        report = spool_rdb(reader, metadata, spooled, context)
+    except IntegrityError as exc:
+        report = RestoreReport(target="scratch redis-server (not started)")
+        report.checks.append(Check(f"rdb: {exc}", "intact", "damaged"))
+        return report
     with scratch_server(context, rdb=spooled) as scratch:
         report.target = f"scratch redis-server on {scratch.address}"
         with scratch.client() as client:
