@@ -34,23 +34,26 @@ class VaultCommand:
     passphrase_env: str | None
 
 
+def command_word(argv: Sequence[str]) -> str | None:
+    """Return the first word after the root options (``vault`` in ``--debug vault points
+    main``), or None when there is none or an option this does not know comes first."""
+    index = _skip_root_options(argv)
+    return argv[index] if index is not None and index < len(argv) else None
+
+
 def parse_vault_command(argv: Sequence[str]) -> VaultCommand | None:
     """Return the vault, home and passphrase variable of ``vault VERB NAME ...`` (root
     options first, as the CLI takes them), or None for any other command line or one
     with a key file."""
+    index = _skip_root_options(argv)
+    if index is None:
+        return None
     home: Path | None = None
-    index = 0
-    while index < len(argv) and argv[index].startswith("-"):
-        option, equals, value = argv[index].partition("=")
-        if option in _ROOT_OPTIONS_WITH_VALUE:
-            if not equals:
-                index += 1
-                value = argv[index] if index < len(argv) else ""
-            if option == "--home":
-                home = Path(value) if value else None
-        elif option not in _ROOT_FLAGS:
-            return None
-        index += 1
+    for position, token in enumerate(argv[:index]):
+        option, equals, value = token.partition("=")
+        if option == "--home":
+            value = value if equals else (argv[position + 1] if position + 1 < index else "")
+            home = Path(value) if value else None
     rest = list(argv[index:])
     if len(rest) < 3 or rest[0] != "vault" or any(word.startswith("-") for word in rest[1:3]):
         return None
@@ -63,6 +66,21 @@ def parse_vault_command(argv: Sequence[str]) -> VaultCommand | None:
             following = rest[position + 1] if position + 1 < len(rest) else None
             passphrase_env = value if equals else following
     return VaultCommand(rest[2], home, passphrase_env or None)
+
+
+def _skip_root_options(argv: Sequence[str]) -> int | None:
+    """Return the index of the first word after the root options, or None when an
+    option the root does not take comes first."""
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        option, equals, _ = argv[index].partition("=")
+        if option in _ROOT_OPTIONS_WITH_VALUE:
+            index += 1 if equals else 2
+        elif option in _ROOT_FLAGS:
+            index += 1
+        else:
+            return None
+    return index
 
 
 def start_vault_key_derivation(argv: Sequence[str]) -> bool:
