@@ -27,7 +27,7 @@ from typing import Any
 
 from strongroom.config.resources import PostgresResource
 from strongroom.keys.providers import PassphraseProvider
-from strongroom.services.streams import PointStreams
+from strongroom.services.jobs.handlers.streams import PointStreams
 from strongroom.sources.base import SourceContext
 from strongroom.sources.postgres.source import PostgresSource
 from strongroom.storage.open import open_store

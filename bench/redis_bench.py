@@ -145,7 +145,7 @@ def _step(args: argparse.Namespace, started: float) -> dict[str, Any]:
         (args.out / "metadata.json").write_text(json.dumps(result.metadata))
         return {"keys": result.metadata.get("keys")}
     if args.step == "restore-vault":
-        from strongroom.services.streams import PointStreams
+        from strongroom.services.jobs.handlers.streams import PointStreams
 
         with _vault(args.out, create=False) as vault:
             point = vault.point(args.point)

@@ -4,7 +4,7 @@ daemon on the same catalog refuses to schedule.
 
 The daemon runs the real CLI entry (`strongroom.cli.app.main`) with the real signal
 handling; only the job handlers are fakes (a module standing in for
-`strongroom.services.handlers`), so that a job runs as long as the test needs.
+`strongroom.services.jobs.handlers`), so that a job runs as long as the test needs.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def backup(context):
         context.cancel.wait(0.02)
     return JobResult({"released": True})
 
-fake = types.ModuleType("strongroom.services.handlers")
+fake = types.ModuleType("strongroom.services.jobs.handlers")
 fake.handlers = lambda context: {"backup": backup}
-sys.modules["strongroom.services.handlers"] = fake
+sys.modules["strongroom.services.jobs.handlers"] = fake
 from strongroom.cli.app import main
 main(sys.argv[1:])
 """

@@ -35,12 +35,12 @@ from strongroom.engine.events import EventBus
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import job_view
 from strongroom.errors import ConflictError, PolicyError
-from strongroom.services.apply import ApplyService
 from strongroom.services.context import AppContext
-from strongroom.services.deletion import delete_recovery_point
-from strongroom.services.lifecycle import run_lifecycle
+from strongroom.services.declare.apply import ApplyService
+from strongroom.services.retention.deletion import delete_recovery_point
+from strongroom.services.retention.lifecycle import run_lifecycle
 from strongroom.services.schedule import load_handlers, open_daemon, preview_schedule
-from strongroom.services.vaults import VaultService
+from strongroom.services.vaults.service import VaultService
 from tests.support.waiting import PATIENCE
 
 pytestmark = pytest.mark.e2e

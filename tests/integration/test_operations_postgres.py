@@ -17,7 +17,7 @@ import yaml
 from psycopg import sql
 
 from strongroom.config.resources import PostgresResource
-from strongroom.services.declared import register_resource
+from strongroom.services.declare.resources import register_resource
 from tests.support.operations_flow import Cli, apply_exists, run_flow
 from tests.support.services import PostgresService, unique_name
 

@@ -21,7 +21,7 @@ from strongroom.catalog import resources as catalog_resources
 from strongroom.catalog.settings import ConcurrencyLimits, write_concurrency_limits
 from strongroom.config.resources import FilesResource, PostgresResource, SqliteResource
 from strongroom.services.context import AppContext
-from strongroom.services.declared import register_resource
+from strongroom.services.declare.resources import register_resource
 from tests.support.catalog import most_running_at_once
 from tests.support.cli import strongroom, text
 from tests.support.data import (

@@ -17,9 +17,9 @@ from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
 
 if TYPE_CHECKING:
     from strongroom.config.issues import ConfigIssue
-    from strongroom.services.apply import ApplyReport
-    from strongroom.services.apply_diff import Change
-    from strongroom.services.catalog_rebuild import RebuildReport
+    from strongroom.services.declare.apply import ApplyReport
+    from strongroom.services.declare.diff import Change
+    from strongroom.services.vaults.rebuild import RebuildReport
 
 catalog_app = typer.Typer(help="Maintain the catalog itself.", no_args_is_help=True)
 
@@ -56,7 +56,7 @@ def validate(
     """
     # The services (SQLAlchemy, pydantic models, the vault engine) load only when a command
     # runs, so that every other command, --help and --version start fast (test_startup.py).
-    from strongroom.services.apply_documents import KIND_LABELS, validate_document
+    from strongroom.services.declare.documents import KIND_LABELS, validate_document
 
     result = validate_document(file)
     if output is OutputFormat.json:
@@ -83,7 +83,7 @@ def validate(
 
 
 def _change_line(change: Change) -> str:
-    from strongroom.services.apply_diff import SYMBOLS
+    from strongroom.services.declare.diff import SYMBOLS
 
     colour = _COLOURS[change.action]
     indent = "    " if change.kind == "rule" else ""
@@ -152,7 +152,7 @@ def apply(
     --prune. The file's catalog section is used when --catalog is not given.
     """
     from strongroom.config.load import load_config
-    from strongroom.services.apply import ApplyService
+    from strongroom.services.declare.apply import ApplyService
 
     loaded = load_config(file)
     report = ApplyService(app_context(ctx)).apply(loaded, dry_run=dry_run, prune=prune)
@@ -175,8 +175,8 @@ def create_plan(
     its rules target and the resources it names must be registered already. AWS fields
     strongroom cannot honour are refused by name.
     """
-    from strongroom.services.apply import ApplyService
-    from strongroom.services.apply_documents import read_plan_document
+    from strongroom.services.declare.apply import ApplyService
+    from strongroom.services.declare.documents import read_plan_document
 
     document = read_plan_document(file)
     service = ApplyService(app_context(ctx))
@@ -186,7 +186,7 @@ def create_plan(
 
 def list_plans(ctx: typer.Context, output: OutputOption = OutputFormat.table) -> None:
     """List the plans: rules with schedule, windows, lifecycle, target vault; selections."""
-    from strongroom.services.apply_listing import list_plan_views
+    from strongroom.services.declare.listing import list_plan_views
 
     plans = list_plan_views(app_context(ctx))
     if output is OutputFormat.json:
@@ -232,7 +232,7 @@ def list_resources(
     ] = None,
 ) -> None:
     """List the resources: type, tags, the plans selecting them, their newest recovery point."""
-    from strongroom.services.apply_listing import list_resource_views
+    from strongroom.services.declare.listing import list_resource_views
 
     resources = list_resource_views(app_context(ctx), type=type)
     if output is OutputFormat.json:
@@ -301,7 +301,7 @@ def rebuild(
     Manifests without a row are recorded, rows whose manifest is gone are marked DELETED.
     Exits 1 when a vault could not be opened (the others are still rebuilt).
     """
-    from strongroom.services.catalog_rebuild import CatalogRebuild
+    from strongroom.services.vaults.rebuild import CatalogRebuild
 
     report = CatalogRebuild(app_context(ctx)).rebuild(vault)
     _render_rebuild(report, output)
@@ -331,7 +331,7 @@ def prune_history(
     retention (lifecycle, vault locks, legal holds) are kept. `strongroom serve
     --history-days N` does this once a day.
     """
-    from strongroom.services.history import prune_history as prune
+    from strongroom.services.jobs.history import prune_history as prune
 
     report = prune(app_context(ctx), older_than_days=older_than_days, dry_run=dry_run)
     if output is OutputFormat.json:

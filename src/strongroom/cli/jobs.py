@@ -3,7 +3,7 @@
 A command that starts a job either queues it (prints its id on stdout and says who runs
 it) or, with ``--wait``, runs it in this process and follows it: a progress display on
 stderr when it is a terminal, one line per state change otherwise. The exit code then
-tells how the job ended (see :func:`strongroom.services.operations.outcome`).
+tells how the job ended (see :func:`strongroom.services.jobs.operations.outcome`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from strongroom.catalog.types import JobKind, JobState
     from strongroom.engine.views import JobView
-    from strongroom.services.operations import OperationsService
+    from strongroom.services.jobs.operations import OperationsService
 
 _Enum = TypeVar("_Enum", bound=StrEnum)
 
@@ -113,7 +113,7 @@ def operations(ctx: typer.Context) -> OperationsService:
     """The operations service of this invocation."""
     # The services (SQLAlchemy, the sources, the vault engine) load only when a command
     # runs, so that every other command, --help and --version start fast (test_startup.py).
-    from strongroom.services.operations import OperationsService
+    from strongroom.services.jobs.operations import OperationsService
 
     return OperationsService(app_context(ctx))
 
@@ -205,7 +205,7 @@ def start_and_follow(
     service: OperationsService, job: JobView, *, wait: bool, output: OutputFormat
 ) -> None:
     """Queue-and-return, or (``--wait``) run the job here and exit with its outcome."""
-    from strongroom.services.operations_views import description_json, job_json
+    from strongroom.services.jobs.views import description_json, job_json
 
     if not wait:
         stderr.print(
@@ -231,7 +231,7 @@ def start_and_follow(
 
 def finish(job: JobView) -> None:
     """Say how a job ended and exit with its code (nothing for a plain success)."""
-    from strongroom.services.operations import outcome
+    from strongroom.services.jobs.operations import outcome
 
     result = outcome(job)
     if result.exit_code == 0:
@@ -246,7 +246,7 @@ def finish(job: JobView) -> None:
 
 def render_job(job: JobView) -> None:
     """Print one job as a property table."""
-    from strongroom.services.operations_views import duration_seconds
+    from strongroom.services.jobs.views import duration_seconds
 
     result = dict(job.result or {})
     duration = duration_seconds(job)
@@ -279,7 +279,7 @@ def describe_job(
     ctx: typer.Context, job_id: JobArgument, output: OutputOption = OutputFormat.table
 ) -> None:
     """Show a job: state, attempts, times, result or error, and every state change."""
-    from strongroom.services.operations_views import description_json
+    from strongroom.services.jobs.views import description_json
 
     description = operations(ctx).describe_job(job_id)
     if output is OutputFormat.json:
@@ -309,7 +309,7 @@ def wait_job(
 
     The same as giving --wait when the job was started (see 'start-backup --help').
     """
-    from strongroom.services.operations_views import description_json
+    from strongroom.services.jobs.views import description_json
 
     service = operations(ctx)
     job = service.describe_job(job_id).job

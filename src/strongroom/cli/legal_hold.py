@@ -11,7 +11,7 @@ from strongroom.cli.lock import current_actor
 from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
 
 if TYPE_CHECKING:
-    from strongroom.services.legal_hold import Hold, LegalHoldService
+    from strongroom.services.retention.legal_hold import Hold, LegalHoldService
 
 app = typer.Typer(
     help="Legal holds: a held recovery point is never deleted, by lifecycle or by hand.",
@@ -24,7 +24,7 @@ PointArgument = Annotated[
 
 
 def _service(ctx: typer.Context) -> LegalHoldService:
-    from strongroom.services.legal_hold import LegalHoldService
+    from strongroom.services.retention.legal_hold import LegalHoldService
 
     return LegalHoldService(app_context(ctx))
 

@@ -11,8 +11,8 @@ from strongroom.cli.lock import current_actor
 from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
 
 if TYPE_CHECKING:
-    from strongroom.services.lifecycle import LifecycleReport
-    from strongroom.services.lifecycle_preview import PointLifecycle
+    from strongroom.services.retention.lifecycle import LifecycleReport
+    from strongroom.services.retention.lifecycle_preview import PointLifecycle
 
 app = typer.Typer(
     help="Move recovery points to the cold tier and delete expired ones, by their lifecycle.",
@@ -35,7 +35,7 @@ def preview(
     The deletion date is the latest of the rule's delete date, the vault lock's minimum
     retention and the cold tier's minimum storage time; a legal hold keeps it indefinitely.
     """
-    from strongroom.services.lifecycle_preview import preview_lifecycle
+    from strongroom.services.retention.lifecycle_preview import preview_lifecycle
 
     points = preview_lifecycle(app_context(ctx), vault=vault)
     if output is OutputFormat.json:
@@ -84,7 +84,7 @@ def run(
     minimum storage time are kept and listed with the date they become deletable. Exits
     1 when an action failed (the others are done; the next run retries).
     """
-    from strongroom.services.lifecycle import run_lifecycle
+    from strongroom.services.retention.lifecycle import run_lifecycle
 
     report = run_lifecycle(
         app_context(ctx), vault=vault, dry_run=dry_run, gc=gc, actor=current_actor()

@@ -18,7 +18,7 @@ from strongroom.cli.common import OutputOption, app_context
 from strongroom.cli.render import OutputFormat, print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
-    from strongroom.services.vault_lock import LockChange, VaultLockService
+    from strongroom.services.retention.lock import LockChange, VaultLockService
 
 NameArgument = Annotated[str, typer.Argument(help="The vault's registered name.")]
 PrivilegedOption = Annotated[
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _service(ctx: typer.Context) -> VaultLockService:
-    from strongroom.services.vault_lock import VaultLockService
+    from strongroom.services.retention.lock import VaultLockService
 
     return VaultLockService(app_context(ctx))
 
@@ -97,7 +97,7 @@ def lock(
     Refused, and recorded, when it would change a compliance lock past its grace period,
     or a governance lock without --privileged --reason.
     """
-    from strongroom.services.vault_lock import parse_lock
+    from strongroom.services.retention.lock import parse_lock
 
     settings = parse_lock(mode.value, min_retention_days, max_retention_days, changeable_for_days)
     change = _service(ctx).lock(

@@ -18,7 +18,7 @@ from strongroom.cli.render import OutputFormat, print_json, print_table
 from strongroom.errors import ConfigError
 
 if TYPE_CHECKING:
-    from strongroom.services.report import Summary
+    from strongroom.services.reports.summary import Summary
 
 report_app = typer.Typer(
     help="What the jobs of a period did, and how fresh each resource's backup is.",
@@ -193,8 +193,8 @@ def list_backups(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List backup jobs, newest first."""
-    from strongroom.services.operations_views import duration_seconds, job_json
-    from strongroom.services.periods import parse_since
+    from strongroom.services.jobs.views import duration_seconds, job_json
+    from strongroom.services.retention.periods import parse_since
 
     context = app_context(ctx)
     found = jobs.operations(ctx).list_backups(
@@ -251,7 +251,7 @@ def list_recovery_points(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List the recovery points the catalog records, newest first, with their evidence."""
-    from strongroom.services.operations_views import point_json
+    from strongroom.services.jobs.views import point_json
 
     found = jobs.operations(ctx).list_recovery_points(vault=vault, resource=resource, limit=limit)
     if output is OutputFormat.json:
@@ -308,8 +308,8 @@ def report_summary(
 
     The period is the last 24 hours unless --since says otherwise.
     """
-    from strongroom.services.periods import parse_duration, parse_since
-    from strongroom.services.report import DEFAULT_MAX_AGE, ReportService
+    from strongroom.services.reports.summary import DEFAULT_MAX_AGE, ReportService
+    from strongroom.services.retention.periods import parse_duration, parse_since
 
     context = app_context(ctx)
     summary = ReportService(context).summary(
@@ -333,8 +333,8 @@ def report_detailed(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One row per job of the period (default: the last 24 hours), newest first."""
-    from strongroom.services.periods import parse_since
-    from strongroom.services.report import ReportService
+    from strongroom.services.reports.summary import ReportService
+    from strongroom.services.retention.periods import parse_since
 
     context = app_context(ctx)
     rows = ReportService(context).detailed(

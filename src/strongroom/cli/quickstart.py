@@ -13,7 +13,7 @@ def quickstart(ctx: typer.Context) -> None:
 
     Exits 0 only if the restored data matched the source byte for byte.
     """
-    from strongroom.services.quickstart import run_quickstart  # services load on first use
+    from strongroom.services.quickstart.run import run_quickstart  # services load on first use
 
     context = app_context(ctx)
     home = context.home

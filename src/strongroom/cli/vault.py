@@ -24,8 +24,8 @@ from strongroom.errors import ConfigError, IntegrityError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from strongroom.services.keyref import KeyOptions
-    from strongroom.services.vaults import VaultService
+    from strongroom.services.vaults.keyref import KeyOptions
+    from strongroom.services.vaults.service import VaultService
     from strongroom.vault import RecoveryPoint, VerifyReport
 
 app = typer.Typer(
@@ -39,13 +39,15 @@ NameArgument = Annotated[str, typer.Argument(help="The vault's registered name."
 
 
 def _service(ctx: typer.Context) -> VaultService:
-    from strongroom.services.vaults import VaultService  # the vault engine loads on first use
+    from strongroom.services.vaults.service import (
+        VaultService,  # the vault engine loads on first use
+    )
 
     return VaultService(app_context(ctx))
 
 
 def _key(passphrase_env: str | None, key_file: Path | None) -> KeyOptions:
-    from strongroom.services.keyref import KeyOptions
+    from strongroom.services.vaults.keyref import KeyOptions
 
     return KeyOptions(passphrase_env=passphrase_env, key_file=key_file)
 
@@ -434,7 +436,7 @@ def repair(
 
 
 def _copy_stream(*args: Any) -> int:
-    from strongroom.services.vaults import copy_stream
+    from strongroom.services.vaults.service import copy_stream
 
     return copy_stream(*args)
 

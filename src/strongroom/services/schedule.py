@@ -3,8 +3,8 @@
 :func:`preview_schedule` reads a plan's rules from the catalog and works out their next
 fire times in each rule's timezone, exactly as the scheduler will (same parser, same
 ``rate()`` anchor). :func:`open_daemon` builds the :class:`~strongroom.engine.daemon.Daemon`
-of ``strongroom serve`` with the job handlers (``strongroom.services.handlers``) and the
-lifecycle runner (``strongroom.services.lifecycle``), each loaded when the daemon starts
+of ``strongroom serve`` with the job handlers (``strongroom.services.jobs.handlers``) and the
+lifecycle runner (``strongroom.services.retention.lifecycle``), each loaded when the daemon starts
 and left out, with a warning, where it is not installed.
 """
 
@@ -28,10 +28,10 @@ from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConfigError, NotFoundError
 from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
-from strongroom.services.history import prune_history
+from strongroom.services.jobs.history import prune_history
 
-HANDLERS_MODULE: Final = "strongroom.services.handlers"
-LIFECYCLE_MODULE: Final = "strongroom.services.lifecycle"
+HANDLERS_MODULE: Final = "strongroom.services.jobs.handlers"
+LIFECYCLE_MODULE: Final = "strongroom.services.retention.lifecycle"
 MAX_PREVIEW: Final = 1000
 _logger = get_logger(__name__)
 
@@ -147,7 +147,7 @@ def open_daemon(
     """Build the daemon of ``strongroom serve`` over the context's catalog and clock.
 
     With ``history_days``, the daemon's lifecycle hook also prunes the job history older
-    than that many days (:mod:`strongroom.services.history`), at most once a day.
+    than that many days (:mod:`strongroom.services.jobs.history`), at most once a day.
     """
     bus = EventBus(context.catalog, context.clock)
     machine = JobStateMachine(context.catalog, bus, context.clock)
@@ -182,7 +182,7 @@ def _with_history_pruning(
 
 
 def load_handlers(context: AppContext) -> dict[JobKind, Handler]:
-    """Return the job handlers of ``strongroom.services.handlers``, or none if absent."""
+    """Return the job handlers of ``strongroom.services.jobs.handlers``, or none if absent."""
     module = _optional_module(HANDLERS_MODULE)
     if module is None:
         return {}
@@ -191,7 +191,7 @@ def load_handlers(context: AppContext) -> dict[JobKind, Handler]:
 
 
 def load_lifecycle(context: AppContext) -> LifecycleHook | None:
-    """Return a hook running ``strongroom.services.lifecycle.run_lifecycle``, or ``None``."""
+    """Return a hook running ``strongroom.services.retention.lifecycle.run_lifecycle``, or ``None``."""
     module = _optional_module(LIFECYCLE_MODULE)
     if module is None:
         return None

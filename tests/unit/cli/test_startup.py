@@ -205,7 +205,7 @@ def _run_cli(home: Path, *args: str, stdin: bytes | None = None) -> tuple[bytes,
 
 def test_vault_modules_do_not_import_the_catalog() -> None:
     probe = (
-        "import json, sys; import strongroom.cli.vault, strongroom.services.vaults; "
+        "import json, sys; import strongroom.cli.vault, strongroom.services.vaults.service; "
         f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({CATALOG_MODULES!r}))))"
     )
     result = subprocess.run(
@@ -241,7 +241,7 @@ def test_the_catalog_free_lookup_agrees_with_the_catalog(tmp_path: Path) -> None
     from strongroom.config.vaults import VaultConfig
     from strongroom.errors import NotFoundError
     from strongroom.services.context import AppContext
-    from strongroom.services.vaults import (
+    from strongroom.services.vaults.service import (
         VaultService,
         lookup_without_catalog,
         packaged_head,

@@ -1,5 +1,5 @@
 """A small world for the operations tests: a home with a SQLite catalog, a local vault
-keyed by a key file, resources declared through ``services.declared``, and data on disk.
+keyed by a key file, resources declared through ``services.declare.resources``, and data on disk.
 
 Jobs run for real through ``OperationsService.run`` (an in-process executor on the
 system clock); retries use intervals of a few hundredths of a second.
@@ -15,10 +15,10 @@ from strongroom.config.resources import FilesResource, PostgresResource, SqliteR
 from strongroom.config.vaults import VaultConfig
 from strongroom.engine.views import JobView
 from strongroom.services.context import AppContext
-from strongroom.services.declared import register_resource
-from strongroom.services.operations import OperationsService
-from strongroom.services.operations_views import PointView
-from strongroom.services.vaults import VaultService
+from strongroom.services.declare.resources import register_resource
+from strongroom.services.jobs.operations import OperationsService
+from strongroom.services.jobs.views import PointView
+from strongroom.services.vaults.service import VaultService
 
 FAST_RETRY = {"interval_seconds": 0.02, "backoff_rate": 1.0}
 

@@ -17,7 +17,7 @@ from strongroom.catalog.models import EventRecord, RecoveryPoint
 from strongroom.config.vaults import VaultConfig
 from strongroom.engine.clock import ManualClock
 from strongroom.services.context import AppContext
-from strongroom.services.vaults import VaultService
+from strongroom.services.vaults.service import VaultService
 from tests.support.catalog import T0
 
 DAY = timedelta(days=1)

@@ -1,0 +1,1 @@
+"""Declared configuration: validate, diff and apply config documents to the catalog, list what is declared."""

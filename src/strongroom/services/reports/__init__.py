@@ -1,0 +1,1 @@
+"""Reports over what the jobs did and how fresh each resource's backup is."""

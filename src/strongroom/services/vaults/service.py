@@ -1,0 +1,434 @@
+"""Vault operations for operators and scripts: create, back up, list, restore, verify, keys.
+
+Vaults are registered in the catalog by name with their configuration (the same
+``VaultConfig`` model a config file declares: URL, key *setting* — never the key —
+chunking, compression, lock, cold tier). Opening a vault uses the key options given,
+else the registered key setting. Each vault keeps its index cache under ``HOME/cache``.
+
+Looking a vault up by name does not load the catalog (SQLAlchemy and its models cost more
+than half a second per command) when the catalog is the embedded SQLite file at the
+packaged schema revision: :func:`lookup_without_catalog` reads the one row with the
+standard library. Any other case (PostgreSQL, a file not yet migrated, anything
+unexpected) goes through the catalog as before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
+
+from pydantic import ValidationError
+
+from strongroom.config.vaults import EnvKey, KeyFileKey, PassphraseKey, VaultConfig
+from strongroom.errors import ConfigError, NotFoundError
+from strongroom.keys.derive import remember
+from strongroom.services.context import AppContext
+from strongroom.services.vaults.keyref import KeyOptions, key_provider
+from strongroom.storage.open import open_store
+from strongroom.vault.config import VaultSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from strongroom.keys.providers import KeyProvider
+    from strongroom.vault import (
+        GcReport,
+        KeyInfo,
+        RecoveryPoint,
+        RepairReport,
+        Vault,
+        VaultDescription,
+        VerifyReport,
+    )
+    from strongroom.vault.keyring import Wrappings
+
+CATALOG_FILE: Final = "catalog.db"
+"""The embedded catalog's file in the home folder (``strongroom.catalog.database``)."""
+_SQLITE_PREFIX: Final = "sqlite:///"
+_SQLITE_TIMEOUT_SECONDS: Final = 30.0
+_REVISION_LINE: Final = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([0-9a-zA-Z_]+)['\"]", re.M
+)
+
+
+def engine_settings(config: VaultConfig) -> VaultSettings:
+    """Translate a vault's configuration into the vault engine's creation settings."""
+    return VaultSettings(
+        chunk_min_size=config.chunking.min_size_bytes,
+        chunk_avg_size=config.chunking.average_size_bytes,
+        chunk_max_size=config.chunking.max_size_bytes,
+        compression=config.compression.algorithm,
+        compression_level=config.compression.level,
+        pack_target_size=config.pack_size_bytes,
+    )
+
+
+def register_vault(session: Session, name: str, config: VaultConfig, at: datetime) -> None:
+    """Record vault ``name`` and its configuration in the catalog (insert or update)."""
+    from strongroom.catalog.resources import upsert_vault
+
+    lock = config.lock
+    upsert_vault(
+        session,
+        name=name,
+        url=config.url,
+        at=at,
+        settings=config.model_dump(mode="json"),
+        lock_mode=lock.mode if lock else None,
+        lock_min_retention_days=lock.min_retention_days if lock else None,
+        lock_max_retention_days=lock.max_retention_days if lock else None,
+    )
+
+
+def registered_config(session: Session, name: str) -> VaultConfig:
+    """Return the configuration of vault ``name``; raises ``NotFoundError``."""
+    from strongroom.catalog.resources import get_vault
+
+    try:
+        row = get_vault(session, name)
+    except NotFoundError as error:
+        raise _no_vault(name) from error
+    return _parse_settings(name, row.settings)
+
+
+def _no_vault(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"no vault named {name!r}",
+        hint="Create it with 'strongroom vault create NAME --url URL ...' or declare it "
+        "in a config file and run 'strongroom apply'.",
+    )
+
+
+def _parse_settings(name: str, settings: Any) -> VaultConfig:
+    try:
+        return VaultConfig.model_validate(settings)
+    except ValidationError as error:
+        raise ConfigError(f"the catalog's record of vault {name!r} is not valid: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """What :func:`lookup_without_catalog` found: the vault's stored settings, or None
+    when the catalog has no vault of that name."""
+
+    settings: Any | None
+
+
+def lookup_without_catalog(context: AppContext, name: str) -> CatalogRow | None:
+    """Read vault ``name``'s settings from the embedded SQLite catalog without SQLAlchemy.
+
+    Returns None when this cannot answer for sure, and the caller must ask the catalog:
+    the catalog is not a SQLite file (or not one this recognises), the file does not
+    exist, its schema is not the packaged head revision (the catalog would migrate it
+    first), or reading fails in any way. Never writes, never creates the file.
+    """
+    path = _sqlite_catalog_file(context)
+    head = packaged_head()
+    if path is None or head is None or not path.is_file():
+        return None
+    try:
+        connection = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=ro",
+            uri=True,
+            timeout=_SQLITE_TIMEOUT_SECONDS,
+            isolation_level=None,
+        )
+        with closing(connection):
+            connection.execute("BEGIN")  # one read transaction: version and row agree
+            versions = [
+                row[0] for row in connection.execute("SELECT version_num FROM alembic_version")
+            ]
+            if versions != [head]:
+                return None
+            row = connection.execute(
+                "SELECT settings FROM vaults WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            return CatalogRow(None)
+        settings = json.loads(row[0]) if isinstance(row[0], str | bytes) else None
+    except (sqlite3.Error, ValueError):
+        return None
+    return CatalogRow(settings) if isinstance(settings, dict) else None
+
+
+def _sqlite_catalog_file(context: AppContext) -> Path | None:
+    """The SQLite file of the context's catalog: ``HOME/catalog.db`` by default, or the
+    path of a plain ``sqlite:///PATH`` URL; None for anything else."""
+    url = context.catalog_url
+    if url is None:
+        return context.home / CATALOG_FILE
+    path = url.removeprefix(_SQLITE_PREFIX)
+    if path == url or not path or path == ":memory:" or any(c in path for c in "?#%"):
+        return None
+    return Path(path)
+
+
+@cache
+def packaged_head() -> str | None:
+    """The newest revision of the packaged catalog migrations, read from their files the
+    way ``strongroom.catalog.migrate.packaged_head`` does (a test keeps the two equal),
+    without importing the catalog. None unless the files describe one linear history."""
+    spec = importlib.util.find_spec("strongroom.catalog")
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations:
+        return None
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (Path(next(iter(locations))) / "migrations" / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+class VaultService:
+    """The operations of ``strongroom vault …`` on one application context."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def config(self, name: str) -> VaultConfig:
+        """Return the registered configuration of vault ``name``; raises ``NotFoundError``.
+
+        Reads the embedded catalog file directly when it can (see
+        :func:`lookup_without_catalog`), else opens the catalog.
+        """
+        found = lookup_without_catalog(self.context, name)
+        if found is None:
+            with self.context.catalog.session(readonly=True) as session:
+                return registered_config(session, name)
+        if found.settings is None:
+            raise _no_vault(name)
+        return _parse_settings(name, found.settings)
+
+    def create(self, name: str, config: VaultConfig) -> VaultDescription:
+        """Create the vault ``config`` describes and register it as ``name``.
+
+        A key file that does not exist yet is generated. Raises ``ConfigError`` if the
+        name is taken, ``ConflictError`` if the store already holds a vault.
+        """
+        from strongroom.catalog.resources import get_vault
+
+        with self.context.catalog.session(readonly=True) as session:
+            try:
+                get_vault(session, name)
+            except NotFoundError:
+                pass
+            else:
+                raise ConfigError(f"a vault named {name!r} is already registered")
+        return self.initialise(name, config)
+
+    def initialise(self, name: str, config: VaultConfig) -> VaultDescription:
+        """Create the vault in its store (if absent) and register it; return its description.
+
+        An existing vault at the URL is opened with the configured key instead, so
+        declaring a vault that already exists adopts it.
+        """
+        from strongroom.vault import Vault
+
+        store = open_store(config.url)
+        provider = key_provider(config.key, create_key_file=True)
+        try:
+            vault = Vault.open(store, provider, cache_dir=self.context.cache_dir)
+        except NotFoundError:
+            vault = Vault.create(
+                store,
+                provider,
+                engine_settings(config),
+                label="initial",
+                cache_dir=self.context.cache_dir,
+            )
+        with vault:
+            description = vault.describe()
+        with self.context.catalog.session() as session:
+            register_vault(session, name, config, self.context.now())
+        return description
+
+    def key_provider(self, name: str, key: KeyOptions | None = None) -> KeyProvider:
+        """Return the provider for vault ``name``: the options given, else the registered one."""
+        setting = (key.setting() if key else None) or self.config(name).key
+        return key_provider(setting)
+
+    @contextmanager
+    def open(self, name: str, key: KeyOptions | None = None) -> Iterator[Vault]:
+        """Open vault ``name`` for the duration of the block."""
+        from strongroom.vault.keyring import prefetch_master_key
+
+        config = self.config(name)
+        setting = (key.setting() if key else None) or config.key
+        provider = key_provider(setting)
+        store = open_store(config.url)
+        wrappings = prefetch_master_key(store, provider.material())
+        from strongroom.vault import Vault  # the engine loads while the key derivation runs
+
+        with Vault.open(
+            store, provider, cache_dir=self.context.cache_dir, wrappings=wrappings
+        ) as vault:
+            _remember_derivation(self.context.cache_dir, name, setting, vault.key_id, wrappings)
+            yield vault
+
+    def backup_streams(
+        self,
+        name: str,
+        streams: Mapping[str, BinaryIO | Iterable[bytes]],
+        *,
+        metadata: Mapping[str, Any],
+        tags: Mapping[str, str],
+        key: KeyOptions | None = None,
+    ) -> RecoveryPoint:
+        """Write the given streams as one recovery point and return it."""
+        with self.open(name, key) as vault:
+            with vault.writer() as writer:
+                for stream_name, source in streams.items():
+                    writer.add_stream(stream_name, source)
+                point_id = writer.commit(metadata=metadata, tags=tags)
+            return vault.point(point_id)
+
+    def points(self, name: str, key: KeyOptions | None = None) -> list[RecoveryPoint]:
+        """Every recovery point of the vault, oldest first."""
+        with self.open(name, key) as vault:
+            return sorted(vault.points(), key=lambda point: point.created)
+
+    def point(self, name: str, point_id: str, key: KeyOptions | None = None) -> RecoveryPoint:
+        """One recovery point, by its full id or a unique prefix of it."""
+        with self.open(name, key) as vault:
+            return vault.point(resolve_point_id(vault, point_id))
+
+    def verify(
+        self,
+        name: str,
+        point_id: str | None = None,
+        *,
+        read_data: bool = False,
+        subset_percent: float | None = None,
+        key: KeyOptions | None = None,
+    ) -> VerifyReport:
+        """Check the vault (or one point): structure, or every byte, or a sample of packs."""
+        with self.open(name, key) as vault:
+            point_ids = [resolve_point_id(vault, point_id)] if point_id else None
+            return vault.verify(
+                read_data=read_data, subset_percent=subset_percent, point_ids=point_ids
+            )
+
+    def gc(
+        self,
+        name: str,
+        *,
+        dry_run: bool = False,
+        repack_threshold: float | None = None,
+        grace: timedelta | None = None,
+        key: KeyOptions | None = None,
+    ) -> GcReport:
+        """Delete data no recovery point needs and repack mostly-dead packs."""
+        options: dict[str, Any] = {}
+        if repack_threshold is not None:
+            options["repack_threshold"] = repack_threshold
+        if grace is not None:
+            options["grace"] = grace
+        with self.open(name, key) as vault:
+            return vault.gc(dry_run=dry_run, **options)
+
+    def repair_index(self, name: str, key: KeyOptions | None = None) -> RepairReport:
+        """Rebuild the vault's index from its pack headers."""
+        with self.open(name, key) as vault:
+            return vault.repair_index()
+
+    def describe(self, name: str, key: KeyOptions | None = None) -> VaultDescription:
+        """What the vault holds: format, settings, keys, points, index size, damage."""
+        with self.open(name, key) as vault:
+            return vault.describe()
+
+    def list_keys(self, name: str, key: KeyOptions | None = None) -> list[KeyInfo]:
+        """The wrappings of the vault's master key."""
+        with self.open(name, key) as vault:
+            return vault.list_keys()
+
+    def add_key(
+        self, name: str, new_key: KeyOptions, *, label: str = "", key: KeyOptions | None = None
+    ) -> str:
+        """Wrap the master key with another passphrase or key file; return the key id."""
+        setting = new_key.setting()
+        if setting is None:
+            raise ConfigError("give the new key as --new-passphrase-env VAR or --new-key-file F")
+        new_provider = key_provider(setting, create_key_file=True)
+        with self.open(name, key) as vault:
+            return vault.add_key(new_provider, label=label)
+
+    def remove_key(self, name: str, key_id: str, key: KeyOptions | None = None) -> None:
+        """Remove one wrapping (never the last one)."""
+        with self.open(name, key) as vault:
+            vault.remove_key(key_id)
+
+    def rotate_data_key(self, name: str, key: KeyOptions | None = None) -> int:
+        """Start a new data-key generation for new recovery points; return its number."""
+        with self.open(name, key) as vault:
+            return vault.rotate_data_key()
+
+
+def _remember_derivation(
+    cache_dir: Path,
+    name: str,
+    setting: PassphraseKey | KeyFileKey | EnvKey,
+    key_id: str,
+    wrappings: Wrappings | None,
+) -> None:
+    """Keep a hint so the next command on vault ``name`` starts its passphrase derivation
+    before anything else (see ``strongroom.keys.derive``): the parameters of the wrapping
+    that opened it and the environment variable of the passphrase, never a secret."""
+    if not isinstance(setting, PassphraseKey) or wrappings is None:
+        return
+    opened = next((w for w in wrappings[0] if w.key_id == key_id), None)
+    if opened is not None:
+        variable = setting.passphrase.removeprefix("env:")
+        env = variable if variable != setting.passphrase else None
+        remember(cache_dir, name, opened.document.kdf.model_dump(mode="json"), env)
+
+
+def resolve_point_id(vault: Vault, point_id: str) -> str:
+    """Return the full id for a full id or a unique prefix (at least 6 characters)."""
+    ids = vault.point_ids()
+    if point_id in ids:
+        return point_id
+    matches = [candidate for candidate in ids if candidate.startswith(point_id)]
+    if len(point_id) >= 6 and len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConfigError(f"recovery point prefix {point_id!r} is ambiguous")
+    raise NotFoundError(f"no recovery point {point_id!r} in this vault")
+
+
+def copy_stream(
+    service: VaultService,
+    name: str,
+    point_id: str,
+    stream: str | None,
+    out: BinaryIO,
+    key: KeyOptions | None = None,
+) -> int:
+    """Write one stream of a point to ``out``; return the bytes written.
+
+    Without ``stream`` the point must hold exactly one stream. Every chunk is checked
+    before its bytes are written; damage raises ``IntegrityError``.
+    """
+    with service.open(name, key) as vault:
+        full_id = resolve_point_id(vault, point_id)
+        with vault.reader(full_id) as reader:
+            names = [record.name for record in reader.streams()]
+            if stream is None:
+                if len(names) != 1:
+                    raise ConfigError(
+                        f"recovery point {full_id[:12]} holds {len(names)} streams; "
+                        "choose one with --stream",
+                        hint="Streams: " + ", ".join(names[:20]),
+                    )
+                stream = names[0]
+            return reader.copy_stream(stream, out)
