@@ -116,7 +116,7 @@ def step(args: argparse.Namespace) -> dict[str, Any]:
     (``work``: without the interpreter's start, imports and opening the vault)."""
     import redis  # noqa: F401 - imported before the clock starts
 
-    import strongroom.services.streams
+    import strongroom.services.jobs.handlers.streams
     import strongroom.sources.redis
     import strongroom.vault  # noqa: F401
 
