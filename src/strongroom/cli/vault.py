@@ -258,10 +258,12 @@ def verify(
     )
     _render_verify(name, report, output)
     if not report.ok:
+        named = sorted({p.kind for p in report.problems if p.kind != "damaged"})
         raise IntegrityError(
             f"vault {name}: {len(report.damaged_points())} damaged recovery point(s), "
-            f"{len(report.problems)} problem(s)",
-            hint="Restore the damaged points from a copy; the others stay restorable.",
+            f"{len(report.problems)} problem(s)" + (f" ({', '.join(named)})" if named else ""),
+            hint="Restore the damaged points from a copy; the others stay restorable. A point "
+            "missing from the vault or unknown to the catalog was changed outside strongroom.",
         )
 
 
@@ -495,7 +497,8 @@ def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> Non
                     {"point": point, "streams": streams} for point, streams in damaged.items()
                 ],
                 "problems": [
-                    {"object": p.object_name, "message": p.message} for p in report.problems
+                    {"object": p.object_name, "kind": p.kind, "message": p.message}
+                    for p in report.problems
                 ],
             }
         )
@@ -515,8 +518,9 @@ def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> Non
         names = ", ".join("(all)" if stream is None else stream for stream in streams)
         stdout.print(f"[red]damaged[/] recovery point {point}: {escape(names)}", highlight=False)
     for problem in report.problems[:50]:
+        label = "problem" if problem.kind == "damaged" else problem.kind
         stdout.print(
-            f"[red]problem[/] {problem.object_name}: {escape(problem.message)}", highlight=False
+            f"[red]{label}[/] {problem.object_name}: {escape(problem.message)}", highlight=False
         )
 
 

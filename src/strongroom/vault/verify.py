@@ -34,10 +34,13 @@ _log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A damaged or missing object."""
+    """A damaged or missing object; ``kind`` names the finding (``damaged`` for what the
+    vault itself shows; the services add ``point-missing`` and the like, from comparing
+    the vault with the catalog)."""
 
     object_name: str
     message: str
+    kind: str = "damaged"
 
 
 @dataclass(frozen=True, slots=True)

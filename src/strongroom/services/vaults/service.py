@@ -312,12 +312,21 @@ class VaultService:
         subset_percent: float | None = None,
         key: KeyOptions | None = None,
     ) -> VerifyReport:
-        """Check the vault (or one point): structure, or every byte, or a sample of packs."""
+        """Check the vault (or one point): structure, or every byte, or a sample of packs;
+        a whole vault's points are also compared with the catalog's
+        (:mod:`strongroom.services.point_audit`)."""
         with self.open(name, key) as vault:
             point_ids = [resolve_point_id(vault, point_id)] if point_id else None
-            return vault.verify(
+            report = vault.verify(
                 read_data=read_data, subset_percent=subset_percent, point_ids=point_ids
             )
+            if point_id:
+                return report
+            # Imported here: it loads the catalog models (SQLAlchemy), which the other vault
+            # commands never need.
+            from strongroom.services.vaults.point_audit import audit_points, with_problems
+
+            return with_problems(report, audit_points(self.context, name, vault))
 
     def gc(
         self,

@@ -42,6 +42,7 @@ from strongroom.services.jobs.handlers.common import (
     source_context,
 )
 from strongroom.services.jobs.handlers.streams import PointStreams
+from strongroom.services.vaults.point_audit import audit_points, with_problems
 from strongroom.services.vaults.service import VaultService
 from strongroom.sources.base import Check, ReadableStream, RestoreReport
 from strongroom.vault import Vault, VerifyReport
@@ -161,6 +162,8 @@ def run_verify(context: AppContext, job_context: JobContext) -> JobResult:
     with VaultService(context).open(vault_name) as vault:
         job_context.progress(0, None, "reading every pack" if read_data else "checking structure")
         report = vault.verify(read_data=read_data, point_ids=[point_id] if point_id else None)
+        if point_id is None:
+            report = with_problems(report, audit_points(context, vault_name, vault))
         job_context.cancel.raise_if_cancelled()
         checked = [point_id] if point_id else [str(item) for item in vault.point_ids()]
         damaged = _damage_by_point(report)
@@ -172,10 +175,13 @@ def run_verify(context: AppContext, job_context: JobContext) -> JobResult:
             findings.append(
                 f"recovery point {damaged_id}: damaged stream(s) {names}: {streams[0]['reason']}"
             )
-        if point_id is None and report.problems:
-            first = report.problems[0]
+        # Named findings of the catalog comparison, each on its own; damage as a count.
+        findings.extend(problem.message for problem in report.problems if problem.kind != "damaged")
+        damage = [problem for problem in report.problems if problem.kind == "damaged"]
+        if point_id is None and damage:
+            first = damage[0]
             findings.append(
-                f"vault {vault_name}: {len(report.problems)} problem(s), e.g. "
+                f"vault {vault_name}: {len(damage)} problem(s), e.g. "
                 f"{first.object_name}: {first.message}"
             )
         if restore_test:
@@ -211,7 +217,7 @@ def run_verify(context: AppContext, job_context: JobContext) -> JobResult:
             "bytes_read": report.bytes_read,
             "unindexed_packs": report.unindexed_packs,
             "vault_problems": [
-                {"object": problem.object_name, "message": problem.message}
+                {"object": problem.object_name, "kind": problem.kind, "message": problem.message}
                 for problem in report.problems[:_MAX_LISTED]
             ],
             "restore_tests": tests[:_MAX_LISTED],
