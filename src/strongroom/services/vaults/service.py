@@ -314,7 +314,7 @@ class VaultService:
     ) -> VerifyReport:
         """Check the vault (or one point): structure, or every byte, or a sample of packs;
         a whole vault's points are also compared with the catalog's
-        (:mod:`strongroom.services.point_audit`)."""
+        (:mod:`strongroom.services.vaults.point_audit`)."""
         with self.open(name, key) as vault:
             point_ids = [resolve_point_id(vault, point_id)] if point_id else None
             report = vault.verify(
