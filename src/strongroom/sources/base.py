@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from strongroom.errors import AbortedError
+from strongroom.errors import AbortedError, ConfigError
 
 JsonObject = dict[str, Any]
 
@@ -178,3 +178,14 @@ def iter_stream(stream: ReadableStream, block_size: int = 1024 * 1024) -> Iterat
     """Yield a readable stream's bytes in blocks of up to ``block_size``."""
     while block := stream.read(block_size):
         yield block
+
+
+def check_restorable(metadata: JsonObject, format_name: str, type_name: str) -> None:
+    """Refuse metadata of another source or of a dry run (they describe no data to restore).
+
+    Raises ``ConfigError`` naming the source ``type_name`` the point was expected from.
+    """
+    if metadata.get("format") != format_name:
+        raise ConfigError(f"this recovery point was not made by the {type_name} source")
+    if metadata.get("dry_run"):
+        raise ConfigError("a dry-run backup holds no data to restore")

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from strongroom.errors import AbortedError, IntegrityError
 from strongroom.sources import gateway
@@ -194,6 +194,16 @@ class ToolServer(Protocol):
         ...
 
 
+class _ToolOptions(TypedDict):
+    """The gateway's keyword arguments that every run of one :class:`ToolRunner` shares."""
+
+    env: Mapping[str, str]
+    secrets: Sequence[str]
+    classify: gateway.Classifier
+    cancel: threading.Event | None
+    timeout: float | None
+
+
 @dataclass(frozen=True)
 class ToolRunner:
     """Runs the tools of one operation against one server (see the module docstring).
@@ -207,23 +217,8 @@ class ToolRunner:
     cancel: threading.Event | None
     timeout: float | None
 
-    def run(self, argv: Sequence[str], doing: str) -> tuple[gateway.ToolRun, bytes]:
-        """Run a tool to its end; return its run record and its (small) stdout."""
-        return gateway.run(
-            argv,
-            env=self.server.environment(),
-            secrets=self.server.secrets,
-            classify=self.classifier(doing),
-            cancel=self.cancel,
-            timeout=self.timeout,
-        )
-
-    def run_to_file(
-        self, argv: Sequence[str], doing: str, *, cancel: threading.Event | None = None
-    ) -> gateway.ToolRun:
-        """Run a tool whose stdout is discarded; ``cancel`` replaces the runner's own."""
-        return gateway.run_to_file(
-            argv,
+    def _options(self, doing: str, cancel: threading.Event | None = None) -> _ToolOptions:
+        return _ToolOptions(
             env=self.server.environment(),
             secrets=self.server.secrets,
             classify=self.classifier(doing),
@@ -231,17 +226,19 @@ class ToolRunner:
             timeout=self.timeout,
         )
 
+    def run(self, argv: Sequence[str], doing: str) -> tuple[gateway.ToolRun, bytes]:
+        """Run a tool to its end; return its run record and its (small) stdout."""
+        return gateway.run(argv, **self._options(doing))
+
+    def run_to_file(
+        self, argv: Sequence[str], doing: str, *, cancel: threading.Event | None = None
+    ) -> gateway.ToolRun:
+        """Run a tool whose stdout is discarded; ``cancel`` replaces the runner's own."""
+        return gateway.run_to_file(argv, **self._options(doing, cancel))
+
     def feed(self, argv: Sequence[str], blocks: Iterable[bytes], doing: str) -> gateway.ToolRun:
         """Run a tool with ``blocks`` as its stdin; see :func:`run_with_input`."""
-        return run_with_input(
-            argv,
-            blocks,
-            env=self.server.environment(),
-            secrets=self.server.secrets,
-            classify=self.classifier(doing),
-            cancel=self.cancel,
-            timeout=self.timeout,
-        )
+        return run_with_input(argv, blocks, **self._options(doing))
 
     def stream_into(
         self,
@@ -259,15 +256,7 @@ class ToolRunner:
         """
         digest = hashlib.sha256()
         size = 0
-        tool = gateway.ToolStream(
-            argv,
-            env=self.server.environment(),
-            secrets=self.server.secrets,
-            classify=self.classifier(doing),
-            cancel=self.cancel,
-            timeout=self.timeout,
-            block_size=BLOCK_SIZE,
-        )
+        tool = gateway.ToolStream(argv, block_size=BLOCK_SIZE, **self._options(doing))
         with sink.open_stream(name) as stream, tool as blocks:
             for block in blocks:
                 stream.write(block)

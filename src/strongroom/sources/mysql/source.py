@@ -35,7 +35,6 @@ import pymysql
 from strongroom.config.resources import MysqlResource
 from strongroom.errors import (
     AccessDeniedError,
-    ConfigError,
     NotFoundError,
     StrongroomError,
     ToolError,
@@ -49,6 +48,7 @@ from strongroom.sources.base import (
     SourceContext,
     StreamReader,
     StreamSink,
+    check_restorable,
 )
 from strongroom.sources.mysql import facts as mysql_facts
 from strongroom.sources.mysql.dump import stream_dump
@@ -79,14 +79,6 @@ PART_ERRORS: Final = (NotFoundError, AccessDeniedError, ToolError)
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _check_metadata(metadata: JsonObject) -> None:
-    """Refuse metadata of another source or of a dry run (they describe no data)."""
-    if metadata.get("format") != FORMAT:
-        raise ConfigError("this recovery point was not made by the mysql source")
-    if metadata.get("dry_run"):
-        raise ConfigError("a dry-run backup holds no data to restore")
 
 
 def _same_position(first: JsonObject | None, second: JsonObject | None) -> bool:
@@ -286,7 +278,7 @@ class MysqlSource:
         then), typed tool errors when the client fails (the half-restored database is
         dropped again).
         """
-        _check_metadata(metadata)
+        check_restorable(metadata, FORMAT, self.type_name)
         options = parse_target(MysqlRestoreTarget, target, self.type_name)
         return self._restorer(self._server(), context).restore(reader, metadata, options)
 
@@ -299,7 +291,7 @@ class MysqlSource:
         its SHA-256 checked. Events are restored disabled. A client failure or a damaged
         stream is a failed check naming the database.
         """
-        _check_metadata(metadata)
+        check_restorable(metadata, FORMAT, self.type_name)
         server = self._server(self.scratch_server)
         report = RestoreReport(target=f"mysql://{server.address}/{SCRATCH_PREFIX}*")
         return self._restorer(server, context).restore_test(reader, metadata, report)

@@ -49,6 +49,7 @@ from strongroom.sources.base import (
     SourceContext,
     StreamReader,
     StreamSink,
+    check_restorable,
 )
 from strongroom.sources.postgres import facts as postgres_facts
 from strongroom.sources.postgres.archive import database_exists, missing_roles, stream_base
@@ -91,14 +92,6 @@ _DATABASES_QUERY: Final = (
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _check_metadata(metadata: JsonObject) -> None:
-    """Refuse metadata of another source or of a dry run (they describe no data)."""
-    if metadata.get("format") != FORMAT:
-        raise ConfigError("this recovery point was not made by the postgres source")
-    if metadata.get("dry_run"):
-        raise ConfigError("a dry-run backup holds no data to restore")
 
 
 class PostgresSource:
@@ -361,7 +354,7 @@ class PostgresSource:
         then), typed tool errors when psql or pg_restore fails (a half-restored database
         is dropped again).
         """
-        _check_metadata(metadata)
+        check_restorable(metadata, FORMAT, self.type_name)
         options = parse_target(PostgresRestoreTarget, target, self.type_name)
         recorded: dict[str, JsonObject] = metadata.get("databases", {})
         selected = options.databases or sorted(recorded)
@@ -409,7 +402,7 @@ class PostgresSource:
         every path out. Raises typed errors when the server cannot be used (e.g.
         ``AccessDeniedError`` without the right to create databases).
         """
-        _check_metadata(metadata)
+        check_restorable(metadata, FORMAT, self.type_name)
         server = self._server(self.scratch_server)
         restorer = self._restorer(server, context)
         report = RestoreReport(target=f"postgresql://{server.address}/{SCRATCH_PREFIX}*")
