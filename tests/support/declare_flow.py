@@ -2,8 +2,7 @@
 through the CLI as a user would.
 
 The configuration applied is ``examples/strongroom.yaml`` with its vaults moved to
-``file://`` folders of the test (S3 and its storage classes are not served yet) and keyed
-by ``env:`` passphrase references. The flows take a :class:`Cli`, so
+``file://`` folders of the test and keyed by ``env:`` passphrase references. The flows take a :class:`Cli`, so
 ``tests/e2e/test_declare.py`` runs them on SQLite and ``tests/integration/test_apply_postgres.py``
 runs them again with a PostgreSQL catalog.
 """
@@ -57,7 +56,6 @@ def example_config(root: Path) -> dict[str, Any]:
     for (name, vault), variable in zip(config["vaults"].items(), PASSPHRASES, strict=True):
         vault["url"] = (root / name).as_uri()
         vault["key"] = {"provider": "passphrase", "passphrase": f"env:{variable}"}
-        del vault["s3"]
         vault["cold_tier"] = {
             "kind": "same-store",
             "min_storage_days": vault["cold_tier"].get("min_storage_days", 0),

@@ -153,8 +153,9 @@ def apply(
     """
     from strongroom.config.load import load_config
     from strongroom.services.declare.apply import ApplyService
+    from strongroom.services.declare.capabilities import capabilities
 
-    loaded = load_config(file)
+    loaded = load_config(file, capabilities())
     report = ApplyService(app_context(ctx)).apply(loaded, dry_run=dry_run, prune=prune)
     _render_report(report, output)
 

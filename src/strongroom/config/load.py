@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from strongroom.config.aws import DocumentKind, analyse_aws_document, detect_document_kind
+from strongroom.config.capabilities import Capabilities, capability_findings
 from strongroom.config.checks import PlanParts, check_references
 from strongroom.config.issues import (
     ConfigIssue,
@@ -144,7 +145,9 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     )
 
 
-def _analyse(text: str) -> tuple[list[ConfigIssue], DocumentKind, StrongroomConfig | None]:
+def _analyse(
+    text: str, capabilities: Capabilities | None
+) -> tuple[list[ConfigIssue], DocumentKind, StrongroomConfig | None]:
     document, problems = parse_yaml(text)
     if document is None:
         json_document, json_problems = parse_json(text)
@@ -176,13 +179,19 @@ def _analyse(text: str) -> tuple[list[ConfigIssue], DocumentKind, StrongroomConf
     kind = detect_document_kind(data)
     analyse = _analyse_aws if kind == "aws-backup-plan" else _analyse_strongroom
     findings, config = analyse(data)
+    if capabilities is not None:
+        findings += capability_findings(data, kind, capabilities)
     issues += [_issue(finding, document) for finding in findings]
     return _sorted(issues), kind, config
 
 
-def validate_text(text: str) -> list[ConfigIssue]:
-    """Return every error and warning of a configuration given as text (never raises)."""
-    return _analyse(text)[0]
+def validate_text(text: str, capabilities: Capabilities | None = None) -> list[ConfigIssue]:
+    """Return every error and warning of a configuration given as text (never raises).
+
+    With ``capabilities``, what cannot run (a resource type without a source, a store
+    scheme not served, a copy action) is an error too.
+    """
+    return _analyse(text, capabilities)[0]
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[str | None, list[ConfigIssue]]:
@@ -198,7 +207,9 @@ def _read(path: str | os.PathLike[str]) -> tuple[str | None, list[ConfigIssue]]:
         ]
 
 
-def validate_file(path: str | os.PathLike[str]) -> list[ConfigIssue]:
+def validate_file(
+    path: str | os.PathLike[str], capabilities: Capabilities | None = None
+) -> list[ConfigIssue]:
     """Return every error and warning of a configuration file, sorted errors first by line.
 
     Given a strongroom YAML file or an AWS Backup plan document (YAML or JSON). Never raises
@@ -207,12 +218,14 @@ def validate_file(path: str | os.PathLike[str]) -> list[ConfigIssue]:
     :class:`~strongroom.config.issues.ConfigIssue`.
     """
     text, issues = _read(path)
-    return issues if text is None else validate_text(text)
+    return issues if text is None else validate_text(text, capabilities)
 
 
-def load_text(text: str, source: str = "<config>") -> LoadedConfig:
+def load_text(
+    text: str, source: str = "<config>", capabilities: Capabilities | None = None
+) -> LoadedConfig:
     """Validate configuration text and return it; raises like :func:`load_config`."""
-    issues, kind, config = _analyse(text)
+    issues, kind, config = _analyse(text, capabilities)
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors or config is None:
         raise error_for(source, errors)
@@ -220,16 +233,19 @@ def load_text(text: str, source: str = "<config>") -> LoadedConfig:
     return LoadedConfig(source, kind, config, warnings)
 
 
-def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
+def load_config(
+    path: str | os.PathLike[str], capabilities: Capabilities | None = None
+) -> LoadedConfig:
     """Load and validate a configuration file (strongroom YAML or an AWS plan document).
 
     Returns the configuration with its warnings. Raises
     :class:`~strongroom.errors.ConfigError` listing every error as ``FILE:LINE: path:
     message``, or :class:`~strongroom.errors.UnsupportedError` (same listing) when the
-    file asks for a feature strongroom cannot honour.
+    file asks for a feature strongroom cannot honour. With ``capabilities`` (``validate``
+    and ``apply`` give them), what cannot run yet is refused too.
     """
     source = os.fspath(path)
     text, issues = _read(path)
     if text is None:
         raise error_for(source, issues)
-    return load_text(text, source)
+    return load_text(text, source, capabilities)

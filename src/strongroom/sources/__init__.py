@@ -5,7 +5,7 @@ its restore-target model live (``"module:Class"``, imported on first use, so tha
 the registry imports no database driver), and the capabilities it declares. Nothing is
 discovered by scanning files: a source exists when it has a line here. A resource whose
 type has no line is refused by ``validate`` and ``apply`` (see
-:func:`strongroom.services.declare.capabilities`), so registering a source is all it takes
+:func:`strongroom.services.declare.capabilities.capabilities`), so registering a source is all it takes
 to accept its resources. How to add one: ``docs/sources/adding-a-source.md``.
 """
 

@@ -13,6 +13,7 @@ caller made it, with the time spent retrying included.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from strongroom.errors import ConfigError, UnsupportedError
@@ -23,6 +24,10 @@ from strongroom.storage.metered import MeteredStore
 from strongroom.storage.retry import RetryingStore
 
 _URL_HINT = "Use file:///absolute/path for a vault on this machine."
+
+SERVED_SCHEMES: Final = frozenset({"file", "memory"})
+"""The URL schemes :func:`open_store` can open today; ``validate`` and ``apply`` refuse a
+vault on any other (an ``s3://`` vault until the S3 store exists)."""
 
 
 def open_store(url: str, *, retry: bool = True, metered: bool = True) -> BlobStore:

@@ -64,3 +64,20 @@ def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_app, "app", fail)
     with pytest.raises(NotFoundError):
         cli_app.main(["--debug", "anything"])
+
+
+def test_restore_help_lists_the_target_keys_of_every_registered_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.sources import REGISTRY
+    from strongroom.sources.targets import target_keys
+
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(["restore", "--help"], capsys)
+    assert code == 0
+    listed = out[out.index("Restore targets") :]
+    for type_name, entry in REGISTRY.items():
+        assert type_name in listed
+        for key in target_keys(entry.target_model()):
+            assert f"{key.name}=<{key.kind}>" in listed, (type_name, key.name)
+    assert "database_map=<mapping>" in listed  # MySQL's keys, once missing from the help

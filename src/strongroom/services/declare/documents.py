@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 from pydantic import ValidationError
 
 from strongroom.config.aws import analyse_aws_document, detect_document_kind
+from strongroom.config.capabilities import capability_findings
 from strongroom.config.issues import (
     ConfigIssue,
     Finding,
@@ -36,6 +37,7 @@ from strongroom.config.models import SKIP_REFERENCE_CHECKS, StrongroomConfig
 from strongroom.config.plans import PlanConfig
 from strongroom.config.types import Location
 from strongroom.config.yamltree import ParsedDocument, line_of, parse_json, parse_yaml
+from strongroom.services.declare.capabilities import capabilities
 
 DocumentKind = Literal["strongroom", "aws-backup-plan", "strongroom-plan", "strongroom-plans"]
 KIND_LABELS: Final[dict[DocumentKind, str]] = {
@@ -161,7 +163,21 @@ def _single_plan(
 def _plan_issues(
     kind: DocumentKind, data: Mapping[str, Any], document: ParsedDocument
 ) -> tuple[list[ConfigIssue], dict[str, PlanConfig]]:
-    """Every problem of a plan document (located in it) and its plans when it has none."""
+    """Every problem of a plan document (located in it) and its plans when it has none.
+
+    What cannot run yet (a copy action) is one of them.
+    """
+    refused = [
+        _issue(finding, document, finding.location)
+        for finding in capability_findings(data, kind, capabilities())
+    ]
+    issues, plans = _plan_issues_of_kind(kind, data, document)
+    return issues + refused, ({} if refused else plans)
+
+
+def _plan_issues_of_kind(
+    kind: DocumentKind, data: Mapping[str, Any], document: ParsedDocument
+) -> tuple[list[ConfigIssue], dict[str, PlanConfig]]:
     if kind == "aws-backup-plan":
         conversion = analyse_aws_document(data)
         issues = [_issue(f, document, f.location) for f in conversion.findings]
@@ -234,4 +250,4 @@ def validate_document(path: str | os.PathLike[str]) -> Validation:
         return Validation(source, kind, _sorted(parse_issues + found))
     # {plans: ...} alone is a configuration too: apply checks it as one.
     kind = "strongroom" if kind == "strongroom-plans" else kind
-    return Validation(source, kind, tuple(validate_text(text)))
+    return Validation(source, kind, tuple(validate_text(text, capabilities())))

@@ -1,0 +1,43 @@
+"""The refusal of a resource type follows the source registry, with no other edit."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from strongroom.services.declare.documents import validate_document
+from strongroom.sources import REGISTRY
+
+CONFIG = """\
+resources:
+  events:
+    type: kafka
+    bootstrap_servers: ["127.0.0.1:9092"]
+    topics: [orders]
+  app-db:
+    type: sqlite
+    path: /var/lib/app/app.db
+"""
+
+
+def _refused_paths(tmp_path: Path) -> list[str]:
+    path = tmp_path / "strongroom.yaml"
+    path.write_text(CONFIG)
+    return [issue.path for issue in validate_document(path).errors]
+
+
+def test_registering_a_source_lifts_the_refusal_of_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "kafka" not in REGISTRY
+    assert _refused_paths(tmp_path) == ["resources.events.type"]
+
+    monkeypatch.setitem(
+        REGISTRY, "kafka", dataclasses.replace(REGISTRY["sqlite"], type_name="kafka")
+    )
+    assert _refused_paths(tmp_path) == []
+
+    monkeypatch.delitem(REGISTRY, "sqlite")
+    assert _refused_paths(tmp_path) == ["resources.app-db.type"]
