@@ -6,6 +6,7 @@ from pathlib import Path
 
 from strongroom.config.load import LoadedConfig, load_text
 from strongroom.services.context import AppContext
+from strongroom.services.declare.capabilities import capabilities
 
 
 def config_text(root: Path, *, daily_schedule: str = "cron(0 3 * * ? *)", extra: str = "") -> str:
@@ -50,9 +51,6 @@ plans:
         target_vault: prod
         lifecycle: {{delete_after_days: 30}}
         recovery_point_tags: {{BackupType: daily}}
-        copy_actions:
-          - destination_vault: archive
-            lifecycle: {{delete_after_days: 365}}
         allow_partial: true
         missed_run_policy: skip
         retry:
@@ -67,8 +65,8 @@ plans:
 
 
 def loaded(text: str, source: str = "strongroom.yaml") -> LoadedConfig:
-    """Validate a configuration text as apply reads a file."""
-    return load_text(text, source)
+    """Validate a configuration text as apply reads a file (refusing what cannot run)."""
+    return load_text(text, source, capabilities())
 
 
 def new_context(home: Path) -> AppContext:
