@@ -143,13 +143,11 @@ def entry_for(type_name: str, *, resource: str | None = None) -> SourceEntry:
     """
     entry = REGISTRY.get(type_name)
     if entry is None:
-        subject = (
-            f"resource {resource!r} is of type {type_name!r}, which"
-            if resource
-            else (f"resource type {type_name!r}")
-        )
+        message = f"resource type {type_name!r} has no source yet"
+        if resource:
+            message = f"resource {resource!r} is of type {type_name!r}, which has no source yet"
         raise UnsupportedError(
-            f"{subject} has no source yet",
+            message,
             hint="Sources exist for: " + ", ".join(source_types()) + ".",
         )
     return entry
