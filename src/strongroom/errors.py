@@ -8,30 +8,38 @@ exit code the CLI uses. Third-party exceptions are translated at the adapter bou
 
 This module imports nothing else from the package.
 
-Hierarchy::
+Hierarchy (``[R]``: retryable by default; ``tests/unit/test_errors.py`` checks this
+drawing against the classes below)::
 
-    StrongroomError                      not retryable unless a subclass says so
-    ├── ConfigError                      InvalidParameterException
-    │   └── SecretError                  a secret reference that does not resolve
-    ├── NotFoundError                    ResourceNotFoundException
-    ├── AccessDeniedError                AccessDeniedException
-    │   └── WrongKeyError                wrong passphrase / key for a vault
-    ├── InsufficientStorageError         InsufficientStorageException (disk or quota full)
-    ├── IntegrityError                   stored data is corrupt or missing; never restored
-    ├── ConflictError                    the thing is busy or locked by someone else
-    │   └── IllegalTransitionError       a job cannot move from its state to the one asked
-    ├── PolicyError                      a vault lock, retention or legal hold forbids it
-    ├── PartialNotAllowedError           a partial result where the rule wants all or nothing
-    ├── UnsupportedError                 a feature strongroom cannot honour (yet)
-    ├── ToolError                        an external tool failed (pg_dump, mariadb-dump, ...)
-    ├── AbortedError                     cancelled (window closed, shutdown, user)
-    └── TransientError                   retryable
-        ├── ThrottlingError              ThrottlingException
-        ├── ServiceUnavailableError      ServiceUnavailableException
-        ├── InternalServerError          InternalServerError
-        ├── TimeoutError_                RequestTimeout
-        ├── NetworkError                 NetworkError
-        └── WorkerLostError              the worker running a job stopped renewing its lease
+    StrongroomError                            not retryable unless a subclass says so
+    ├── ConfigError                            InvalidParameterException
+    │   └── SecretError                        a secret reference that does not resolve
+    ├── NotFoundError                          ResourceNotFoundException
+    │   └── BlobNotFoundError                  a blob store holds no blob of that name
+    ├── AccessDeniedError                      AccessDeniedException
+    │   └── WrongKeyError                      wrong passphrase / key for a vault
+    ├── InsufficientStorageError               InsufficientStorageException (disk or quota full)
+    ├── IntegrityError                         stored data is corrupt or missing; never restored
+    ├── ConflictError                          the state of things forbids it (it exists, ...)
+    │   ├── IllegalTransitionError             a job cannot move from its state to the one asked
+    │   ├── BusyError                     [R]  held by someone else: a lease, lock or claim
+    │   └── ChangedMeanwhileError         [R]  someone else changed it first (a lost race)
+    ├── PolicyError                            a vault lock, retention or legal hold forbids it
+    ├── PartialNotAllowedError                 a partial result where the rule wants all or none
+    ├── UnsupportedError                       a feature strongroom cannot honour (yet)
+    ├── ToolError                              an external tool failed (pg_dump, mariadb-dump, ...)
+    ├── JobFailedError                         a job ended without completing
+    ├── AbortedError                           cancelled (window closed, shutdown, user)
+    └── TransientError                    [R]  passes on its own
+        ├── ThrottlingError               [R]  ThrottlingException
+        ├── ServiceUnavailableError       [R]  ServiceUnavailableException
+        ├── InternalServerError           [R]  InternalServerError
+        ├── TimeoutError_                 [R]  RequestTimeout
+        ├── NetworkError                  [R]  NetworkError
+        └── WorkerLostError               [R]  the worker running a job stopped renewing its lease
+
+A raise site may still override ``retryable`` where one case differs from the rest of
+its class (e.g. a daemon refuses at once, not retryable, while another daemon leads).
 """
 
 from __future__ import annotations
@@ -83,6 +91,12 @@ class NotFoundError(StrongroomError):
     exit_code = 3
 
 
+class BlobNotFoundError(NotFoundError):
+    """A blob store holds no blob of the name asked for (permanent for that name)."""
+
+    code = "BlobNotFound"
+
+
 class AccessDeniedError(StrongroomError):
     """Credentials were refused or a permission is missing."""
 
@@ -115,10 +129,14 @@ class IntegrityError(StrongroomError):
 
 
 class ConflictError(StrongroomError):
-    """Someone else holds the lock or the thing is busy (e.g. a backup already running)."""
+    """The state of things forbids the operation: the target exists, the name is taken.
+
+    Not retryable: the same call fails the same way until someone changes that state.
+    The two cases a retry can help have their own classes: :class:`BusyError` and
+    :class:`ChangedMeanwhileError`.
+    """
 
     code = "ConflictException"
-    default_retryable = True
     exit_code = 7
 
 
@@ -126,7 +144,28 @@ class IllegalTransitionError(ConflictError):
     """A job was asked to move to a state its current state does not lead to."""
 
     code = "InvalidStateTransition"
-    default_retryable = False
+
+
+class BusyError(ConflictError):
+    """Someone else holds it: a lease, a lock or a claim of another process or job.
+
+    Retryable: the holder finishes (or its lease runs out) and the same call succeeds.
+    """
+
+    code = "ResourceInUseException"
+    default_retryable = True
+    default_hint = "Wait for the holder to finish, then retry."
+
+
+class ChangedMeanwhileError(ConflictError):
+    """Someone else changed the thing between our read and our write (a lost race).
+
+    Retryable: the next try reads the new state afresh.
+    """
+
+    code = "ConcurrentModificationException"
+    default_retryable = True
+    default_hint = "Run the command again."
 
 
 class PolicyError(StrongroomError):
@@ -154,6 +193,13 @@ class ToolError(StrongroomError):
     """An external tool exited with an error; the message carries its (masked) stderr."""
 
     code = "ToolError"
+
+
+class JobFailedError(StrongroomError):
+    """A job ended FAILED, ABORTED or EXPIRED where the caller needed it COMPLETED."""
+
+    code = "JobFailed"
+    default_hint = "'strongroom describe-job ID' shows every attempt and its error."
 
 
 class AbortedError(StrongroomError):

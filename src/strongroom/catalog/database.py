@@ -88,7 +88,7 @@ class Catalog:
                         yield session
                 except exc.IntegrityError as error:
                     raise ConflictError(
-                        f"the catalog refused the change: {_reason(error)}", retryable=False
+                        f"the catalog refused the change: {_reason(error)}"
                     ) from error
                 except (exc.OperationalError, exc.InterfaceError) as error:
                     raise ServiceUnavailableError(

@@ -29,7 +29,7 @@ from strongroom.catalog.models import Job, JobTransition, Resource, Vault
 from strongroom.catalog.settings import ConcurrencyLimits as ConcurrencyLimits
 from strongroom.catalog.settings import read_concurrency_limits
 from strongroom.catalog.types import JobKind, JobState
-from strongroom.errors import ConflictError, NotFoundError
+from strongroom.errors import ChangedMeanwhileError, ConflictError, NotFoundError
 
 CLAIM_LOCK_KEY: Final = 0x5352434C  # "SRCL": strongroom claims
 """PostgreSQL advisory lock key held by a claiming transaction."""
@@ -210,7 +210,7 @@ def transition_job(
 
     The update is ``UPDATE jobs … WHERE id = ? AND state = ?`` (plus the guard's
     conditions), so of two concurrent callers exactly one wins. ``changes`` sets other
-    columns in the same statement. Raises ConflictError (retryable) when the job was no
+    columns in the same statement. Raises ChangedMeanwhileError (retryable) when the job was no
     longer in ``from_state`` or the guard failed, NotFoundError when there is no such job.
     """
     values = dict(changes or {})
@@ -227,7 +227,7 @@ def transition_job(
         current = session.get(Job, job_id, populate_existing=True)
         if current is None:
             raise NotFoundError(f"no job {job_id!r} in the catalog")
-        raise ConflictError(
+        raise ChangedMeanwhileError(
             f"job {job_id} is {current.state} (attempt {current.attempt}, lease "
             f"{current.lease_owner or 'none'}), not {from_state} as expected for "
             f"{from_state} -> {to_state}; someone else changed it first"

@@ -39,7 +39,7 @@ def record_recovery_point(
 ) -> RecoveryPoint:
     """Insert a recovery point; raises ConflictError (not retryable) if the id exists."""
     if session.get(RecoveryPoint, point_id) is not None:
-        raise ConflictError(f"recovery point {point_id} is already recorded", retryable=False)
+        raise ConflictError(f"recovery point {point_id} is already recorded")
     point = RecoveryPoint(
         id=point_id,
         vault_id=vault_id,
@@ -210,7 +210,7 @@ def find_recovery_point(session: Session, point_id: str) -> RecoveryPoint:
         if len(matches) == 1:
             return matches[0]
         if matches:
-            raise ConflictError(f"recovery point prefix {point_id!r} is ambiguous", retryable=False)
+            raise ConflictError(f"recovery point prefix {point_id!r} is ambiguous")
     raise NotFoundError(f"no recovery point {point_id!r} in the catalog")
 
 

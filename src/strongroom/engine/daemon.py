@@ -43,7 +43,7 @@ from strongroom.engine.run_summary import finish_ended_runs
 from strongroom.engine.scheduler import Scheduler, TickReport
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import job_view
-from strongroom.errors import ConflictError, StrongroomError
+from strongroom.errors import BusyError, ConflictError, StrongroomError
 from strongroom.logs import get_logger
 
 SHUTDOWN_REASON: Final = "the daemon is shutting down"
@@ -137,12 +137,14 @@ class Daemon:
     def start(self, *, background: bool = True) -> bool:
         """Take the lease (or, as a standby, note who has it); start the executor.
 
-        Returns True if this daemon leads. Raises ConflictError (not retryable) when
+        Returns True if this daemon leads. Raises BusyError (not retryable) when
         another daemon leads and this one is not a standby.
         """
         leading = self.leadership.acquire()
         if not leading and not self.settings.standby:
-            raise ConflictError(
+            # Held by another daemon, but not worth a retry: a second daemon must not
+            # wait to take over scheduling unless it was started as a standby.
+            raise BusyError(
                 f"another daemon schedules this catalog: {self.leadership.describe_other()}; "
                 "two would fire every rule twice",
                 hint="Stop the other daemon, or start this one with --standby to run jobs "

@@ -23,7 +23,12 @@ from strongroom.engine.executor import Executor
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import JobView, TransitionView, job_view, transition_view
-from strongroom.errors import ConfigError, ConflictError, IllegalTransitionError
+from strongroom.errors import (
+    ChangedMeanwhileError,
+    ConfigError,
+    ConflictError,
+    IllegalTransitionError,
+)
 
 _CANCEL_TRIES = 3
 
@@ -182,7 +187,7 @@ class JobService:
                 raise
             except ConflictError:
                 continue  # claimed or changed meanwhile: look again
-        raise ConflictError(f"job {job_id} kept changing while being cancelled; try again")
+        raise ChangedMeanwhileError(f"job {job_id} kept changing while being cancelled; try again")
 
     def run_until_idle(self, timeout: float | None = None) -> None:
         """Run queued jobs with the executor until nothing is runnable (tests, CLI)."""

@@ -80,7 +80,7 @@ def write_key_file(path: Path) -> None:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
-        raise ConflictError(f"key file {path} already exists", retryable=False) from exc
+        raise ConflictError(f"key file {path} already exists") from exc
     except OSError as exc:
         raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from exc
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:

@@ -1,7 +1,7 @@
 """The ``sqlite`` source: one SQLite database file, copied with the online backup API.
 
 Backup: a read transaction is opened on the database (waiting up to ``busy_timeout`` for
-a writer's lock, then a retryable ``ConflictError``), and ``sqlite3.Connection.backup``
+a writer's lock, then a retryable ``BusyError``), and ``sqlite3.Connection.backup``
 copies the database into a file in the scratch folder in a single step inside it, so the
 copy is a consistent snapshot even while other connections write (in WAL mode they go on
 writing; in rollback journal mode their commits wait for the copy). The copy is streamed as
@@ -38,6 +38,8 @@ from pydantic import Field, model_validator
 from strongroom.config.resources import SqliteResource
 from strongroom.config.types import AbsolutePath, ConfigModel
 from strongroom.errors import (
+    BusyError,
+    ChangedMeanwhileError,
     ConflictError,
     IntegrityError,
     NotFoundError,
@@ -171,7 +173,7 @@ def _sqlite_error(exc: sqlite3.Error, path: str) -> StrongroomError:
     message = f"SQLite database {path}: {exc}"
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return ConflictError(message, retryable=True, hint="Retry when the writer is done.")
+        return BusyError(message, hint="Retry when the writer is done.")
     if "unable to open" in text and not Path(path).exists():
         return NotFoundError(message)
     return StrongroomError(message)
@@ -215,7 +217,7 @@ class SqliteSource:
     def backup(self, context: SourceContext, sink: StreamSink) -> BackupResult:
         """Snapshot the database into scratch, stream it as ``database.sqlite``, inspect it.
 
-        Raises ``NotFoundError`` for a missing file, ``ConflictError`` (retryable) when the
+        Raises ``NotFoundError`` for a missing file, ``BusyError`` (retryable) when the
         database stays locked longer than ``busy_timeout``.
         """
         if not Path(self.path).is_file():
@@ -301,13 +303,10 @@ class SqliteSource:
                 raise ConflictError(
                     f"refusing to restore {destination}: {destination}{end} exists and would "
                     "be replayed into the restored database",
-                    retryable=False,
                     hint="Stop the application using the database, then remove that file.",
                 )
         if os.path.lexists(destination) and not options.overwrite:
-            raise ConflictError(
-                f"{destination} already exists", retryable=False, hint="Ask to overwrite it."
-            )
+            raise ConflictError(f"{destination} already exists", hint="Ask to overwrite it.")
         report = RestoreReport(target=str(destination))
         if context.dry_run:
             report.notes.append(f"dry run: would write {destination}")
@@ -327,7 +326,7 @@ class SqliteSource:
                 try:
                     os.link(temporary, destination)
                 except FileExistsError as exc:
-                    raise ConflictError(f"{destination} appeared meanwhile") from exc
+                    raise ChangedMeanwhileError(f"{destination} appeared meanwhile") from exc
         finally:
             temporary.unlink(missing_ok=True)
         descriptor = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY)

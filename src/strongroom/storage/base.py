@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
-from strongroom.errors import ConfigError, NotFoundError
+from strongroom.errors import BlobNotFoundError as BlobNotFoundError  # the contract's error
+from strongroom.errors import ConfigError
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,255}")
 MAX_NAME_LENGTH: Final = 1024
@@ -27,12 +28,6 @@ MAX_NAME_LENGTH: Final = 1024
 
 OPERATIONS: Final = ("put", "get", "stat", "list", "delete")
 """The operations of the contract, by the names wrappers count and report them under."""
-
-
-class BlobNotFoundError(NotFoundError):
-    """The named blob does not exist (permanent for that name)."""
-
-    code = "BlobNotFound"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from strongroom.errors import (
     AccessDeniedError,
+    BlobNotFoundError,
     ConfigError,
     ConflictError,
     InsufficientStorageError,
@@ -46,7 +47,6 @@ from strongroom.errors import (
 from strongroom.logs import get_logger
 from strongroom.storage.base import (
     BlobInfo,
-    BlobNotFoundError,
     StoreCapabilities,
     check_name,
     check_prefix,
@@ -341,9 +341,7 @@ class LocalStore:
                 if path.is_file():
                     if self._holds(path, data):
                         return
-                    raise ConflictError(
-                        f"blob {name!r} already exists in {self.url}", retryable=False
-                    ) from None
+                    raise ConflictError(f"blob {name!r} already exists in {self.url}") from None
                 if not self._remove_empty_folder(path):
                     raise self._overlap(name, path) from None
             except IsADirectoryError:
@@ -386,7 +384,6 @@ class LocalStore:
         return ConflictError(
             f"blob name {name!r} overlaps {path} in {self.url}: "
             "a name cannot be a blob and a folder of blobs in a file:// store",
-            retryable=False,
         )
 
     def _walk(self, folder: Path, folder_name: str, prefix: str) -> Iterator[BlobInfo]:

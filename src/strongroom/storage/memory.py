@@ -12,10 +12,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar
 
-from strongroom.errors import ConflictError
+from strongroom.errors import BlobNotFoundError, ConflictError
 from strongroom.storage.base import (
     BlobInfo,
-    BlobNotFoundError,
     StoreCapabilities,
     check_name,
     check_prefix,
@@ -78,7 +77,7 @@ class MemoryStore:
             existing = self._blobs.get(name)
             if existing is not None:
                 if exclusive and existing != data:
-                    raise ConflictError(f"blob {name!r} already exists", retryable=False)
+                    raise ConflictError(f"blob {name!r} already exists")
                 self._blobs[name] = data
                 return
             if not self._capabilities.overlapping_names:
@@ -129,12 +128,9 @@ class MemoryStore:
 
     def _check_no_overlap(self, name: str) -> None:
         if self._folders[name]:
-            raise ConflictError(
-                f"blob name {name!r} is already a folder of other blobs", retryable=False
-            )
+            raise ConflictError(f"blob name {name!r} is already a folder of other blobs")
         for folder in _folders(name):
             if folder in self._blobs:
                 raise ConflictError(
                     f"blob name {name!r} lies under the existing blob {folder!r}",
-                    retryable=False,
                 )

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from strongroom.errors import (
+    ChangedMeanwhileError,
     ConfigError,
-    ConflictError,
     IntegrityError,
     NotFoundError,
     UnsupportedError,
@@ -306,7 +306,9 @@ def _read_fragment(vault: VaultParts, name: str) -> list[IndexedPack]:
     try:
         data = vault.store.get(name)
     except NotFoundError as exc:
-        raise ConflictError(f"gc stopped: index fragment {name} vanished during GC") from exc
+        raise ChangedMeanwhileError(
+            f"gc stopped: index fragment {name} vanished during GC"
+        ) from exc
     if hashlib.sha256(data).hexdigest() != sha_suffix(name, INDEX_PREFIX):
         raise IntegrityError(f"gc stopped: {name}: its bytes do not match its name")
     return open_fragment(data, vault.keyring.data_key, name)

@@ -31,6 +31,8 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from strongroom.errors import (
+    BusyError,
+    ChangedMeanwhileError,
     ConfigError,
     ConflictError,
     IntegrityError,
@@ -68,7 +70,7 @@ class LockSettings:
     under half); ``clock_skew``: how far clocks of hosts sharing the vault may disagree,
     added to every lease before calling a lock stale (default 1 minute); ``wait``: how
     long acquiring keeps retrying while a conflicting live lock exists (default 0: fail at
-    once with ``ConflictError``); ``clock``: the time source (tests replace it).
+    once with ``BusyError``); ``clock``: the time source (tests replace it).
     """
 
     lease: timedelta = timedelta(minutes=5)
@@ -276,7 +278,7 @@ class VaultLocks:
 
         Shared locks conflict only with live exclusive locks; an exclusive lock conflicts
         with every other live (or unreadable) lock. Stale conflicting locks met on the way
-        are removed. Retries for up to ``settings.wait``, then raises ``ConflictError``
+        are removed. Retries for up to ``settings.wait``, then raises ``BusyError``
         (retryable) naming the holders; raises store errors as they come.
         """
         deadline = time.monotonic() + self.settings.wait.total_seconds()
@@ -294,7 +296,7 @@ class VaultLocks:
             held.release()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ConflictError(
+                raise BusyError(
                     f"the vault is locked: {'; '.join(conflicts)}",
                     hint="Wait for the holder to finish. A lock whose holder died goes stale "
                     f"when its lease ({self.settings.lease}) ends; an unreadable lock object "
@@ -373,22 +375,22 @@ class HeldLock:
         return self._lost is not None
 
     def check(self) -> None:
-        """Raise ``ConflictError`` if the lock was lost."""
+        """Raise ``ChangedMeanwhileError`` if the lock was lost."""
         if self._lost is not None:
-            raise ConflictError(f"lost the vault lock: {self._lost}", retryable=True)
+            raise ChangedMeanwhileError(f"lost the vault lock: {self._lost}")
 
     def refresh(self) -> None:
         """Renew the lease: write a new lock object, check the old one still exists,
         delete the old one.
 
-        Raises ``ConflictError`` (and marks the lock lost) if the old object is gone: a
+        Raises ``ChangedMeanwhileError`` (and marks the lock lost) if the old object is gone: a
         holder that was judged stale must stop, whatever happened meanwhile. Raises store
         errors as they come (the old object then stays the lock).
         """
         with self._mutex:
             self.check()
             if self._released:
-                raise ConflictError("this lock was released")
+                raise ChangedMeanwhileError("this lock was released")
             old = self._name
             new = self._write()
             try:

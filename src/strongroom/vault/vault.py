@@ -137,7 +137,7 @@ class Vault:
         """
         settings = settings or VaultSettings()
         if _exists(store, CONFIG_NAME):
-            raise ConflictError(f"{store.url} already holds a vault", retryable=False)
+            raise ConflictError(f"{store.url} already holds a vault")
         material = key_provider.material()
         master_key = secrets.token_bytes(KEY_BYTES)
         config = VaultConfig.new(settings, master_key)

@@ -19,13 +19,14 @@ import pytest
 
 from strongroom.errors import (
     AccessDeniedError,
+    BlobNotFoundError,
     ConfigError,
     ConflictError,
     InsufficientStorageError,
     StrongroomError,
     UnsupportedError,
 )
-from strongroom.storage.base import BlobInfo, BlobNotFoundError
+from strongroom.storage.base import BlobInfo
 from strongroom.storage.local import TEMP_PREFIX, TEMP_SUFFIX, LocalStore
 
 

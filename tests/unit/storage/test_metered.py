@@ -8,8 +8,8 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from strongroom.errors import ThrottlingError
-from strongroom.storage.base import OPERATIONS, BlobNotFoundError, BlobStore
+from strongroom.errors import BlobNotFoundError, ThrottlingError
+from strongroom.storage.base import OPERATIONS, BlobStore
 from strongroom.storage.faulty import FaultyStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.storage.metered import MeteredStore, OperationStats, StoreStats

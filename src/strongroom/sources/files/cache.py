@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
-from strongroom.errors import ConflictError
+from strongroom.errors import BusyError
 from strongroom.sources.base import JsonObject, WritableStream
 from strongroom.sources.files.walk import WalkItem
 
@@ -140,9 +140,7 @@ class FileCache:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             connection.close()
-            raise ConflictError(
-                f"the files cache {path} is in use by another backup", retryable=True
-            ) from exc
+            raise BusyError(f"the files cache {path} is in use by another backup") from exc
         connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         version = connection.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         if version is None or version[0] != _SCHEMA_VERSION:

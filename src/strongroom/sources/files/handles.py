@@ -43,7 +43,6 @@ def open_child(parent: int, name: str, shown: str, *, create: bool) -> int:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise ConflictError(
                 f"refusing to restore through {shown!r}: it is a symlink or not a folder",
-                retryable=False,
                 hint="Restore into an empty folder, or remove what is in the way.",
             ) from exc
         raise

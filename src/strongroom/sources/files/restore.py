@@ -207,7 +207,6 @@ class Restorer:
             raise ConflictError(
                 f"{len(conflicts)} path(s) already exist in the target (or a folder stands "
                 "where a file must go), e.g. " + ", ".join(repr(path) for path in conflicts[:5]),
-                retryable=False,
                 hint="Restore into an empty folder, or ask to overwrite.",
             )
 
@@ -302,9 +301,7 @@ class Restorer:
             found = None
         if found is not None and not stat.S_ISDIR(found.st_mode):
             if not self._overwrite:
-                raise ConflictError(
-                    f"refusing to replace {'/'.join(parts)!r} with a folder", retryable=False
-                )
+                raise ConflictError(f"refusing to replace {'/'.join(parts)!r} with a folder")
             os.unlink(parts[-1], dir_fd=parent)
         chain.open(anchor, parts)
 
@@ -322,7 +319,7 @@ class Restorer:
         except FileNotFoundError:
             return
         if stat.S_ISDIR(found.st_mode):
-            raise ConflictError(f"refusing to replace {path!r}: it is a folder", retryable=False)
+            raise ConflictError(f"refusing to replace {path!r}: it is a folder")
 
     def _place(self, parent: int, temporary: str, name: str) -> None:
         """Move the finished temporary into place (never over something, unless overwrite)."""
@@ -333,9 +330,7 @@ class Restorer:
             os.link(temporary, name, src_dir_fd=parent, dst_dir_fd=parent, follow_symlinks=False)
         except FileExistsError as exc:
             os.unlink(temporary, dir_fd=parent)
-            raise ConflictError(
-                f"{name!r} appeared in the target meanwhile", retryable=False
-            ) from exc
+            raise ConflictError(f"{name!r} appeared in the target meanwhile") from exc
         os.unlink(temporary, dir_fd=parent)
 
     def _write_file(self, parent: int, name: str, entry: IndexEntry, cursor: StreamCursor) -> None:

@@ -27,6 +27,7 @@ from typing import ClassVar, Final
 from strongroom.config.resources import FilesResource
 from strongroom.errors import (
     AccessDeniedError,
+    ChangedMeanwhileError,
     ConfigError,
     ConflictError,
     InsufficientStorageError,
@@ -131,7 +132,7 @@ class FilesSource:
         """Walk the paths, write content streams and ``files.index``, return the metadata.
 
         A missing path is a failed part (a partial backup); entries that vanish or cannot
-        be read are listed under ``skipped``. Raises ``ConflictError`` (retryable) when
+        be read are listed under ``skipped``. Raises ``ChangedMeanwhileError`` (retryable) when
         ``strict`` and a file changed while it was read.
         """
         skipped: list[JsonObject] = []
@@ -174,10 +175,9 @@ class FilesSource:
                 writer.finish()
             index_sha256 = _upload(index_path, sink)
             if self.strict and writer.changed:
-                raise ConflictError(
+                raise ChangedMeanwhileError(
                     f"{len(writer.changed)} file(s) changed while being read, e.g. "
                     + ", ".join(writer.changed[:5]),
-                    retryable=True,
                     hint="Back up when the files are quiet, or turn strict off.",
                 )
         except BaseException as exc:

@@ -111,7 +111,6 @@ class MyRestorer:
             if taken:
                 raise ConflictError(
                     f"database(s) already exist on {self.server.address}: {', '.join(taken)}",
-                    retryable=False,
                     hint="Restore under new names (database / database_map) or drop them first.",
                 )
             if self.context.dry_run:

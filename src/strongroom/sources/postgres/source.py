@@ -375,7 +375,6 @@ class PostgresSource:
             if taken:
                 raise ConflictError(
                     f"database(s) already exist on {server.address}: {', '.join(taken)}",
-                    retryable=False,
                     hint="Restore under a new name (database: …) or drop the existing one first.",
                 )
             if context.dry_run:
