@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalog import Catalog
 from strongroom.catalog import events as catalog_events
+from strongroom.catalog.shapes import EventShape
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.engine.clock import Clock, SystemClock
 from strongroom.logs import get_logger
@@ -88,6 +89,18 @@ class Event:
     at: datetime
     payload: Mapping[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+def event_document(event: Event) -> dict[str, Any]:
+    """The event in its one JSON shape (docs/events.md), as consumers receive it."""
+    shape = EventShape(
+        id=event.id,
+        type=event.type,
+        subject=event.subject,
+        at=event.at,
+        payload=dict(event.payload),
+    )
+    return shape.model_dump(mode="json")
 
 
 EventHandler = Callable[[Event], None]

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from strongroom.engine.outcomes import abort, complete
 from strongroom.engine.recovery import expire_missed_starts, recover_expired_leases
 from strongroom.engine.retry import handle_failure
 from strongroom.engine.states import JobStateMachine
-from strongroom.engine.views import JobView
+from strongroom.engine.views import JobView, job_event_payload
 from strongroom.errors import AbortedError, ConflictError, StrongroomError, TimeoutError_
 from strongroom.logs import get_logger
 
@@ -451,6 +451,6 @@ class ThreadPoolJobExecutor:
                     type=job_event_type(job.kind, PROGRESS),
                     subject=job.id,
                     at=self.machine.clock.now(),
-                    payload={"job_id": job.id, **progress.as_json()},
+                    payload=job_event_payload(replace(job, progress=progress.as_json())),
                 )
             )

@@ -26,8 +26,8 @@ from strongroom.catalog import failures
 from strongroom.catalog.jobs import JobGuard
 from strongroom.catalog.types import JobState
 from strongroom.engine.events import ESCALATION
-from strongroom.engine.states import Work, job_payload
-from strongroom.engine.views import JobError, JobView
+from strongroom.engine.states import Work
+from strongroom.engine.views import JobError, JobView, job_event_payload
 from strongroom.errors import ConfigError, StrongroomError, is_retryable
 from strongroom.logs import mask
 
@@ -191,12 +191,12 @@ def handle_failure(
     work.publish(
         ESCALATION,
         job.id,
-        {
-            **job_payload(failed),
-            "component": record.component,
-            "consecutive_failures": record.attempts,
-            "failing_since": record.first_at.isoformat(),
-            "reason": decision.reason,
-        },
+        job_event_payload(
+            failed,
+            reason=decision.reason,
+            component=record.component,
+            consecutive_failures=record.attempts,
+            failing_since=record.first_at,
+        ),
     )
     return failed

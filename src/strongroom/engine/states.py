@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
@@ -37,7 +38,7 @@ from strongroom.catalog.models import Job
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.engine.clock import Clock, SystemClock
 from strongroom.engine.events import Event, EventBus, record, transition_event_types
-from strongroom.engine.views import TERMINAL_STATES, JobView, job_view
+from strongroom.engine.views import TERMINAL_STATES, JobView, job_event_payload, job_view
 from strongroom.errors import IllegalTransitionError
 
 __all__ = [
@@ -205,17 +206,14 @@ class Work:
         )
         events: list[tuple[str, str, Mapping[str, Any]]] = []
         for job in jobs:
-            base = job_payload(job)
             for from_state, to_state, why in (
                 (None, JobState.CREATED, "created"),
                 (JobState.CREATED, JobState.PENDING, reason),
             ):
+                as_inserted = replace(job, state=to_state, created_at=self.now, updated_at=self.now)
+                payload = job_event_payload(as_inserted, from_state=from_state, reason=why)
                 events.extend(
-                    (
-                        type,
-                        job.id,
-                        base | {"state": to_state.value, "from_state": from_state, "reason": why},
-                    )
+                    (type, job.id, payload)
                     for type in transition_event_types(job.kind, from_state, to_state)
                 )
         self.publish_many(events)
@@ -272,8 +270,7 @@ class Work:
     def _publish_transition(
         self, job: Job, from_state: JobState | None, to_state: JobState, reason: str
     ) -> None:
-        payload = job_payload(job_view(job))
-        payload.update(from_state=from_state, reason=reason)
+        payload = job_event_payload(job_view(job), from_state=from_state, reason=reason)
         for type in transition_event_types(job.kind, from_state, to_state):
             self.publish(type, job.id, payload)
 
@@ -316,30 +313,3 @@ class JobStateMachine:
         """Return a snapshot of one job; raises NotFoundError."""
         with self.catalog.session(readonly=True) as session:
             return job_view(catalog_jobs.get_job(session, job_id))
-
-
-def job_payload(job: JobView) -> dict[str, Any]:
-    """Return the JSON payload that job events carry."""
-
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    error = job.error
-    return {
-        "job_id": job.id,
-        "kind": job.kind.value,
-        "state": job.state.value,
-        "resource": job.resource,
-        "resource_type": job.resource_type,
-        "vault": job.vault,
-        "rule": job.rule,
-        "run_id": job.run_id,
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "next_attempt_at": iso(job.next_attempt_at),
-        "error": (
-            {"code": error.code, "message": error.message, "retryable": error.retryable}
-            if error is not None
-            else None
-        ),
-    }

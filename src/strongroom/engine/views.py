@@ -1,7 +1,9 @@
-"""Read-only snapshots of jobs, safe to hand across threads and layers.
+"""Read-only snapshots of jobs, safe to hand across threads and layers, and their JSON.
 
 The engine never lets a SQLAlchemy row escape its session: callers, handlers and the
-services layer get these frozen dataclasses instead.
+services layer get these frozen dataclasses instead. :func:`job_document` turns one into
+the job's one JSON shape (:class:`strongroom.catalog.shapes.JobShape`, docs/events.md),
+which ``--output json``, the job events and every later consumer share.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from strongroom.catalog.models import Job, JobTransition
+from strongroom.catalog.shapes import (
+    JobDescriptionShape,
+    JobErrorShape,
+    JobEventPayload,
+    JobShape,
+    TransitionShape,
+)
 from strongroom.catalog.types import JobKind, JobState
 
 TERMINAL_STATES = frozenset(
@@ -132,3 +141,95 @@ def transition_view(transition: JobTransition) -> TransitionView:
         reason=transition.reason,
         attempt=transition.attempt,
     )
+
+
+def duration_seconds(job: JobView) -> float | None:
+    """How long the job's last attempt ran (started to finished), or None."""
+    if job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, (job.finished_at - job.started_at).total_seconds())
+
+
+def job_shape(job: JobView) -> JobShape:
+    """The job in its one JSON shape (docs/events.md)."""
+    error = job.error
+    return JobShape(
+        id=job.id,
+        kind=job.kind,
+        state=job.state,
+        resource=job.resource,
+        resource_type=job.resource_type,
+        vault=job.vault,
+        rule=job.rule,
+        run_id=job.run_id,
+        params=dict(job.params),
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        retry_interval_seconds=job.retry_interval_seconds,
+        retry_backoff_rate=job.retry_backoff_rate,
+        allow_partial=job.allow_partial,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        duration_seconds=duration_seconds(job),
+        next_attempt_at=job.next_attempt_at,
+        start_by=job.start_by,
+        complete_by=job.complete_by,
+        progress=dict(job.progress) if job.progress is not None else None,
+        cancel_requested=job.cancel_requested,
+        cancel_reason=job.cancel_reason,
+        worker=job.lease_owner,
+        error=(
+            JobErrorShape(code=error.code, message=error.message, retryable=error.retryable)
+            if error is not None
+            else None
+        ),
+        result=dict(job.result) if job.result is not None else None,
+    )
+
+
+def job_document(job: JobView) -> dict[str, Any]:
+    """The job as JSON-ready data in its one shape (``--output json``, job events)."""
+    return job_shape(job).model_dump(mode="json", by_alias=True)
+
+
+def transition_shape(transition: TransitionView) -> TransitionShape:
+    """One recorded state change in its JSON shape."""
+    return TransitionShape(
+        from_=transition.from_state,
+        to=transition.to_state,
+        at=transition.at,
+        reason=transition.reason,
+        attempt=transition.attempt,
+    )
+
+
+def description_document(job: JobView, transitions: list[TransitionView]) -> dict[str, Any]:
+    """A job with its state changes, oldest first, as JSON-ready data (``describe-job``)."""
+    shape = JobDescriptionShape(
+        **dict(job_shape(job)), transitions=[transition_shape(item) for item in transitions]
+    )
+    return shape.model_dump(mode="json", by_alias=True)
+
+
+def job_event_payload(
+    job: JobView,
+    *,
+    from_state: JobState | None = None,
+    reason: str | None = None,
+    component: str | None = None,
+    consecutive_failures: int | None = None,
+    failing_since: datetime | None = None,
+) -> dict[str, Any]:
+    """The payload of a job event: the job in its one shape, and why the event happened
+    (``from_state`` and ``reason`` for a state change; the rest for an escalation)."""
+    payload = JobEventPayload(
+        job=job_shape(job),
+        from_state=from_state,
+        reason=reason,
+        component=component,
+        consecutive_failures=consecutive_failures,
+        failing_since=failing_since,
+    )
+    return payload.model_dump(mode="json", by_alias=True)

@@ -242,7 +242,7 @@ def test_progress_is_stored_with_the_lease_renewal_and_published_in_process(
     assert job.progress == {"done": 5, "total": 10, "message": "tables"}
     assert job.lease_expires_at == T0 + timedelta(seconds=90)
     progress = of_type(events, "backup.job.progress")
-    assert [e.payload["done"] for e in progress] == [5]
+    assert [e.payload["job"]["progress"]["done"] for e in progress] == [5]
     with catalog.session(readonly=True) as session:
         assert catalog_events.list_events(session, types=["*.progress"]) == []
     gate.release.set()

@@ -121,7 +121,7 @@ def test_a_retryable_failure_is_retried_after_300_then_600_seconds_then_escalate
     assert (final.state, final.attempt) == (JobState.FAILED, 3)
     assert final.finished_at == T0 + timedelta(seconds=900)
     retries = of_type(events, "backup.job.retry_scheduled")
-    assert [e.payload["next_attempt_at"] for e in retries] == [
+    assert [e.payload["job"]["next_attempt_at"] for e in retries] == [
         (T0 + timedelta(seconds=300)).isoformat(),
         (T0 + timedelta(seconds=900)).isoformat(),
     ]
@@ -129,7 +129,7 @@ def test_a_retryable_failure_is_retried_after_300_then_600_seconds_then_escalate
     assert len(escalations) == 1
     assert escalations[0].payload["consecutive_failures"] == 3
     assert escalations[0].payload["component"] == "backup/orders-db/daily/nightly"
-    assert escalations[0].payload["error"]["code"] == "NetworkError"
+    assert escalations[0].payload["job"]["error"]["code"] == "NetworkError"
     with catalog.session(readonly=True) as session:
         record = failures.get_failure_record(session, "backup/orders-db/daily/nightly")
         assert record is not None

@@ -146,7 +146,7 @@ class JobLifecycle(RuleBasedStateMachine):
                 published = catalog_events.list_events(
                     session, types=["*.job.state_changed"], subject=job.id, limit=None
                 )
-                assert [e.payload["state"] for e in published] == [s.value for s in states]
+                assert [e.payload["job"]["state"] for e in published] == [s.value for s in states]
 
     @invariant()
     def terminal_states_are_final(self) -> None:

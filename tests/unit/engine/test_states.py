@@ -96,7 +96,8 @@ def test_a_transition_is_recorded_and_published_after_commit(
         "backup.job.aborted",
     ]
     assert events[-1].payload["from_state"] == "PENDING"
-    assert events[-1].payload["resource"] == "orders-db"
+    assert events[-1].payload["job"]["resource"] == "orders-db"
+    assert events[-1].payload["job"]["id"] == job_id
     assert committed_when_dispatched == [True, True]
     with catalog.session(readonly=True) as session:
         assert [e.id for e in catalog_events.list_events(session, subject=job_id)] == [
