@@ -16,7 +16,15 @@ import typer
 from rich.markup import escape
 
 from strongroom.cli.common import OutputOption, app_context, human_size
-from strongroom.cli.render import OutputFormat, print_error, print_json, print_table, stderr, stdout
+from strongroom.cli.render import (
+    OutputFormat,
+    attempts_text,
+    print_error,
+    print_json,
+    print_table,
+    stderr,
+    stdout,
+)
 from strongroom.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -42,7 +50,10 @@ WaitOption = Annotated[
 MaxAttemptsOption = Annotated[
     int | None,
     typer.Option(
-        help="Attempts in all, the first included (default: the rule's, else 3).",
+        help="Retries after the first attempt (the seed's MaxAttempts, as retry.max_attempts "
+        "in a config); 0 never retries (default: the rule's, else 3).",
+        min=0,
+        max=100,
         show_default=False,
     ),
 ]
@@ -119,10 +130,13 @@ def operations(ctx: typer.Context) -> OperationsService:
 
 
 def retry_overrides(max_attempts: int | None, retry_interval: float | None) -> dict[str, Any]:
-    """The retry fields given on the command line."""
+    """The retry fields given on the command line, as a job's retry policy counts them
+    (``--max-attempts`` is retries, as in a config; a job counts every attempt)."""
+    from strongroom.engine.retry import attempts_in_all
+
     overrides: dict[str, Any] = {}
     if max_attempts is not None:
-        overrides["max_attempts"] = max_attempts
+        overrides["max_attempts"] = attempts_in_all(max_attempts)
     if retry_interval is not None:
         overrides["interval_seconds"] = retry_interval
     return overrides
@@ -131,7 +145,7 @@ def retry_overrides(max_attempts: int | None, retry_interval: float | None) -> d
 def _state_text(job: JobView) -> str:
     from strongroom.catalog.types import JobState
 
-    attempt = f"attempt {job.attempt}/{job.max_attempts}"
+    attempt = f"attempt {attempts_text(job.attempt, job.max_attempts)}"
     if job.state is JobState.PENDING and job.next_attempt_at is not None and job.error:
         when = job.next_attempt_at.astimezone().strftime("%H:%M:%S")
         return f"PENDING: {attempt} at {when} (the last one failed: {job.error.code})"
@@ -257,7 +271,7 @@ def render_job(job: JobView) -> None:
         ["resource", job.resource or "-"],
         ["vault", job.vault or "-"],
         ["rule", job.rule or "-"],
-        ["attempt", f"{job.attempt} of {job.max_attempts}"],
+        ["attempt", attempts_text(job.attempt, job.max_attempts)],
         ["created", job.created_at.isoformat(timespec="seconds")],
         ["started", job.started_at.isoformat(timespec="seconds") if job.started_at else "-"],
         ["finished", job.finished_at.isoformat(timespec="seconds") if job.finished_at else "-"],

@@ -14,7 +14,7 @@ from typer.core import TyperCommand
 
 from strongroom.cli import jobs
 from strongroom.cli.common import OutputOption, app_context, human_size
-from strongroom.cli.render import OutputFormat, print_json, print_table
+from strongroom.cli.render import OutputFormat, attempts_text, print_json, print_table
 from strongroom.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def list_backups(
                 job.vault or "-",
                 job.rule or "-",
                 job.state.value,
-                f"{job.attempt}/{job.max_attempts}",
+                attempts_text(job.attempt, job.max_attempts),
                 job.created_at.isoformat(timespec="seconds"),
                 f"{duration:.1f} s" if duration is not None else "-",
                 human_size(size) if isinstance(size, int) else "-",
@@ -352,7 +352,7 @@ def report_detailed(
                 row["kind"],
                 row["resource"] or row["vault"] or "-",
                 row["state"],
-                f"{row['attempt']}/{row['max_attempts']}",
+                attempts_text(row["attempt"], row["max_attempts"]),
                 row["created_at"][:19],
                 f"{row['duration_seconds']:.1f} s" if row["duration_seconds"] is not None else "-",
                 human_size(row["logical_size"]) if isinstance(row["logical_size"], int) else "-",

@@ -35,6 +35,11 @@ def print_json(data: Any) -> None:
     stdout.out(json.dumps(data, indent=2, default=str), highlight=False)
 
 
+def attempts_text(attempt: int, max_attempts: int) -> str:
+    """How every command shows a job's attempts: ``2 of 4`` (the first attempt counts)."""
+    return f"{attempt} of {max_attempts}"
+
+
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """Print a Rich table with the given columns and rows."""
     table = Table(title=title, title_justify="left")

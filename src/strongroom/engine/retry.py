@@ -1,10 +1,14 @@
 """Retries with exponential backoff, failure records, and escalation.
 
 The policy is the seed's (``MaxAttempts: 3``, ``IntervalSeconds: 300``,
-``BackoffRate: 2.0``) with one deliberate reading: ``max_attempts`` counts *every*
-attempt, the first one included. After attempt ``n`` fails with a retryable error and
+``BackoffRate: 2.0``). The seed's ``MaxAttempts`` counts *retries* after the first
+attempt, and so does every number a user gives (``retry.max_attempts`` in a config,
+``--max-attempts``); a job records the attempts it may make *in all*,
+``max_attempts = MaxAttempts + 1`` (:func:`attempts_in_all`, the one place that adds the
+first attempt), so the seed's defaults allow 4 attempts whether a rule or an operator
+started the job. After attempt ``n`` fails with a retryable error and
 ``n < max_attempts``, attempt ``n + 1`` may start ``interval * backoff ** (n - 1)``
-seconds later (300 s, then 600 s, …). A non-retryable error (per
+seconds later (300 s, then 600 s, then 1200 s). A non-retryable error (per
 :func:`strongroom.errors.is_retryable`; anything that is not a StrongroomError counts as
 not retryable), or a failure of the last attempt, fails the job and publishes
 ``backup.escalation``.
@@ -34,16 +38,26 @@ from strongroom.logs import mask
 UNEXPECTED_ERROR_CODE: Final = "UnexpectedError"
 """Error code recorded for an exception that is not a StrongroomError (a bug)."""
 
+SEED_MAX_ATTEMPTS: Final = 3
+"""The seed's ``RetryPolicy.MaxAttempts``: retries after the first attempt."""
+
+
+def attempts_in_all(max_retries: int) -> int:
+    """Return the attempts a job may make when ``max_retries`` (the seed's MaxAttempts)
+    retries may follow its first attempt."""
+    return max_retries + 1
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how soon to retry a failed job.
 
-    ``max_attempts`` counts all attempts (first included); the delay before attempt
-    ``n + 1`` is ``interval_seconds * backoff_rate ** (n - 1)``.
+    ``max_attempts`` counts all attempts, the first included (the seed's MaxAttempts plus
+    one: :func:`attempts_in_all`); the delay before attempt ``n + 1`` is
+    ``interval_seconds * backoff_rate ** (n - 1)``.
     """
 
-    max_attempts: int = 3
+    max_attempts: int = attempts_in_all(SEED_MAX_ATTEMPTS)
     interval_seconds: float = 300.0
     backoff_rate: float = 2.0
 

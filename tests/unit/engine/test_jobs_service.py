@@ -65,7 +65,7 @@ def test_explicit_settings_win_over_the_rules(service: JobService) -> None:
 
 def test_a_job_without_rule_gets_the_default_policy(service: JobService) -> None:
     job = service.get(service.create_job(JobKind.VERIFY, vault="main"))
-    assert (job.resource, job.vault, job.rule, job.max_attempts) == (None, "main", None, 3)
+    assert (job.resource, job.vault, job.rule, job.max_attempts) == (None, "main", None, 4)
     assert job.retry_interval_seconds == 300
 
 

@@ -11,11 +11,18 @@ import pytest
 from strongroom.catalog import Catalog, failures, open_catalog
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.types import JobKind, JobState
+from strongroom.config import plans as config_plans
 from strongroom.engine.clock import ManualClock
 from strongroom.engine.context import JobContext, JobResult
 from strongroom.engine.events import Event
 from strongroom.engine.jobs import JobService
-from strongroom.engine.retry import RetryPolicy, decide, failure_component
+from strongroom.engine.retry import (
+    SEED_MAX_ATTEMPTS,
+    RetryPolicy,
+    attempts_in_all,
+    decide,
+    failure_component,
+)
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import (
     AccessDeniedError,
@@ -34,8 +41,16 @@ BACKUP = JobKind.BACKUP
 
 def test_the_default_policy_is_the_seeds() -> None:
     policy = RetryPolicy()
-    assert (policy.max_attempts, policy.interval_seconds, policy.backoff_rate) == (3, 300, 2.0)
+    # The seed's MaxAttempts 3 counts retries: 4 attempts in all, the first included.
+    assert (policy.max_attempts, policy.interval_seconds, policy.backoff_rate) == (4, 300, 2.0)
     assert [policy.delay(n).total_seconds() for n in (1, 2, 3)] == [300, 600, 1200]
+
+
+def test_a_rule_with_the_default_config_and_an_ad_hoc_job_allow_the_same_attempts() -> None:
+    configured = config_plans.RetryPolicy()
+    assert configured.max_attempts == SEED_MAX_ATTEMPTS == 3
+    assert attempts_in_all(configured.max_attempts) == RetryPolicy().max_attempts
+    assert attempts_in_all(0) == 1  # MaxAttempts 0: never retried
 
 
 def test_a_policy_is_read_from_stored_json_with_defaults_and_checked() -> None:
@@ -56,7 +71,8 @@ def test_a_policy_is_read_from_stored_json_with_defaults_and_checked() -> None:
     [
         (NetworkError("reset"), 1, True, 300),
         (ThrottlingError("slow down"), 2, True, 600),
-        (NetworkError("reset"), 3, False, None),
+        (NetworkError("reset"), 3, True, 1200),
+        (NetworkError("reset"), 4, False, None),
         (AccessDeniedError("no"), 1, False, None),
         (InsufficientStorageError("full"), 1, False, None),
         (ValueError("a bug"), 1, False, None),
@@ -70,7 +86,7 @@ def test_only_retryable_errors_with_attempts_left_are_retried(
     assert (decision.delay.total_seconds() if decision.delay else None) == delay
 
 
-def test_a_retryable_failure_is_retried_after_300_then_600_seconds_then_escalated(
+def test_a_retryable_failure_is_retried_after_300_600_1200_seconds_then_escalated(
     machine: JobStateMachine,
     service: JobService,
     clock: ManualClock,
@@ -115,26 +131,32 @@ def test_a_retryable_failure_is_retried_after_300_then_600_seconds_then_escalate
     assert started == [1, 2]
     clock.advance(1)
     executor.run_until_idle(timeout=PATIENCE)
+    assert started == [1, 2, 3]
+    clock.advance(1200)
+    executor.run_until_idle(timeout=PATIENCE)
 
     final = service.get(job_id)
-    assert started == [1, 2, 3]
-    assert (final.state, final.attempt) == (JobState.FAILED, 3)
-    assert final.finished_at == T0 + timedelta(seconds=900)
+    assert started == [1, 2, 3, 4]
+    assert (final.state, final.attempt, final.max_attempts) == (JobState.FAILED, 4, 4)
+    assert final.finished_at == T0 + timedelta(seconds=2100)
     retries = of_type(events, "backup.job.retry_scheduled")
     assert [e.payload["job"]["next_attempt_at"] for e in retries] == [
         (T0 + timedelta(seconds=300)).isoformat(),
         (T0 + timedelta(seconds=900)).isoformat(),
+        (T0 + timedelta(seconds=2100)).isoformat(),
     ]
     escalations = of_type(events, "backup.escalation")
     assert len(escalations) == 1
-    assert escalations[0].payload["consecutive_failures"] == 3
+    assert escalations[0].payload["consecutive_failures"] == 4
     assert escalations[0].payload["component"] == "backup/orders-db/daily/nightly"
     assert escalations[0].payload["job"]["error"]["code"] == "NetworkError"
     with catalog.session(readonly=True) as session:
         record = failures.get_failure_record(session, "backup/orders-db/daily/nightly")
         assert record is not None
-        assert (record.attempts, record.escalated) == (3, True)
+        assert (record.attempts, record.escalated) == (4, True)
     assert [(t.from_state, t.to_state) for t in service.transitions(job_id)][2:] == [
+        (JobState.PENDING, JobState.RUNNING),
+        (JobState.RUNNING, JobState.PENDING),
         (JobState.PENDING, JobState.RUNNING),
         (JobState.RUNNING, JobState.PENDING),
         (JobState.PENDING, JobState.RUNNING),
