@@ -17,7 +17,8 @@ drawing against the classes below)::
     ├── NotFoundError                          ResourceNotFoundException
     │   └── BlobNotFoundError                  a blob store holds no blob of that name
     ├── AccessDeniedError                      AccessDeniedException
-    │   └── WrongKeyError                      wrong passphrase / key for a vault
+    │   ├── WrongKeyError                      wrong passphrase / key for a vault
+    │   └── SnapshotRefusedError               a server refuses the commands a snapshot needs
     ├── InsufficientStorageError               InsufficientStorageException (disk or quota full)
     ├── IntegrityError                         stored data is corrupt or missing; never restored
     ├── ConflictError                          the state of things forbids it (it exists, ...)
@@ -110,6 +111,13 @@ class WrongKeyError(AccessDeniedError):
 
     code = "WrongKey"
     default_hint = "Check the passphrase or key file; nothing was written."
+
+
+class SnapshotRefusedError(AccessDeniedError):
+    """A server refuses the replication commands a snapshot needs (an ACL, a managed service)."""
+
+    code = "SnapshotRefused"
+    default_hint = "Back the resource up in a mode that needs no snapshot (e.g. logical)."
 
 
 class InsufficientStorageError(StrongroomError):

@@ -28,12 +28,12 @@ from strongroom.errors import (
     ConflictError,
     IntegrityError,
     NetworkError,
+    SnapshotRefusedError,
     UnsupportedError,
 )
 from strongroom.sources.base import Source, SourceContext
 from strongroom.sources.redis import RedisSource, records
 from strongroom.sources.redis.client import RedisServer
-from strongroom.sources.redis.replication import SnapshotRefusedError
 from strongroom.sources.redis.scratch import free_port, scratch_server
 from tests.integration.sources import redis_data
 from tests.support.services import RedisService, unique_name

@@ -146,7 +146,6 @@ def refuse_taken_libraries(live: LiveServer, names: list[str]) -> None:
                 f"{live.address} already has the function libraries "
                 f"{', '.join(sorted(taken))}; nothing was written",
                 hint="Set replace: true to replace them, or functions: false.",
-                retryable=False,
             )
 
 

@@ -30,6 +30,7 @@ from strongroom.errors import (
     AccessDeniedError,
     IntegrityError,
     NetworkError,
+    SnapshotRefusedError,
     StrongroomError,
     TimeoutError_,
 )
@@ -41,13 +42,6 @@ _LOGICAL_HINT: Final = (
     "Set mode: logical for this resource (key by key, as managed services allow), or "
     "fallback_to_logical: true to do that whenever the snapshot is refused."
 )
-
-
-class SnapshotRefusedError(AccessDeniedError):
-    """The server refuses the replication commands a snapshot needs."""
-
-    code = "SnapshotRefused"
-    default_hint = _LOGICAL_HINT
 
 
 @dataclass(frozen=True)
@@ -167,7 +161,8 @@ class ReplicaLink:
         words = reply.decode(errors="replace").split()
         if len(words) != 3 or words[0] != "+FULLRESYNC":
             raise SnapshotRefusedError(
-                f"{self.server.address} answered PSYNC with {reply[:80]!r}, not FULLRESYNC"
+                f"{self.server.address} answered PSYNC with {reply[:80]!r}, not FULLRESYNC",
+                hint=_LOGICAL_HINT,
             )
         return FullResync(replication_id=words[1], offset=int(words[2]))
 
@@ -179,11 +174,14 @@ class ReplicaLink:
         if command is not None:
             raise SnapshotRefusedError(
                 f"{self.server.address} refuses a snapshot: the ACL user may not run the "
-                f"{command.upper()} command ({text})"
+                f"{command.upper()} command ({text})",
+                hint=_LOGICAL_HINT,
             )
         if text.startswith(("NOAUTH", "WRONGPASS")):
             raise AccessDeniedError(f"logging in to {self.server.address}: {text}")
-        raise SnapshotRefusedError(f"{self.server.address} refuses a snapshot: {text}")
+        raise SnapshotRefusedError(
+            f"{self.server.address} refuses a snapshot: {text}", hint=_LOGICAL_HINT
+        )
 
     def payload(self) -> Iterator[bytes]:
         """Yield the RDB's bytes in blocks. Raises ``IntegrityError`` if the link ends early."""

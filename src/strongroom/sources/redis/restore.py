@@ -140,7 +140,6 @@ def refuse_existing(found: int, shown: list[bytes], where: str) -> None:
             "nothing was written",
             hint="Restore into an empty database (database_map), or set replace: true "
             "to overwrite them.",
-            retryable=False,
         )
 
 
@@ -224,7 +223,6 @@ def _refused(
         return ConflictError(
             f"{doing}: key {key} appeared on the target during the restore",
             hint="Keys restored before it stay; restore again with replace: true.",
-            retryable=False,
         )
     if _BAD_PAYLOAD in text:
         if not payload_intact(record.payload):
@@ -256,7 +254,6 @@ def restore_functions(
             f"{doing}: {text}",
             hint="Set replace: true to replace the target's libraries, or functions: false "
             "to leave them out.",
-            retryable=False,
         ) from reply
     if _BAD_PAYLOAD in text:
         raise UnsupportedError(

@@ -155,7 +155,6 @@ def place_rdb(
         raise ConflictError(
             f"{final} exists; nothing was written",
             hint="Place the RDB into an empty folder, or move the existing file away.",
-            retryable=False,
         )
     partial = folder / f".{DUMP_FILE}.partial"
     partial.unlink(missing_ok=True)

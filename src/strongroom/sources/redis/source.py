@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from strongroom.config.resources import RedisResource
-from strongroom.errors import ConfigError
+from strongroom.errors import ConfigError, SnapshotRefusedError
 from strongroom.logs import get_logger
 from strongroom.sources.base import (
     BackupResult,
@@ -23,7 +23,6 @@ from strongroom.sources.base import (
 )
 from strongroom.sources.redis import backup, facts, restoring, testing
 from strongroom.sources.redis.client import RedisServer
-from strongroom.sources.redis.replication import SnapshotRefusedError
 from strongroom.sources.redis.target import RedisRestoreTarget
 from strongroom.sources.targets import parse_target
 
