@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strongroom.errors import ConfigError, ConflictError, NotFoundError
-from strongroom.storage.base import BlobInfo, BlobNotFoundError, BlobStore, StoreCapabilities
+from strongroom.errors import BlobNotFoundError, ConfigError, ConflictError, NotFoundError
+from strongroom.storage.base import BlobInfo, BlobStore, StoreCapabilities
 
 NAME_CHARACTERS = string.ascii_letters + string.digits + "._-"
 

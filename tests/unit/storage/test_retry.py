@@ -10,6 +10,8 @@ import pytest
 
 from strongroom.errors import (
     AccessDeniedError,
+    BlobNotFoundError,
+    BusyError,
     ConfigError,
     ConflictError,
     InsufficientStorageError,
@@ -18,7 +20,7 @@ from strongroom.errors import (
     ThrottlingError,
     TimeoutError_,
 )
-from strongroom.storage.base import BlobInfo, BlobNotFoundError, BlobStore
+from strongroom.storage.base import BlobInfo, BlobStore
 from strongroom.storage.faulty import FaultyStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.storage.retry import RetryingStore, should_retry
@@ -118,7 +120,7 @@ def test_gives_up_after_the_last_attempt(
     "error",
     [
         BlobNotFoundError("gone"),
-        ConflictError("exists", retryable=False),
+        ConflictError("exists"),
         InsufficientStorageError("full"),
         InsufficientStorageError("full, flagged retryable by mistake", retryable=True),
         AccessDeniedError("no", retryable=True),
@@ -141,7 +143,7 @@ def test_final_errors_are_never_retried(
 def test_a_retryable_conflict_is_retried(
     store: RetryingStore, faulty: FaultyStore, sleeps: list[float]
 ) -> None:
-    faulty.fail("put", ConflictError("bucket busy"))
+    faulty.fail("put", BusyError("bucket busy"))
 
     store.put("data/1", b"bytes")
 
