@@ -194,7 +194,7 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ConflictError", "{final} exists; nothing was written", False),
     ("ConflictError", "{len(conflicts)} path(s) already exist in the target (or ", False),
     ("ConflictError", "{name!r} appeared in the target meanwhile", False),
-    ("ConflictError", "{server.address} already has the function libraries {', '", False),
+    ("ConflictError", "{live.address} already has the function libraries {', '.j", False),
     ("ConflictError", "{source}: plan {', '.join(map(repr, existing))} already e", False),
     ("ConflictError", "{store.url} already holds a vault", False),
     ("ConflictError", "{where} already holds {found} of the keys to restore (e.g", False),
