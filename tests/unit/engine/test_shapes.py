@@ -17,6 +17,7 @@ from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import job_document
 from strongroom.errors import NetworkError
+from tests.support.waiting import PATIENCE
 from tests.unit.engine.conftest import MakeExecutor
 
 BACKUP = JobKind.BACKUP
@@ -44,9 +45,9 @@ def test_every_job_event_of_a_retried_then_escalated_job_has_the_documented_shap
     job_id = service.create_job(
         BACKUP, "orders-db", "main", rule="daily/nightly", retry_policy=RetryPolicy(2, 60, 1.0)
     )
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
     clock.advance(60)
-    executor.run_until_idle(timeout=10)
+    executor.run_until_idle(timeout=PATIENCE)
 
     documents = [event_document(event) for event in events]
     assert {document["type"] for document in documents} >= {
