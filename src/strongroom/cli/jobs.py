@@ -219,7 +219,7 @@ def start_and_follow(
     service: OperationsService, job: JobView, *, wait: bool, output: OutputFormat
 ) -> None:
     """Queue-and-return, or (``--wait``) run the job here and exit with its outcome."""
-    from strongroom.services.jobs.views import description_json, job_json
+    from strongroom.engine.views import description_document, job_document
 
     if not wait:
         stderr.print(
@@ -229,7 +229,7 @@ def start_and_follow(
             highlight=False,
         )
         if output is OutputFormat.json:
-            print_json(job_json(job))
+            print_json(job_document(job))
         else:
             typer.echo(job.id)
         return
@@ -237,7 +237,8 @@ def start_and_follow(
     with JobFollower(label) as follower:
         final = service.run(job.id, on_update=follower)
     if output is OutputFormat.json:
-        print_json(description_json(service.describe_job(final.id)))
+        described = service.describe_job(final.id)
+        print_json(description_document(described.job, described.transitions))
     else:
         render_job(final)
     finish(final)
@@ -260,7 +261,7 @@ def finish(job: JobView) -> None:
 
 def render_job(job: JobView) -> None:
     """Print one job as a property table."""
-    from strongroom.services.jobs.views import duration_seconds
+    from strongroom.engine.views import duration_seconds
 
     result = dict(job.result or {})
     duration = duration_seconds(job)
@@ -293,11 +294,11 @@ def describe_job(
     ctx: typer.Context, job_id: JobArgument, output: OutputOption = OutputFormat.table
 ) -> None:
     """Show a job: state, attempts, times, result or error, and every state change."""
-    from strongroom.services.jobs.views import description_json
+    from strongroom.engine.views import description_document
 
     description = operations(ctx).describe_job(job_id)
     if output is OutputFormat.json:
-        print_json(description_json(description))
+        print_json(description_document(description.job, description.transitions))
         return
     render_job(description.job)
     print_table(
@@ -323,7 +324,7 @@ def wait_job(
 
     The same as giving --wait when the job was started (see 'start-backup --help').
     """
-    from strongroom.services.jobs.views import description_json
+    from strongroom.engine.views import description_document
 
     service = operations(ctx)
     job = service.describe_job(job_id).job
@@ -334,7 +335,8 @@ def wait_job(
         with JobFollower(label) as follower:
             final = service.run(job.id, on_update=follower)
     if output is OutputFormat.json:
-        print_json(description_json(service.describe_job(final.id)))
+        described = service.describe_job(final.id)
+        print_json(description_document(described.job, described.transitions))
     else:
         render_job(final)
     finish(final)

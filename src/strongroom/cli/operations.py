@@ -193,7 +193,7 @@ def list_backups(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List backup jobs, newest first."""
-    from strongroom.services.jobs.views import duration_seconds, job_json
+    from strongroom.engine.views import duration_seconds, job_document
     from strongroom.services.retention.periods import parse_since
 
     context = app_context(ctx)
@@ -204,7 +204,7 @@ def list_backups(
         limit=limit,
     )
     if output is OutputFormat.json:
-        print_json([job_json(job) for job in found])
+        print_json([job_document(job) for job in found])
         return
     rows: list[list[Any]] = []
     for job in found:

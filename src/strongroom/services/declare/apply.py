@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from strongroom.config.issues import ConfigIssue
 from strongroom.config.load import LoadedConfig
-from strongroom.errors import ConflictError, StrongroomError
+from strongroom.errors import ChangedMeanwhileError, StrongroomError
 from strongroom.services.context import AppContext
 from strongroom.services.declare.checks import POLICY_CHECKS, ApplyCheck, PendingApply, run_checks
 from strongroom.services.declare.diff import Change, Changes, Declared, compute_changes
@@ -191,7 +191,7 @@ class ApplyService:
                 found = verify(session) if verify is not None else []
                 changes = compute_changes(session, declared, prune=prune)
                 if not changes.store_vaults <= prepared.keys():
-                    raise ConflictError(
+                    raise ChangedMeanwhileError(
                         "the catalog changed while apply prepared the vault stores",
                         hint="Run the command again.",
                     )

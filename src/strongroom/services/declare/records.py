@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from strongroom.catalog.models import Plan, Rule
 from strongroom.config.plans import BackupRule, PlanConfig, RetryPolicy, Selection
+from strongroom.engine.retry import attempts_in_all
 from strongroom.errors import ConfigError
 from strongroom.services.declare.resources import config_hash
 
@@ -43,7 +44,8 @@ def rule_record(rule: BackupRule, retry: RetryPolicy) -> JsonDict:
         "copy_actions": [action.model_dump(mode="json") for action in rule.copy_actions],
         # The config counts retries after the first attempt (the seed's MaxAttempts); the
         # engine counts every attempt, the first included.
-        "retry_policy": retry.model_dump(mode="json") | {"max_attempts": retry.max_attempts + 1},
+        "retry_policy": retry.model_dump(mode="json")
+        | {"max_attempts": attempts_in_all(retry.max_attempts)},
         "allow_partial": rule.allow_partial,
         "missed_run_policy": rule.missed_run_policy,
     }

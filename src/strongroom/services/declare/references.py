@@ -71,7 +71,6 @@ def check_plans_against_catalog(
         raise ConflictError(
             f"{source}: plan {', '.join(map(repr, existing))} already exists",
             hint="Give --replace to replace its rules and selections, or rename the plan.",
-            retryable=False,
         )
     vault_rows = list_vaults(session)
     vaults: dict[str, VaultConfig | None] = {}

@@ -40,8 +40,8 @@ from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import JobView
 from strongroom.errors import (
+    BusyError,
     ConfigError,
-    ConflictError,
     NotFoundError,
     StrongroomError,
     TimeoutError_,
@@ -110,7 +110,7 @@ class OperationsService:
         busy = self.jobs.list(states=_ACTIVE, kinds=[JobKind.BACKUP], resource=resource, limit=1)
         if busy:
             other = busy[0]
-            raise ConflictError(
+            raise BusyError(
                 f"a backup of {resource!r} is already {other.state.value}: job {other.id}",
                 hint=f"Wait for it ('strongroom describe-job {other.id}') or cancel it "
                 f"('strongroom cancel-job {other.id}').",

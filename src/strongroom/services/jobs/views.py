@@ -1,7 +1,8 @@
-"""Read-only snapshots of recovery points, and the JSON every interface prints for jobs.
+"""Read-only snapshots of recovery points and their JSON; a job with its transitions.
 
-The CLI (``--output json``) and the API render jobs, transitions and recovery points
-through these functions, so both show the same fields with the same names.
+The CLI (``--output json``) and the API render recovery points through these functions,
+so both show the same fields with the same names. Jobs have their one JSON shape in
+:mod:`strongroom.engine.views` (``job_document``, ``description_document``).
 """
 
 from __future__ import annotations
@@ -79,71 +80,6 @@ def point_view(row: PointRow) -> PointView:
 def iso(value: datetime | None) -> str | None:
     """An aware datetime as ISO 8601 text, or None."""
     return value.isoformat() if value is not None else None
-
-
-def duration_seconds(job: JobView) -> float | None:
-    """How long the job's last attempt ran (started to finished), or None."""
-    if job.started_at is None or job.finished_at is None:
-        return None
-    return max(0.0, (job.finished_at - job.started_at).total_seconds())
-
-
-def job_json(job: JobView) -> dict[str, Any]:
-    """The JSON of one job (``describe-job``, ``list-backups`` and the API)."""
-    error = job.error
-    return {
-        "id": job.id,
-        "kind": job.kind.value,
-        "state": job.state.value,
-        "resource": job.resource,
-        "resource_type": job.resource_type,
-        "vault": job.vault,
-        "rule": job.rule,
-        "run_id": job.run_id,
-        "params": dict(job.params),
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "retry_interval_seconds": job.retry_interval_seconds,
-        "retry_backoff_rate": job.retry_backoff_rate,
-        "allow_partial": job.allow_partial,
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-        "duration_seconds": duration_seconds(job),
-        "next_attempt_at": iso(job.next_attempt_at),
-        "start_by": iso(job.start_by),
-        "complete_by": iso(job.complete_by),
-        "progress": dict(job.progress) if job.progress is not None else None,
-        "cancel_requested": job.cancel_requested,
-        "cancel_reason": job.cancel_reason,
-        "worker": job.lease_owner,
-        "error": (
-            {"code": error.code, "message": error.message, "retryable": error.retryable}
-            if error is not None
-            else None
-        ),
-        "result": dict(job.result) if job.result is not None else None,
-    }
-
-
-def transition_json(transition: TransitionView) -> dict[str, Any]:
-    """The JSON of one recorded state change."""
-    return {
-        "from": transition.from_state.value if transition.from_state is not None else None,
-        "to": transition.to_state.value,
-        "at": iso(transition.at),
-        "reason": transition.reason,
-        "attempt": transition.attempt,
-    }
-
-
-def description_json(description: JobDescription) -> dict[str, Any]:
-    """The JSON of ``describe-job``: the job plus its transitions."""
-    return {
-        **job_json(description.job),
-        "transitions": [transition_json(item) for item in description.transitions],
-    }
 
 
 def point_json(point: PointView, *, with_metadata: bool = False) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from strongroom.catalog.types import JobState
 from strongroom.config.resources import FilesResource, SqliteResource
 from strongroom.config.vaults import KeyFileKey, VaultConfig
 from strongroom.engine.views import JobView
-from strongroom.errors import ConfigError, IntegrityError, StrongroomError
+from strongroom.errors import ConfigError, IntegrityError, JobFailedError
 from strongroom.services.context import AppContext
 from strongroom.services.declare.resources import register_resource
 from strongroom.services.jobs.operations import OperationsService
@@ -74,7 +74,7 @@ def run_quickstart(context: AppContext) -> QuickstartReport:
         started = time.perf_counter()
         try:
             detail, ok = action(), True
-        except (IntegrityError, _JobFailed) as error:
+        except (IntegrityError, JobFailedError) as error:
             detail, ok = str(error), False
         report.steps.append(StepResult(name, ok, detail, time.perf_counter() - started))
         return ok
@@ -159,15 +159,11 @@ def run_quickstart(context: AppContext) -> QuickstartReport:
     return report
 
 
-class _JobFailed(StrongroomError):
-    """A quickstart job did not complete."""
-
-
 def _run(operations: OperationsService, job: JobView) -> JobView:
     ended = operations.run(job.id)
     if ended.state is not JobState.COMPLETED:
         reason = ended.error.message if ended.error else ended.state.value
-        raise _JobFailed(
+        raise JobFailedError(
             f"{ended.kind.value} job {ended.id[:8]} ended {ended.state.value}: {reason}"
         )
     return ended

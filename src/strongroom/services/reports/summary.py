@@ -28,10 +28,10 @@ from typing import Any, Final
 from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_resources
 from strongroom.catalog.types import JobKind, JobState, PointState
-from strongroom.engine.views import JobView
+from strongroom.engine.views import JobView, duration_seconds
 from strongroom.services.context import AppContext
 from strongroom.services.jobs.operations import OperationsService
-from strongroom.services.jobs.views import duration_seconds, iso
+from strongroom.services.jobs.views import iso
 
 DEFAULT_PERIOD: Final = timedelta(hours=24)
 DEFAULT_MAX_AGE: Final = timedelta(hours=24)
