@@ -9,6 +9,7 @@ import pytest
 
 from strongroom.engine.clock import Clock, ManualClock, SystemClock
 from tests.support.catalog import T0
+from tests.support.waiting import PATIENCE
 
 
 def test_the_system_clock_tells_aware_utc_time() -> None:
@@ -38,11 +39,11 @@ def test_a_manual_sleep_returns_when_another_thread_advances_past_it() -> None:
 
     thread = threading.Thread(target=sleeper)
     thread.start()
-    assert clock.wait_for_sleepers(1)
+    assert clock.wait_for_sleepers(1, timeout=PATIENCE)
     clock.advance(299)
     assert not woke.wait(0.05)
     clock.advance(1)
-    thread.join(timeout=5)
+    thread.join(timeout=PATIENCE)
     assert woke.is_set()
     assert clock.sleepers == 0
 
