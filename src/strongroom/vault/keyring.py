@@ -240,6 +240,15 @@ class Keyring:
                     found[self.object_name(generation)] = self._missing(generation)
         return found
 
+    def audit(self) -> dict[str, str]:
+        """Read every generation and key-state object again from the store (nothing from
+        memory) and return what is wrong, as :meth:`problems` does: a generation this
+        keyring knows must still be there. Raises store errors."""
+        fresh = Keyring(self._store, self._master_key, self._vault_id)
+        fresh.expect(self.newest_known())
+        fresh.refresh()
+        return fresh.problems()
+
     def _missing(self, generation: int) -> str:
         if generation <= self._state.newest_generation:
             return "missing: the vault's key state records it (deleted, or a rotation rolled back)"

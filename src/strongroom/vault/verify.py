@@ -233,7 +233,7 @@ def _check_keys(vault: VaultParts, findings: _Findings) -> None:
     _, damaged_keys = list_wrappings(vault.store)
     for name, reason in damaged_keys.items():
         findings.add(name, reason)
-    for name, reason in vault.keyring.problems().items():
+    for name, reason in vault.keyring.audit().items():
         findings.add(name, reason)
     if not any(True for _ in vault.store.list(KEYS_PREFIX)):
         findings.add(KEYS_PREFIX, "the vault has no key objects")

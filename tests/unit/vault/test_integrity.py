@@ -304,3 +304,17 @@ def test_a_missing_older_generation_and_a_damaged_key_state_are_reported(
     damaged = other.describe().damaged_objects
     assert middle in damaged and state in damaged
     backup(other, {"c": b"written under generation 3"})
+
+
+def test_verify_reads_the_key_objects_again(make_vault: VaultFactory, any_store: BlobStore) -> None:
+    """A data-key object deleted or damaged after the vault was opened is found by the
+    next verify of that same open vault (nothing is taken from memory)."""
+    vault = make_vault(any_store)
+    vault.rotate_data_key()
+    assert vault.verify().ok
+    (first,) = _generation_objects(any_store, "datakeys/", 1)
+    (newest,) = _generation_objects(any_store, "datakeys/", 2)
+    _rewrite(any_store, first, _flip(70))
+    any_store.delete(newest)
+    named = {problem.object_name for problem in vault.verify().problems}
+    assert {first, newest} <= named
