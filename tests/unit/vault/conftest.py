@@ -12,6 +12,8 @@ from strongroom.keys import KeyProvider, PassphraseProvider
 from strongroom.storage.base import BlobStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault, VaultSettings, WriterOptions
+from strongroom.vault.crypto import GenerationKeys
+from strongroom.vault.pack import PackKeys, open_chunk, parse_pack
 from tests.support.vault import FAST_KDF, PASSPHRASE, SMALL
 
 OPTIONS = WriterOptions(workers=2, uploads=2)
@@ -86,3 +88,16 @@ def restore(vault: Vault, point_id: str) -> dict[str, bytes]:
     """Read every stream of a point back."""
     with vault.reader(point_id) as reader:
         return {record.name: reader.read_stream(record.name) for record in reader.streams()}
+
+
+def open_pack(
+    blob: bytes, data_key_of: Callable[[int], bytes], keys: GenerationKeys
+) -> list[bytes]:
+    """Open a pack as a reader does: its header, then every chunk the header lists; return
+    the chunks' plaintexts. Raises what ``parse_pack`` and ``open_chunk`` raise."""
+    header = parse_pack(blob, data_key_of, "pack")
+    aead = PackKeys(data_key_of).aead(header.generation, header.salt)
+    return [
+        open_chunk(aead, entry, blob[entry.offset : entry.offset + entry.stored_length], keys, "c")
+        for entry in header.entries
+    ]

@@ -28,8 +28,10 @@ from strongroom.vault.manifest import (
     decode_manifest,
     encode_manifest,
 )
-from strongroom.vault.pack import PackBuilder, PackKeys, open_chunk, parse_pack
+from strongroom.vault.pack import PackBuilder, parse_pack
 from tests.support.vault import FAST_KDF
+
+from .conftest import open_pack
 
 KEYS = GenerationKeys(1, secrets.token_bytes(32), secrets.token_bytes(32))
 MASTER = secrets.token_bytes(32)
@@ -52,16 +54,6 @@ def make_pack() -> bytes:
         builder.add(KEYS.chunk_id(data), data, 0, len(data))
         assert number < 3
     return builder.seal().data
-
-
-def open_pack(blob: bytes) -> list[bytes]:
-    """Open a pack as a reader does: its header, then each chunk the header lists."""
-    header = parse_pack(blob, data_key, "pack")
-    aead = PackKeys(data_key).aead(header.generation, header.salt)
-    return [
-        open_chunk(aead, entry, blob[entry.offset : entry.offset + entry.stored_length], KEYS, "c")
-        for entry in header.entries
-    ]
 
 
 PACK = make_pack()
@@ -106,7 +98,7 @@ def open_wrapping(blob: bytes) -> bytes:
 
 
 SEALED: dict[str, tuple[bytes, Opener]] = {
-    "pack": (PACK, open_pack),
+    "pack": (PACK, lambda blob: open_pack(blob, data_key, KEYS)),
     "index fragment": (FRAGMENT, lambda blob: open_fragment(blob, data_key, "index")),
     "manifest": (MANIFEST, lambda blob: decode_manifest(blob, data_key, "manifest")),
     "data-key generation": (
