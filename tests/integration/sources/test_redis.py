@@ -655,3 +655,17 @@ def test_cluster_backup_restores_into_a_cluster_of_another_shape(
         tested = source.restore_test(context, reader, metadata)
 
         assert tested.ok, tested.failures
+
+
+def test_describe_names_the_server_mode_and_parts(
+    private: RedisServer, context: SourceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill_databases(private)
+
+    logical = RedisSource(resource(private, monkeypatch, mode="logical")).describe(context)
+    snapshot = RedisSource(resource(private, monkeypatch)).describe(context)
+
+    assert logical.parts == ["db/0.keys", "db/3.keys"]
+    assert "46 key(s) in 2 database(s)" in logical.summary
+    assert snapshot.parts == ["dump.rdb"]
+    assert snapshot.tools["server"].startswith("7.")

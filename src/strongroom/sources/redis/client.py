@@ -25,7 +25,6 @@ from strongroom.config.resources import RedisResource
 from strongroom.config.secrets import resolve_secret
 from strongroom.errors import (
     AccessDeniedError,
-    ConfigError,
     NetworkError,
     ServiceUnavailableError,
     StrongroomError,
@@ -222,30 +221,3 @@ def pipeline(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
     with raw_pipe(client) as pipe:
         pipe.send(commands)
         return pipe.receive(len(commands))
-
-
-def raise_first_error(replies: Sequence[Any], doing: str) -> None:
-    """Raise the first error reply among ``replies`` as a typed error."""
-    for reply in replies:
-        if isinstance(reply, redis.exceptions.ResponseError):
-            raise translate(_typed_reply(reply), doing) from reply
-
-
-def _typed_reply(error: redis.exceptions.ResponseError) -> redis.exceptions.RedisError:
-    """Give an error reply read by :func:`pipeline` the class redis-py would have raised."""
-    text = str(error)
-    if text.startswith("NOPERM"):
-        return redis.exceptions.NoPermissionError(text)
-    return error
-
-
-def require_version(version: str, minimum: tuple[int, int], what: str) -> None:
-    """Refuse a server older than ``minimum`` for ``what`` (``ConfigError``)."""
-    try:
-        found = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return
-    if found < minimum:
-        raise ConfigError(
-            f"{what} needs Redis {minimum[0]}.{minimum[1]} or later; the server runs {version}"
-        )
