@@ -655,6 +655,8 @@ def test_cluster_backup_restores_into_a_cluster_of_another_shape(
         tested = source.restore_test(context, reader, metadata)
 
         assert tested.ok, tested.failures
+        described = source.describe(context)
+        assert sorted(described.parts) == sorted(reader.streams)
 
 
 def test_describe_names_the_server_mode_and_parts(

@@ -39,6 +39,11 @@ def database_stream(number: int) -> str:
     return f"db/{number}.keys"
 
 
+def cluster_stream(node_id: str) -> str:
+    """The stream name of one cluster primary's keys."""
+    return f"cluster/{node_id}.keys"
+
+
 def now() -> str:
     """The current time, ISO 8601 in UTC."""
     return datetime.now(UTC).isoformat()
@@ -170,7 +175,7 @@ def cluster(
     parts: list[JsonObject] = []
     total = DatabaseCounts()
     for node, node_server in zip(nodes, node_servers(server, nodes), strict=True):
-        name = f"cluster/{node.node_id}.keys"
+        name = cluster_stream(node.node_id)
         with node_server.client() as client, sink.open_stream(name) as stream:
             counts = dump_database(
                 client,

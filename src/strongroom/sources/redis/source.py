@@ -23,6 +23,7 @@ from strongroom.sources.base import (
 )
 from strongroom.sources.redis import backup, facts, restoring, testing
 from strongroom.sources.redis.client import RedisServer
+from strongroom.sources.redis.cluster import primaries
 from strongroom.sources.redis.target import RedisRestoreTarget
 from strongroom.sources.targets import parse_target
 
@@ -68,12 +69,14 @@ class RedisSource:
     def describe(self, context: SourceContext) -> Description:
         """Name the server version, the mode and the databases a backup covers."""
         server = self._server()
+        doing = f"reading {server.address}"
         with server.client() as client:
-            found = facts.server_facts(client, f"reading {server.address}")
+            found = facts.server_facts(client, doing)
+            nodes = primaries(client, server.host, doing) if self.settings.mode == "cluster" else []
         if self.settings.mode == "snapshot":
             parts = [backup.RDB_STREAM]
-        elif self.settings.mode == "cluster":
-            parts = ["cluster/<primary>.keys"]
+        elif nodes:
+            parts = [backup.cluster_stream(node.node_id) for node in nodes]
         else:
             numbers = self.settings.databases or [int(n) for n in found["keyspace"]]
             parts = [backup.database_stream(number) for number in numbers]
