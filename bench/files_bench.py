@@ -39,8 +39,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import tools as compared_tools
 from files_dataset import ensure_tree
-from pg_measure import Sample, human, require, run, table, tree_size
+from pg_measure import Sample, human, run, table, tree_size
 
 PASSWORD = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway benchmark repository
 DRIVER = Path(__file__).with_name("files_strongroom.py")
@@ -391,7 +392,7 @@ def main() -> None:
     parser.add_argument("--tools", default="strongroom,restic,borg")
     parser.add_argument("--keep", action="store_true", help="keep the repositories")
     args = parser.parse_args()
-    require("borg", "restic", "time")
+    compared_tools.prepare(restic="restic" in args.tools.split(","), kopia=False)  # restic v0.19.1
     print(f"preparing {args.small} small and {args.large} large files ...", flush=True)
     tree = ensure_tree(args.work, args.small, args.large)
     tree_bytes = tree_size(tree)
