@@ -229,3 +229,41 @@ def test_repair_rebuilds_a_lost_index(home: Path, vault: str, tmp_path: Path) ->
     assert json.loads(repair.stdout)["packs_indexed"] >= 1
     restored = strongroom(home, "vault", "restore", "v", point, "--to", "-", env=PASS)
     assert restored.stdout == data
+
+
+def test_a_damaged_gc_lease_is_named_listed_verified_and_cleared(
+    home: Path, vault: str, tmp_path: Path
+) -> None:
+    """Issue #12 item 6: what a GC killed while writing its lease leaves must not block
+    the vault forever, and the operator sees and removes it with the CLI."""
+    first = backup(home, payload(50_000))
+    damaged = tmp_path / "vault" / "locks" / ("exclusive-" + "ab" * 16)
+    damaged.parent.mkdir(exist_ok=True)
+    damaged.write_bytes(b"SRLK half a lease")
+    refused = strongroom(home, "vault", "backup", "v", "-", env=PASS, stdin=b"new data")
+    assert refused.returncode != 0
+    message = text(refused)
+    assert "damaged lease object locks/exclusive-" in message
+    assert "strongroom vault clear-stale-leases" in message
+    assert "Vault." not in message and "break_lock" not in message
+
+    listed = strongroom(home, "vault", "leases", "v", "--output", "json", env=PASS)
+    assert listed.returncode == 0, text(listed)
+    (lease,) = json.loads(listed.stdout)
+    assert (lease["object"], lease["kind"], lease["state"]) == (
+        f"locks/{damaged.name}",
+        "exclusive",
+        "damaged",
+    )
+
+    verified = strongroom(home, "vault", "verify", "v", env=PASS)
+    assert verified.returncode != 0
+    assert f"locks/{damaged.name}" in text(verified)
+
+    cleared = strongroom(home, "vault", "clear-stale-leases", "v", env=PASS)
+    assert cleared.returncode == 0, text(cleared)
+    assert f"removed damaged exclusive lease locks/{damaged.name}" in cleared.stdout.decode()
+    assert not damaged.exists()
+    second = backup(home, payload(50_000, seed=4))
+    assert strongroom(home, "vault", "verify", "v", env=PASS).returncode == 0
+    assert first != second

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,10 +27,11 @@ if TYPE_CHECKING:
 
     from strongroom.services.vaults.keyref import KeyOptions
     from strongroom.services.vaults.service import VaultService
-    from strongroom.vault import RecoveryPoint, VerifyReport
+    from strongroom.vault import LeaseStatus, RecoveryPoint, VerifyReport
 
 app = typer.Typer(
-    help="Low-level commands over one vault: create, backup, points, restore, verify, keys.",
+    help="Low-level commands over one vault: create, backup, points, restore, verify, keys, "
+    "leases.",
     no_args_is_help=True,
 )
 key_app = typer.Typer(help="Manage the wrappings of a vault's master key.", no_args_is_help=True)
@@ -389,10 +391,9 @@ def gc(
 ) -> None:
     """Delete data no recovery point references and repack mostly-dead packs.
 
-    Runs under the vault's exclusive lock; a backup in progress makes it wait or refuse,
+    Runs under the vault's exclusive lease; a backup in progress makes it refuse,
     and packs younger than the grace period are never touched.
     """
-    from datetime import timedelta
 
     report = _service(ctx).gc(
         name,
@@ -416,6 +417,60 @@ def gc(
     )
     for pack, problem in report.problems.items():
         stdout.print(f"[yellow]kept[/] {pack}: {escape(problem)}", highlight=False)
+
+
+@app.command()
+def leases(
+    ctx: typer.Context,
+    name: NameArgument,
+    output: OutputOption = OutputFormat.table,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """List the vault's leases: backups, GC and repair running now (or that died).
+
+    A lease is live while its holder renews it, stale once it ended or its process on
+    this machine is gone, damaged when its object cannot be read (it counts as live
+    until it is older than a lease). Not the retention lock: see 'vault lock-status'.
+    """
+    found = _service(ctx).leases(name, _key(passphrase_env, key_file))
+    if output is OutputFormat.json:
+        print_json([_lease_json(status) for status in found])
+        return
+    print_table(
+        f"leases of {name}",
+        ["object", "kind", "state", "age", "holder", "purpose", "why"],
+        [
+            [
+                status.name,
+                status.kind,
+                status.state,
+                _age(status.age),
+                f"pid {status.info.pid} on {status.info.host}" if status.info else "",
+                status.info.purpose if status.info else "",
+                status.reason,
+            ]
+            for status in found
+        ],
+    )
+
+
+@app.command("clear-stale-leases")
+def clear_stale_leases(
+    ctx: typer.Context,
+    name: NameArgument,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Remove stale and damaged leases (left by backups or GCs that died); never a live one.
+
+    Say which were removed. A live holder whose damaged lease object is removed stops at
+    its next renewal, before it deletes or commits anything more.
+    """
+    removed = _service(ctx).remove_stale_leases(name, _key(passphrase_env, key_file))
+    for status in removed:
+        typer.echo(f"removed {status.state} {status.kind} lease {status.name}: {status.reason}")
+    typer.echo(f"{len(removed)} lease(s) removed", err=True)
 
 
 @app.command()
@@ -473,6 +528,36 @@ def _point_json(point: RecoveryPoint) -> dict[str, Any]:
         "streams": [{"name": record.name, "size": record.size} for record in point.streams],
         "metadata": point.metadata,
     }
+
+
+def _lease_json(status: LeaseStatus) -> dict[str, Any]:
+    info = status.info
+    return {
+        "object": status.name,
+        "kind": status.kind,
+        "state": status.state,
+        "age_seconds": round(status.age.total_seconds()),
+        "reason": status.reason,
+        "holder": None
+        if info is None
+        else {
+            "id": info.holder,
+            "host": info.host,
+            "pid": info.pid,
+            "purpose": info.purpose,
+            "created": info.created.isoformat(),
+            "expires": info.expires.isoformat(),
+        },
+    }
+
+
+def _age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
 
 
 def _key_json(info: Any) -> dict[str, Any]:

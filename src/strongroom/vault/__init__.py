@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from strongroom.vault.config import VaultConfig, VaultSettings
     from strongroom.vault.gc import GcReport
-    from strongroom.vault.locks import LockInfo, LockSettings
+    from strongroom.vault.lease_objects import LeaseInfo, LeaseSettings, LeaseStatus
     from strongroom.vault.manifest import PointStats, RecoveryPoint, RecoveryPointId, StreamRecord
     from strongroom.vault.pack import PackHeader, read_pack_header
     from strongroom.vault.reader import ReaderOptions, StreamReader, VaultReader
@@ -35,8 +35,9 @@ _HOMES = {
     "DamagedStream": "strongroom.vault.verify",
     "GcReport": "strongroom.vault.gc",
     "KeyInfo": "strongroom.vault.vault",
-    "LockInfo": "strongroom.vault.locks",
-    "LockSettings": "strongroom.vault.locks",
+    "LeaseInfo": "strongroom.vault.lease_objects",
+    "LeaseSettings": "strongroom.vault.lease_objects",
+    "LeaseStatus": "strongroom.vault.lease_objects",
     "PackHeader": "strongroom.vault.pack",
     "PointStats": "strongroom.vault.manifest",
     "Problem": "strongroom.vault.verify",
@@ -74,8 +75,9 @@ __all__ = [
     "DamagedStream",
     "GcReport",
     "KeyInfo",
-    "LockInfo",
-    "LockSettings",
+    "LeaseInfo",
+    "LeaseSettings",
+    "LeaseStatus",
     "PackHeader",
     "PointStats",
     "Problem",

@@ -26,10 +26,10 @@ MAGIC_PACK_END: Final = b"SRPE"
 MAGIC_INDEX: Final = b"SRIX"
 MAGIC_MANIFEST: Final = b"SRMF"
 MAGIC_DATAKEYS: Final = b"SRDK"
-MAGIC_LOCK: Final = b"SRLK"
+MAGIC_LEASE: Final = b"SRLK"
 MAGIC_KEYSTATE: Final = b"SRKS"
 SEALED_MAGICS: Final = frozenset(
-    {MAGIC_INDEX, MAGIC_MANIFEST, MAGIC_DATAKEYS, MAGIC_LOCK, MAGIC_KEYSTATE}
+    {MAGIC_INDEX, MAGIC_MANIFEST, MAGIC_DATAKEYS, MAGIC_LEASE, MAGIC_KEYSTATE}
 )
 
 FLAG_ZSTD: Final = 0x01
@@ -63,7 +63,8 @@ KEYSTATE_PREFIX: Final = "keystate/"
 DATA_PREFIX: Final = "data/"
 INDEX_PREFIX: Final = "index/"
 MANIFESTS_PREFIX: Final = "manifests/"
-LOCKS_PREFIX: Final = "locks/"
+LEASES_PREFIX: Final = "locks/"
+"""Lease objects (named ``locks/`` since format 1; they are leases, not retention locks)."""
 
 _SHA_HEX = re.compile(r"[0-9a-f]{64}")
 _PACK_NAME = re.compile(r"data/([0-9a-f]{2})/([0-9a-f]{64})")

@@ -1,6 +1,6 @@
 """Garbage collection: delete packs no recovery point needs, repack mostly-dead ones.
 
-Under the exclusive vault lock (docs/vault-format.md §13):
+Under the exclusive vault lease (docs/vault-format.md §13):
 
 1. **mark**: every chunk id every manifest references (list chunks included) goes into
    a TEMP table of a SQLite connection to the index cache, so memory stays bounded
@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -44,7 +44,7 @@ from strongroom.vault.format import (
     pack_name,
     sha_suffix,
 )
-from strongroom.vault.gc_state import GcMarks, ObjectAges
+from strongroom.vault.gc_state import GcMarks, ObjectAges, local_store
 from strongroom.vault.index import IndexedPack, open_fragment
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
 from strongroom.vault.pack import MAX_PACK_CHUNKS, PackBuilder, open_chunk, parse_pack
@@ -53,11 +53,14 @@ from strongroom.vault.repair import FragmentWriter
 
 if TYPE_CHECKING:
     from strongroom.vault.crypto import GenerationKeys
-    from strongroom.vault.locks import HeldLock
+    from strongroom.vault.leases import HeldLease
     from strongroom.vault.parts import VaultParts
 
 DEFAULT_GRACE: Final = timedelta(hours=1)
 DEFAULT_REPACK_THRESHOLD: Final = 0.5
+TEMP_FILE_GRACE: Final = timedelta(hours=1)
+"""Temporary files of a local store younger than this (or than ``grace``) stay: a put of
+a key wrapping or data key takes no lease and may be in progress."""
 MARK_BATCH: Final = 64
 READ_THREADS: Final = 4
 _log = get_logger(__name__)
@@ -81,13 +84,15 @@ class GcReport:
     packs_written: int
     fragments_deleted: int
     fragments_written: int
-    locks_removed: int
+    leases_removed: int
     bytes_deleted: int
     bytes_written: int
     packs_too_young: int
     """Packs left alone because they (or a fragment listing them) are younger than grace."""
     problems: dict[str, str] = field(default_factory=dict)
     """Packs that could not be repacked (a live chunk is damaged): kept as they are."""
+    temp_files_removed: int = 0
+    """Temporary files of killed writers removed from a local store."""
 
     @property
     def bytes_freed(self) -> int:
@@ -186,19 +191,19 @@ class _Repacker:
 
 def collect_garbage(
     vault: VaultParts,
-    held: HeldLock,
+    held: HeldLease,
     *,
     dry_run: bool,
     repack_threshold: float,
     grace: timedelta,
     clock: Callable[[], datetime],
 ) -> GcReport:
-    """Collect ``vault``'s garbage; ``held`` is the exclusive lock (shared for a dry run).
+    """Collect ``vault``'s garbage; ``held`` is the exclusive lease (shared for a dry run).
 
     Raises ``IntegrityError`` (before deleting anything) when GC cannot know what the
     recovery points need: a damaged index fragment or manifest, an unreadable chunk
     list, a referenced chunk the index lacks, or a missing pack that holds referenced
-    chunks. Raises ``ConflictError`` if the lock is lost, and store errors.
+    chunks. Raises ``ConflictError`` if the lease is lost or a shared one appears, and store errors.
     """
     if not 0.0 <= repack_threshold <= 1.0:
         raise ConfigError(f"repack_threshold must be in [0, 1], not {repack_threshold}")
@@ -224,13 +229,14 @@ def collect_garbage(
         plan = _plan(marks, ages, fragments, present, repack_threshold, grace)
         if dry_run:
             return _dry_report(plan, marks, points, held)
-        return _sweep(vault, held, marks, plan, points)
+        report = _sweep(vault, held, marks, plan, points)
+        return replace(report, temp_files_removed=_remove_temp_files(vault, grace))
     finally:
         marks.close()
         ages.close()
 
 
-def _mark(vault: VaultParts, marks: GcMarks, held: HeldLock) -> int:
+def _mark(vault: VaultParts, marks: GcMarks, held: HeldLease) -> int:
     """Put every chunk id the recovery points reference into ``marks``; returns the
     number of points."""
     ids = vault.point_ids()
@@ -353,6 +359,11 @@ def _plan(
     for digest, size in present.items():
         if digest in indexed:
             continue
+        if marks.pack_total(digest) is not None:
+            # Listed by a fragment GC just read but unknown to the index cache it synced
+            # before (written meanwhile by a client that ignores leases): not garbage.
+            _log.warning("gc: keeping %s: listed by a fragment written during GC", digest.hex())
+            continue
         if ages.age(pack_name(digest.hex())) < grace:
             plan.too_young += 1
         else:
@@ -366,7 +377,7 @@ def _plan(
     return plan
 
 
-def _dry_report(plan: _Plan, marks: GcMarks, points: int, held: HeldLock) -> GcReport:
+def _dry_report(plan: _Plan, marks: GcMarks, points: int, held: HeldLease) -> GcReport:
     obsolete = marks.choose_obsolete([*plan.doomed, *plan.repack], plan.young_fragments)
     deleted = [size for size in (*plan.doomed.values(), *plan.garbage.values()) if size]
     return GcReport(
@@ -378,14 +389,16 @@ def _dry_report(plan: _Plan, marks: GcMarks, points: int, held: HeldLock) -> GcR
         packs_written=0,
         fragments_deleted=len(obsolete),
         fragments_written=0,
-        locks_removed=held.stale_removed,
+        leases_removed=held.stale_removed,
         bytes_deleted=sum(deleted) + sum(size for size, _, _ in plan.repack.values()),
         bytes_written=sum(stored for _, _, stored in plan.repack.values()),
         packs_too_young=plan.too_young,
     )
 
 
-def _sweep(vault: VaultParts, held: HeldLock, marks: GcMarks, plan: _Plan, points: int) -> GcReport:
+def _sweep(
+    vault: VaultParts, held: HeldLease, marks: GcMarks, plan: _Plan, points: int
+) -> GcReport:
     store = vault.store
     fragments = FragmentWriter(store, vault.keyring.current())
     repacker = _Repacker(vault, marks, fragments)
@@ -416,13 +429,14 @@ def _sweep(vault: VaultParts, held: HeldLock, marks: GcMarks, plan: _Plan, point
             if not marks.listed_by_kept_fragment(pack.digest):
                 fragments.add(pack)
     fragments.flush()
-    # 3. the obsolete fragments: from now on no fragment lists a doomed pack
-    held.refresh()
+    # 3. the obsolete fragments: from now on no fragment lists a doomed pack. Renew the
+    # lease and check that no writer's lease showed up before deleting anything.
+    held.confirm()
     for name in sorted(obsolete):
         held.ensure_fresh()
         store.delete(name)
     # 4. the packs
-    held.refresh()
+    held.confirm()
     deleted = freed = 0
     for digest, size in sorted([*plan.doomed.items(), *plan.garbage.items()]):
         if not size:
@@ -441,7 +455,7 @@ def _sweep(vault: VaultParts, held: HeldLock, marks: GcMarks, plan: _Plan, point
         packs_written=repacker.packs_written,
         fragments_deleted=len(obsolete),
         fragments_written=len(fragments.written),
-        locks_removed=held.stale_removed,
+        leases_removed=held.stale_removed,
         bytes_deleted=freed,
         bytes_written=repacker.bytes_written,
         packs_too_young=plan.too_young,
@@ -456,3 +470,16 @@ def _sweep(vault: VaultParts, held: HeldLock, marks: GcMarks, plan: _Plan, point
         report.bytes_freed,
     )
     return report
+
+
+def _remove_temp_files(vault: VaultParts, grace: timedelta) -> int:
+    """Remove temporary files killed writers left in a local store, if it is one.
+
+    Only files older than both ``grace`` and :data:`TEMP_FILE_GRACE`: under the
+    exclusive lease no backup writes, but adding a key or a data-key generation takes no
+    lease and may be writing one now.
+    """
+    local = local_store(vault.store)
+    if local is None:
+        return 0
+    return local.cleanup_temp(max(grace, TEMP_FILE_GRACE))

@@ -56,6 +56,13 @@ class ObjectAges:
             raise
         self._db.execute("COMMIT")
 
+    def note(self, names: Iterable[str]) -> None:
+        """Record every name not seen before as first seen now (forgetting nothing)."""
+        now = self._clock().timestamp()
+        self._db.executemany(
+            "INSERT OR IGNORE INTO seen VALUES (?, ?)", ((name, now) for name in names)
+        )
+
     def age(self, name: str) -> timedelta:
         """Return a lower bound of ``name``'s age (zero if never observed)."""
         now = self._clock().timestamp()
@@ -74,16 +81,22 @@ class ObjectAges:
         self._db.close()
 
 
-def _local_root(store: BlobStore) -> Path | None:
-    """Return the folder of a local store, looking through wrappers (``inner``)."""
+def local_store(store: BlobStore) -> LocalStore | None:
+    """Return the local store under ``store``, looking through wrappers (``inner``)."""
     current: Any = store
     for _ in range(16):
         if isinstance(current, LocalStore):
-            return current.root
+            return current
         current = getattr(current, "inner", None)
         if current is None:
             return None
     return None
+
+
+def _local_root(store: BlobStore) -> Path | None:
+    """Return the folder of a local store, looking through wrappers."""
+    local = local_store(store)
+    return None if local is None else local.root
 
 
 class GcMarks:

@@ -1,6 +1,6 @@
 """Index repair: rebuild every index fragment from the pack headers alone.
 
-Under the exclusive vault lock: read each pack's header with ranged gets
+Under the exclusive vault lease: read each pack's header with ranged gets
 (:func:`~strongroom.vault.pack.read_pack_header`), write new fragments listing every
 readable pack, and only then delete the fragments that were there before. A crash at any
 point leaves the old fragments, the new ones, or both (a chunk listed twice is fine,
@@ -23,7 +23,7 @@ from strongroom.vault.index import FRAGMENT_MAX_CHUNKS, IndexedPack, seal_fragme
 from strongroom.vault.pack import read_pack_header
 
 if TYPE_CHECKING:
-    from strongroom.vault.locks import HeldLock
+    from strongroom.vault.leases import HeldLease
     from strongroom.vault.parts import VaultParts
 
 HEADER_THREADS: Final = 4
@@ -88,11 +88,11 @@ class FragmentWriter:
         self._blocks, self._chunks = [], 0
 
 
-def repair_index(vault: VaultParts, held: HeldLock) -> RepairReport:
-    """Rebuild ``vault``'s index from its packs; ``held`` is the exclusive lock.
+def repair_index(vault: VaultParts, held: HeldLease) -> RepairReport:
+    """Rebuild ``vault``'s index from its packs; ``held`` is the exclusive lease.
 
     Raises store errors (nothing is deleted before every new fragment is written) and
-    ``ConflictError`` if the lock is lost.
+    ``ConflictError`` if the lease is lost.
     """
     store = vault.store
     vault.sync_index()
@@ -130,7 +130,7 @@ def repair_index(vault: VaultParts, held: HeldLock) -> RepairReport:
                     chunks += len(result.entries)
             held.ensure_fresh()
     writer.flush()
-    held.refresh()
+    held.confirm()  # renewed, and no writer slipped in: only now delete
     new = set(writer.written)
     removed = 0
     for name in old_fragments:

@@ -1,5 +1,5 @@
 """The vault: create or open one over a blob store, write and read recovery points,
-verify, collect garbage, repair the index, and manage its keys and locks.
+verify, collect garbage, repair the index, and manage its keys and leases.
 
 Only the :class:`~strongroom.storage.base.BlobStore` protocol is used, so any store
 (local, memory, S3, wrapped for retries and metrics) holds a vault.
@@ -38,7 +38,7 @@ from strongroom.vault.format import (
 )
 from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, GcReport, collect_garbage
 from strongroom.vault.keyring import Keyring, Wrappings, list_wrappings, open_master_key
-from strongroom.vault.locks import HeldLock, LockInfo, LockSettings, VaultLocks
+from strongroom.vault.leases import HeldLease, LeaseSettings, LeaseStatus, VaultLeases
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
 from strongroom.vault.parts import VaultParts
 from strongroom.vault.presence import check_presence
@@ -111,9 +111,9 @@ class Vault:
         )
         self.damaged_fragments: dict[str, str] = {}
         """Index fragments the last sync could not read (name -> reason)."""
-        self.lock_settings = LockSettings()
-        """Lease, refresh interval, clock-skew allowance and wait of the vault locks this
-        client takes (docs/vault-format.md §13)."""
+        self.lease_settings = LeaseSettings()
+        """Lease duration, refresh interval, clock-skew allowance, wait and listing delay
+        of the vault leases this client takes (docs/vault-format.md §13)."""
 
     # -- opening ---------------------------------------------------------------------
 
@@ -291,7 +291,7 @@ class Vault:
     def writer(self, options: WriterOptions | None = None) -> VaultWriter:
         """Start a recovery point under the newest key generation.
 
-        The writer takes a shared vault lock when its first stream opens (or at commit)
+        The writer takes a shared vault lease when its first stream opens (or at commit)
         and holds it to its end; that step raises ``ConflictError`` while a GC or index
         repair holds the vault. Raises ``IntegrityError`` if the newest generation is
         damaged.
@@ -305,16 +305,16 @@ class Vault:
             keys=self._keyring.current(),
             config=self._config,
             options=options,
-            acquire_lock=self._writer_lock,
-            # No resync: under the writer's lock the index it synced is the one to trust.
+            acquire_lease=self._writer_lease,
+            # No resync: under the writer's lease the index it synced is the one to trust.
             fetcher=ChunkFetcher(self._store, self._cache, self._keyring),
         )
 
-    def _writer_lock(self) -> HeldLock:
-        """Take a writer's shared lock, then sync the index and check that every pack it
-        names is there: deduplication must only trust chunks seen while the lock keeps GC
+    def _writer_lease(self) -> HeldLease:
+        """Take a writer's shared lease, then sync the index and check that every pack it
+        names is there: deduplication must only trust chunks seen while the lease keeps GC
         away, in packs that exist."""
-        held = self.vault_locks().acquire("shared", "backup")
+        held = self.vault_leases().acquire("shared", "backup")
         try:
             self.sync_index()
             self.check_packs()
@@ -373,16 +373,29 @@ class Vault:
         point_ids: list[str] | None = None,
         seed: int | None = None,
     ) -> VerifyReport:
-        """Check the vault; see :func:`strongroom.vault.verify.verify_vault`."""
-        from strongroom.vault.verify import verify_vault
+        """Check the vault; see :func:`strongroom.vault.verify.verify_vault`. Damaged lease
+        objects (which block backups or GC until they age out) are reported too."""
+        from dataclasses import replace
 
-        return verify_vault(
+        from strongroom.vault.verify import Problem, verify_vault
+
+        report = verify_vault(
             self._parts,
             read_data=read_data,
             subset_percent=subset_percent,
             point_ids=point_ids,
             seed=seed,
         )
+        damaged_leases = tuple(
+            Problem(
+                lease.name,
+                f"damaged lease object ({lease.reason}); 'strongroom vault clear-stale-leases' "
+                "removes it",
+            )
+            for lease in self.leases()
+            if lease.info is None
+        )
+        return replace(report, problems=report.problems + damaged_leases)
 
     # -- maintenance -----------------------------------------------------------------
 
@@ -395,16 +408,16 @@ class Vault:
     ) -> GcReport:
         """Delete packs no recovery point needs and repack mostly-dead ones.
 
-        Takes the exclusive vault lock (a dry run: a shared one, and changes nothing).
+        Takes the exclusive vault lease (a dry run: a shared one, and changes nothing).
         ``repack_threshold``: packs whose live share of chunk bytes is below it are
         rewritten (0 never repacks, 1 repacks every pack with any dead chunk). ``grace``:
         packs and index fragments younger than this stay whatever they hold. Raises
-        ``ConflictError`` while writers (or another GC) hold locks, ``IntegrityError``
+        ``ConflictError`` while writers (or another GC) hold leases, ``IntegrityError``
         before deleting anything when it cannot tell what the points need (see
         :func:`strongroom.vault.gc.collect_garbage`), ``ConfigError`` for bad arguments
         and store errors. A crash at any point leaves every committed point restorable.
         """
-        held = self.vault_locks().acquire("shared" if dry_run else "exclusive", "gc")
+        held = self.vault_leases().acquire("shared" if dry_run else "exclusive", "gc")
         try:
             return collect_garbage(
                 self._parts,
@@ -412,40 +425,52 @@ class Vault:
                 dry_run=dry_run,
                 repack_threshold=repack_threshold,
                 grace=grace,
-                clock=self.lock_settings.clock,
+                clock=self.lease_settings.clock,
             )
         finally:
             held.release()
 
     def repair_index(self) -> RepairReport:
-        """Rebuild every index fragment from the pack headers, under the exclusive lock.
+        """Rebuild every index fragment from the pack headers, under the exclusive lease.
 
         New fragments are written before the old ones are deleted. Packs whose header
         cannot be read are reported by name and left out. Raises ``ConflictError`` while
-        others hold locks, and store errors.
+        others hold leases, and store errors.
         """
         from strongroom.vault.repair import repair_index
 
-        held = self.vault_locks().acquire("exclusive", "repair")
+        held = self.vault_leases().acquire("exclusive", "repair")
         try:
             return repair_index(self._parts, held)
         finally:
             held.release()
 
-    def vault_locks(self) -> VaultLocks:
-        """Return the lock manager of this vault (with :attr:`lock_settings`)."""
-        return VaultLocks(self._store, self._keyring, self.vault_id, self.lock_settings)
+    def vault_leases(self) -> VaultLeases:
+        """Return the lease manager of this vault (with :attr:`lease_settings`)."""
+        return VaultLeases(
+            self._store,
+            self._keyring,
+            self.vault_id,
+            self.lease_settings,
+            ages_path=self._cache.path.with_name("leases-seen.sqlite"),
+        )
 
-    def locks(self) -> tuple[list[LockInfo], dict[str, str]]:
-        """Return the vault's readable locks and, by object name, why others are not."""
+    def leases(self) -> list[LeaseStatus]:
+        """Return every lease object of the vault with its state (live, stale, damaged),
+        oldest first."""
         self._keyring.refresh()
-        return self.vault_locks().list_locks()
+        return self.vault_leases().statuses()
 
-    def break_lock(self, name: str) -> None:
-        """Remove lock object ``name``, live or not (an operator's decision: its holder
-        stops at its next refresh). Raises ``ConfigError`` for a name that is not a lock's.
-        """
-        self.vault_locks().break_lock(name)
+    def remove_stale_leases(self) -> list[LeaseStatus]:
+        """Remove stale and damaged lease objects (live ones stay); return them."""
+        self._keyring.refresh()
+        return self.vault_leases().remove_stale()
+
+    def break_lease(self, name: str) -> None:
+        """Remove lease object ``name``, live or not (an operator's decision: its holder
+        stops at its next renewal). Raises ``ConfigError`` for a name that is not a lease
+        object's."""
+        self.vault_leases().break_lease(name)
 
     # -- keys ------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ A stream stored before can be put into the point again without its bytes:
 ``writer.stream_reference(name)`` after it closed, ``writer.reuse(name, reference)`` in a
 later backup (see :mod:`strongroom.vault.reuse`).
 
-A writer made by :meth:`Vault.writer` holds a shared vault lock (docs/vault-format.md §13)
+A writer made by :meth:`Vault.writer` holds a shared vault lease (docs/vault-format.md §13)
 from its first stream (or its commit) to its end, so garbage collection cannot run while
 it deduplicates against the index or has packs no manifest references yet.
 """
@@ -45,7 +45,7 @@ from strongroom.vault.config import VaultConfig
 from strongroom.vault.crypto import GenerationKeys
 from strongroom.vault.fetch import ChunkFetcher
 from strongroom.vault.format import manifest_name
-from strongroom.vault.locks import HeldLock
+from strongroom.vault.leases import HeldLease
 from strongroom.vault.manifest import (
     MAX_STREAM_NAME_BYTES,
     PointStats,
@@ -92,10 +92,10 @@ class VaultWriter:
         keys: GenerationKeys,
         config: VaultConfig,
         options: WriterOptions | None = None,
-        acquire_lock: Callable[[], HeldLock] | None = None,
+        acquire_lease: Callable[[], HeldLease] | None = None,
         fetcher: ChunkFetcher | None = None,
     ) -> None:
-        """``acquire_lock`` takes the writer's shared vault lock (and syncs the index
+        """``acquire_lease`` takes the writer's shared vault lease (and syncs the index
         under it); it is called once, when the first stream opens or at commit.
         ``fetcher`` reads chunk lists of earlier streams (to replay their chunk
         boundaries and to reuse long streams); without it neither happens."""
@@ -133,8 +133,8 @@ class VaultWriter:
         self._open: set[str] = set()
         self._records: dict[str, StreamRecord] = {}
         self._abandoned: list[str] = []
-        self._acquire_lock = acquire_lock
-        self._held: HeldLock | None = None
+        self._acquire_lease = acquire_lease
+        self._held: HeldLease | None = None
 
     @property
     def state(self) -> WriterState:
@@ -153,7 +153,7 @@ class VaultWriter:
         """
         self._check()
         self._check_name(name)
-        self._ensure_lock()
+        self._ensure_lease()
         self._reserve(name)
         chunker = self._config.chunker
         return StreamWriter(
@@ -212,7 +212,7 @@ class VaultWriter:
         if isinstance(record, str):
             _log.info("cannot reuse a stream for %r: %s", name, record)
             return False
-        self._ensure_lock()
+        self._ensure_lease()
         self._reserve(name)
         accepted = False
         try:
@@ -241,7 +241,7 @@ class VaultWriter:
         error the writer is aborted and no recovery point exists.
         """
         self._check()
-        self._ensure_lock()
+        self._ensure_lease()
         with self._lock:
             if self._open:
                 raise ConfigError(f"close stream(s) {sorted(self._open)} before commit")
@@ -270,9 +270,10 @@ class VaultWriter:
             blob = encode_manifest(manifest, self._keys.data_key)
             digest = hashlib.sha256(blob).hexdigest()
             if self._held is not None:
-                # Renew and check the lock last: had it gone stale and been removed, a GC
-                # may have deleted chunks this point deduplicated against.
-                self._held.refresh()
+                # Renew the lease and check that no exclusive lease showed up, last: had
+                # the lease gone stale and been removed, or had a GC (of a strongroom that
+                # ignores leases) started, it may have deleted chunks this point uses.
+                self._held.confirm()
             self._store.put(manifest_name(digest), blob)
         except BaseException as exc:
             self._fail(exc)
@@ -371,20 +372,20 @@ class VaultWriter:
                     self._keys.stream_hint(record.name), self._keys.generation, json.dumps(hint)
                 )
 
-    def _ensure_lock(self) -> None:
-        """Take the shared vault lock once; a failure to take it fails the writer."""
-        if self._acquire_lock is None or self._held is not None:
+    def _ensure_lease(self) -> None:
+        """Take the shared vault lease once; a failure to take it fails the writer."""
+        if self._acquire_lease is None or self._held is not None:
             return
         with self._lock:
             if self._held is not None:
                 return
             try:
-                held = self._acquire_lock()
+                held = self._acquire_lease()
             except BaseException as exc:
                 self._fail(exc)
                 raise
             self._held = held
-            # A writer dropped without commit or abort must not keep its lock alive.
+            # A writer dropped without commit or abort must not keep its lease alive.
             weakref.finalize(self, held.release)
         self._check()
 

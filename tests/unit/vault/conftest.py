@@ -13,6 +13,7 @@ from strongroom.storage.base import BlobStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault, VaultSettings, WriterOptions
 from strongroom.vault.crypto import GenerationKeys
+from strongroom.vault.leases import HeldLease, LeaseKind, VaultLeases
 from strongroom.vault.pack import PackKeys, open_chunk, parse_pack
 from tests.support.vault import FAST_KDF, PASSPHRASE, SMALL
 
@@ -101,3 +102,10 @@ def open_pack(
         open_chunk(aead, entry, blob[entry.offset : entry.offset + entry.stored_length], keys, "c")
         for entry in header.entries
     ]
+
+
+def abandoned_lease(leases: VaultLeases, kind: LeaseKind, purpose: str = "backup") -> HeldLease:
+    """Write one lease object whose holder then 'dies': never renewed, never released."""
+    held = HeldLease(leases, kind, purpose)
+    held.holding.name = held.write()
+    return held

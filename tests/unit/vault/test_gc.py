@@ -16,12 +16,19 @@ from strongroom.keys import PassphraseProvider
 from strongroom.storage.base import BlobInfo, BlobStore, StoreCapabilities
 from strongroom.storage.local import LocalStore
 from strongroom.storage.memory import MemoryStore
-from strongroom.vault import LockSettings, Vault, VaultWriter
-from strongroom.vault.locks import HeldLock
+from strongroom.vault import LeaseSettings, Vault, VaultWriter
 from tests.support.vault import assert_no_garbage, indexed_packs, stored_packs
 
-from .conftest import OPTIONS, PASSPHRASE, VaultFactory, backup, restore, sample_data
-from .test_locks import Clock
+from .conftest import (
+    OPTIONS,
+    PASSPHRASE,
+    VaultFactory,
+    abandoned_lease,
+    backup,
+    restore,
+    sample_data,
+)
+from .test_leases import Clock
 
 NOW = timedelta(0)
 
@@ -264,14 +271,14 @@ def test_index_entries_of_vanished_dead_packs_are_dropped(make_vault: VaultFacto
 def test_gc_removes_stale_locks(make_vault: VaultFactory) -> None:
     vault = make_vault()
     clock = Clock()
-    vault.lock_settings = LockSettings(clock=clock)
-    HeldLock(vault.vault_locks(), "shared", "backup")  # a writer that died
-    HeldLock(vault.vault_locks(), "exclusive", "gc")  # a GC that died
+    vault.lease_settings = LeaseSettings(clock=clock)
+    abandoned_lease(vault.vault_leases(), "shared")  # a writer that died
+    abandoned_lease(vault.vault_leases(), "exclusive", "gc")  # a GC that died
     with pytest.raises(ConflictError):
         vault.gc(grace=NOW)
     clock.advance(timedelta(hours=1))
     report = vault.gc(grace=NOW)
-    assert report.locks_removed == 2
+    assert report.leases_removed == 2
     assert list(vault.store.list("locks/")) == []
 
 
@@ -304,7 +311,7 @@ def test_gc_refuses_while_a_writer_is_active(make_vault: VaultFactory) -> None:
 def test_grace_keeps_young_packs(make_vault: VaultFactory) -> None:
     vault, expected = _messy_vault(make_vault)
     clock = Clock()
-    vault.lock_settings = LockSettings(clock=clock)
+    vault.lease_settings = LeaseSettings(clock=clock)
     before = {info.name for info in vault.store.list()}
     report = vault.gc(repack_threshold=1.0)  # default grace: one hour
     assert report.packs_deleted == report.packs_repacked == 0
@@ -321,7 +328,7 @@ def test_grace_keeps_young_packs(make_vault: VaultFactory) -> None:
 def test_a_young_fragment_keeps_the_packs_it_lists(make_vault: VaultFactory) -> None:
     vault, expected = _messy_vault(make_vault)
     clock = Clock()
-    vault.lock_settings = LockSettings(clock=clock)
+    vault.lease_settings = LeaseSettings(clock=clock)
     vault.gc(dry_run=True)  # first sight of every object
     clock.advance(timedelta(hours=2))
     vault.repair_index()  # new fragments listing the old packs
@@ -426,7 +433,7 @@ def test_a_crash_at_any_point_of_gc_leaves_every_point_restorable(
         survivor = make_vault(crashed, create=False)
         assert survivor.verify(read_data=True).ok, f"crash at mutation {crash_at}"
         _check_points(survivor, expected)
-        survivor.lock_settings = LockSettings(clock=later)
+        survivor.lease_settings = LeaseSettings(clock=later)
         survivor.gc(grace=NOW, repack_threshold=1.0)
         assert_no_garbage(survivor)
         _check_points(survivor, expected)

@@ -11,7 +11,7 @@ from strongroom.errors import ConflictError
 from strongroom.keys import PassphraseProvider
 from strongroom.storage.faulty import FaultyStore
 from strongroom.storage.memory import MemoryStore
-from strongroom.vault import LockSettings, Vault
+from strongroom.vault import LeaseSettings, Vault
 
 from .conftest import OPTIONS, PASSPHRASE, VaultFactory, backup, restore, sample_data
 from .test_gc import (
@@ -23,7 +23,7 @@ from .test_gc import (
     indexed_packs,
     stored_packs,
 )
-from .test_locks import Clock
+from .test_leases import Clock
 
 
 def _points(vault: Vault) -> dict[str, dict[str, bytes]]:
@@ -183,7 +183,7 @@ def test_a_crash_at_any_point_of_repair_loses_nothing(
         survivor = make_vault(crashed, create=False)
         assert survivor.verify(read_data=True).ok, f"crash at mutation {crash_at}"
         _check(survivor, expected)
-        survivor.lock_settings = LockSettings(clock=later)
+        survivor.lease_settings = LeaseSettings(clock=later)
         survivor.gc(grace=timedelta(0), repack_threshold=1.0)
         assert_no_garbage(survivor)
         survivor.close()

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from strongroom.vault import (
         GcReport,
         KeyInfo,
+        LeaseStatus,
         RecoveryPoint,
         RepairReport,
         Vault,
@@ -345,6 +346,16 @@ class VaultService:
             options["grace"] = grace
         with self.open(name, key) as vault:
             return vault.gc(dry_run=dry_run, **options)
+
+    def leases(self, name: str, key: KeyOptions | None = None) -> list[LeaseStatus]:
+        """The vault's lease objects (backups, GC, repair) with holder, age and state."""
+        with self.open(name, key) as vault:
+            return vault.leases()
+
+    def remove_stale_leases(self, name: str, key: KeyOptions | None = None) -> list[LeaseStatus]:
+        """Remove the vault's stale and damaged lease objects; return what was removed."""
+        with self.open(name, key) as vault:
+            return vault.remove_stale_leases()
 
     def repair_index(self, name: str, key: KeyOptions | None = None) -> RepairReport:
         """Rebuild the vault's index from its pack headers."""
