@@ -139,6 +139,11 @@ class FaultyStore:
         with self._lock:
             self._hooks.append(_Hook(operation, prefix, action))
 
+    def clear_hooks(self) -> None:
+        """Drop the callbacks of :meth:`before` that have not run yet."""
+        with self._lock:
+            self._hooks.clear()
+
     def heal(self) -> None:
         """Remove every fault: scheduled failures, the space limit, corruptions, latency,
         listing delays and hooks not yet run."""

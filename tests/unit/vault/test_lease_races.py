@@ -103,7 +103,13 @@ def test_gc_stops_before_deleting_when_a_writer_slipped_in(
     keep = backup(gc_client, {"a": sample_data(50_000, seed=1)})
     doomed = backup(gc_client, {"b": sample_data(50_000, seed=2)})
     gc_client.delete_point(doomed)
-    store.before("list", "data/", lambda: abandoned_lease(writer_client.vault_leases(), "shared"))
+
+    def writer_ignores_the_gc() -> None:
+        lease = abandoned_lease(writer_client.vault_leases(), "shared")
+        while lease.name not in {info.name for info in store.list("locks/")}:
+            pass  # it ignores the GC's lease, but its own is listed before it writes data
+
+    store.before("list", "data/", writer_ignores_the_gc)
     before = {info.name for info in store.list("") if not info.name.startswith("locks/")}
     with pytest.raises(ConflictError, match="appeared"):
         gc_client.gc(grace=timedelta(0))
