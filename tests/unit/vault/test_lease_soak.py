@@ -222,7 +222,7 @@ def soak_store(request: pytest.FixtureRequest, tmp_path: Path) -> FaultyStore:
     store = FaultyStore(inner)
     if request.param == "faulty":
         store.add_latency(0.0002, seed=5)
-        store.delay_listings(2, "locks/")
+        store.delay_listings(1, "locks/")  # each lag costs the holder a 10 ms pause
     return store
 
 
