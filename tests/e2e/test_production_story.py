@@ -28,6 +28,7 @@ from strongroom.catalog import points as catalog_points
 from strongroom.catalog import runs as catalog_runs
 from strongroom.catalog.types import JobKind, JobState, PointState, Tier
 from strongroom.config.load import load_text
+from strongroom.daemon.compose import job_handlers, open_daemon
 from strongroom.engine.clock import ManualClock
 from strongroom.engine.context import Handler, JobContext, JobResult
 from strongroom.engine.daemon import Daemon, DaemonSettings
@@ -39,7 +40,7 @@ from strongroom.services.context import AppContext
 from strongroom.services.declare.apply import ApplyService
 from strongroom.services.retention.deletion import delete_recovery_point
 from strongroom.services.retention.lifecycle import run_lifecycle
-from strongroom.services.schedule import load_handlers, open_daemon, preview_schedule
+from strongroom.services.schedule import preview_schedule
 from strongroom.services.vaults.service import VaultService
 from tests.support.waiting import PATIENCE
 
@@ -297,7 +298,7 @@ class Slow:
 def test_a_job_running_when_its_completion_window_closes_is_aborted_without_a_point(
     world: World,
 ) -> None:
-    handlers = load_handlers(world.context)
+    handlers = job_handlers(world.context)
     slow = Slow(handlers[JobKind.BACKUP])
     daemon = world.daemon({**handlers, JobKind.BACKUP: slow})
     assert daemon.start(background=True)
@@ -394,7 +395,7 @@ def test_a_second_daemon_on_the_catalog_refuses_and_a_standby_never_fires(
         world.daemon().start(background=False)
     standby = Daemon(
         made_machine(world),
-        load_handlers(world.context),
+        job_handlers(world.context),
         DaemonSettings(**{**SETTINGS.__dict__, "standby": True}),
     )
     world.daemons.append(standby)

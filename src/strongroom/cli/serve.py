@@ -74,8 +74,8 @@ def serve(
     0; a second signal aborts them at once.
     """
     # The catalog and the engine load only when a command runs (tests/unit/cli/test_startup.py).
+    from strongroom.daemon.compose import open_daemon
     from strongroom.engine.daemon import DaemonSettings
-    from strongroom.services.schedule import open_daemon
 
     try:
         settings = DaemonSettings(

@@ -1,39 +1,23 @@
-"""Scheduling as users ask for it: preview when rules fire; assemble the daemon that fires them.
+"""Scheduling as users ask for it: preview when the rules of a plan fire.
 
 :func:`preview_schedule` reads a plan's rules from the catalog and works out their next
 fire times in each rule's timezone, exactly as the scheduler will (same parser, same
-``rate()`` anchor). :func:`open_daemon` builds the :class:`~strongroom.engine.daemon.Daemon`
-of ``strongroom serve`` with the job handlers (``strongroom.services.jobs.handlers``) and the
-lifecycle runner (``strongroom.services.retention.lifecycle``), each loaded when the daemon starts
-and left out, with a warning, where it is not installed.
+``rate()`` anchor). The daemon that fires them is assembled in :mod:`strongroom.daemon`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from types import ModuleType
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from strongroom.catalog import resources as catalog_resources
 from strongroom.catalog import schedules as catalog_schedules
-from strongroom.catalog.types import JobKind
 from strongroom.config.schedule import parse_schedule
-from strongroom.engine.context import Handler
-from strongroom.engine.daemon import Daemon, DaemonSettings, LifecycleHook
-from strongroom.engine.events import EventBus
-from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConfigError, NotFoundError
-from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
-from strongroom.services.jobs.history import prune_history
 
-HANDLERS_MODULE: Final = "strongroom.services.jobs.handlers"
-LIFECYCLE_MODULE: Final = "strongroom.services.retention.lifecycle"
 MAX_PREVIEW: Final = 1000
-_logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,71 +123,3 @@ def _preview(
     return RulePreview(
         plan, rule, expression, timezone, schedule.describe(), tuple(times), last_fired_at
     )
-
-
-def open_daemon(
-    context: AppContext, settings: DaemonSettings, *, history_days: int | None = None
-) -> Daemon:
-    """Build the daemon of ``strongroom serve`` over the context's catalog and clock.
-
-    With ``history_days``, the daemon's lifecycle hook also prunes the job history older
-    than that many days (:mod:`strongroom.services.jobs.history`), at most once a day.
-    """
-    bus = EventBus(context.catalog, context.clock)
-    machine = JobStateMachine(context.catalog, bus, context.clock)
-    handlers = load_handlers(context)
-    if not handlers:
-        _logger.warning(
-            "no job handlers are installed (%s); jobs will wait and expire", HANDLERS_MODULE
-        )
-    lifecycle = load_lifecycle(context)
-    if history_days is not None:
-        lifecycle = _with_history_pruning(context, lifecycle, history_days)
-    return Daemon(machine, handlers, settings, lifecycle=lifecycle)
-
-
-def _with_history_pruning(
-    context: AppContext, lifecycle: LifecycleHook | None, days: int
-) -> LifecycleHook:
-    """Run ``lifecycle`` (if any), then prune the history once per day of clock time."""
-    if days < 1:
-        raise ConfigError(f"--history-days must be at least 1, not {days}")
-    last: list[datetime] = []
-
-    def hook() -> object:
-        report = lifecycle() if lifecycle is not None else None
-        now = context.now()
-        if not last or now - last[0] >= timedelta(days=1):
-            last[:] = [now]
-            prune_history(context, older_than_days=days)
-        return report
-
-    return hook
-
-
-def load_handlers(context: AppContext) -> dict[JobKind, Handler]:
-    """Return the job handlers of ``strongroom.services.jobs.handlers``, or none if absent."""
-    module = _optional_module(HANDLERS_MODULE)
-    if module is None:
-        return {}
-    made: Mapping[Any, Handler] = module.handlers(context)
-    return {JobKind(kind): handler for kind, handler in made.items()}
-
-
-def load_lifecycle(context: AppContext) -> LifecycleHook | None:
-    """Return a hook running ``strongroom.services.retention.lifecycle.run_lifecycle``, or ``None``."""
-    module = _optional_module(LIFECYCLE_MODULE)
-    if module is None:
-        return None
-    run: Callable[[AppContext], object] = module.run_lifecycle
-    return lambda: run(context)
-
-
-def _optional_module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise  # the module exists but something it imports is missing: a real bug
-        _logger.info("%s is not installed", name)
-        return None

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from strongroom.catalog.models import EventRecord, Job, JobTransition
 from strongroom.catalog.types import JobState
+from strongroom.daemon.compose import open_daemon
 from strongroom.engine.clock import ManualClock
 from strongroom.engine.daemon import DaemonSettings
 from strongroom.errors import ConfigError
 from strongroom.services.jobs.history import prune_history
 from strongroom.services.retention import audit
-from strongroom.services.schedule import open_daemon
 from tests.support.cli import strongroom, text
 from tests.support.data import make_tree
 from tests.unit.services.operations_support import Ops

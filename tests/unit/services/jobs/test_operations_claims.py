@@ -19,6 +19,7 @@ from strongroom.catalog.settings import (
     write_concurrency_limits,
 )
 from strongroom.catalog.types import JobKind, JobState
+from strongroom.daemon.compose import open_daemon
 from strongroom.engine.context import Handler, JobContext, JobResult
 from strongroom.engine.daemon import DaemonSettings
 from strongroom.engine.recovery import recover_expired_leases
@@ -28,7 +29,6 @@ from strongroom.services.declare.apply import ApplyService
 from strongroom.services.jobs import operations
 from strongroom.services.jobs.handlers import handlers
 from strongroom.services.jobs.operations import OperationsService
-from strongroom.services.schedule import open_daemon
 from tests.support.catalog import most_running_at_once
 from tests.support.data import make_database, make_tree
 from tests.unit.services.apply_support import loaded

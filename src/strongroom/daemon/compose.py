@@ -1,0 +1,74 @@
+"""The composition root of ``strongroom serve``: the one place the daemon's parts are wired.
+
+:func:`open_daemon` builds the :class:`~strongroom.engine.daemon.Daemon` over an
+application context: the event bus and job state machine of its catalog, the executor's
+job handlers (:func:`job_handlers`, one per job kind strongroom runs) and the lifecycle
+runner, with job-history pruning when asked. Every part is imported here by name, so
+mypy and import-linter see the wiring and a renamed part breaks the build instead of
+giving a daemon that silently runs nothing. The API server, the metrics endpoint and
+the event rules join here when they exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from strongroom.catalog.types import JobKind
+from strongroom.engine.context import Handler
+from strongroom.engine.daemon import Daemon, DaemonSettings, LifecycleHook
+from strongroom.engine.events import EventBus
+from strongroom.engine.states import JobStateMachine
+from strongroom.errors import ConfigError
+from strongroom.services.context import AppContext
+from strongroom.services.jobs.handlers import handlers
+from strongroom.services.jobs.history import prune_history
+from strongroom.services.retention.lifecycle import run_lifecycle
+
+PLANNED_KINDS: Final = frozenset({JobKind.COPY, JobKind.DELETE})
+"""Job kinds the catalog knows but nothing creates yet (copy actions, delete jobs), so the
+daemon has no handler for them; a test keeps this and :func:`job_handlers` covering
+every :class:`~strongroom.catalog.types.JobKind` exactly once."""
+
+
+def job_handlers(context: AppContext) -> dict[JobKind, Handler]:
+    """Return the handler of every job kind strongroom runs, bound to ``context``."""
+    return handlers(context)
+
+
+def lifecycle_hook(context: AppContext, *, history_days: int | None = None) -> LifecycleHook:
+    """Return the daemon's lifecycle hook: run the lifecycle of every vault, then, with
+    ``history_days``, prune the job history older than that many days at most once per
+    day of clock time.
+
+    Raises ConfigError for ``history_days`` below one.
+    """
+    if history_days is not None and history_days < 1:
+        raise ConfigError(f"--history-days must be at least 1, not {history_days}")
+    last_pruned: list[datetime] = []
+
+    def hook() -> object:
+        report = run_lifecycle(context)
+        if history_days is not None:
+            now = context.now()
+            if not last_pruned or now - last_pruned[0] >= timedelta(days=1):
+                last_pruned[:] = [now]
+                prune_history(context, older_than_days=history_days)
+        return report
+
+    return hook
+
+
+def open_daemon(
+    context: AppContext, settings: DaemonSettings, *, history_days: int | None = None
+) -> Daemon:
+    """Build the daemon of ``strongroom serve`` over the context's catalog and clock.
+
+    With ``history_days``, its lifecycle hook also prunes the job history older than that
+    many days (:mod:`strongroom.services.jobs.history`), at most once a day. Raises
+    ConfigError for ``history_days`` below one.
+    """
+    bus = EventBus(context.catalog, context.clock)
+    machine = JobStateMachine(context.catalog, bus, context.clock)
+    lifecycle = lifecycle_hook(context, history_days=history_days)
+    return Daemon(machine, job_handlers(context), settings, lifecycle=lifecycle)
