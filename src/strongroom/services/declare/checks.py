@@ -22,10 +22,12 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from strongroom.catalog.resources import list_vaults
+from strongroom.config.issues import format_path
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import PolicyError
 from strongroom.services.declare.diff import Changes, Declared
-from strongroom.services.retention.policy import declared_lock_check, plan_retention_check
+from strongroom.services.retention.lock import check_declared_locks
+from strongroom.services.retention.policy import check_plan_policy
 from strongroom.services.vaults.service import registered_config
 
 
@@ -51,6 +53,37 @@ class ApplyCheck(Protocol):
     """A policy check: returns why it refuses the pending apply (nothing when it agrees)."""
 
     def __call__(self, pending: PendingApply, /) -> Sequence[str]: ...
+
+
+def plan_retention_check(pending: PendingApply) -> list[str]:
+    """Apply check: every plan being applied fits the locks and cold tiers of its vaults.
+
+    Vaults the apply does not declare are checked with the lock the catalog records (not
+    the one their stored configuration once declared: ``vault lock``/``unlock`` may have
+    changed it since).
+    """
+    declared = pending.declared.vaults or {}
+    vaults = {
+        name: config if name in declared else config.model_copy(update={"lock": None})
+        for name, config in pending.vaults().items()
+    }
+    return [
+        f"{format_path(finding.location)}: {finding.message}"
+        for plan_name, plan in sorted(pending.declared.plans.items())
+        for finding in check_plan_policy(
+            pending.session, plan, vaults, plan_name=plan_name, now=pending.now
+        )
+    ]
+
+
+def declared_lock_check(pending: PendingApply) -> list[str]:
+    """Apply check: no declared vault lock changes a lock the lock rules protect."""
+    return [
+        f"{format_path(finding.location)}: {finding.message}"
+        for finding in check_declared_locks(
+            pending.session, pending.declared.vaults or {}, now=pending.now
+        )
+    ]
 
 
 POLICY_CHECKS: tuple[ApplyCheck, ...] = (plan_retention_check, declared_lock_check)

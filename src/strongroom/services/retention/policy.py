@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -28,16 +28,12 @@ from strongroom.catalog.models import RecoveryPoint
 from strongroom.catalog.models import Vault as VaultRow
 from strongroom.catalog.types import Tier
 from strongroom.config.checks import check_references
-from strongroom.config.issues import Finding, format_path
+from strongroom.config.issues import Finding
 from strongroom.config.plans import PlanConfig
 from strongroom.config.types import Location
 from strongroom.config.vaults import SeparateStoreColdTier, VaultConfig
 from strongroom.errors import PolicyError
-from strongroom.services.retention.lock import check_declared_locks
 from strongroom.services.retention.lock_state import LockState
-
-if TYPE_CHECKING:
-    from strongroom.services.declare.checks import PendingApply
 
 KeepKind = Literal["legal_hold", "vault_lock", "cold_minimum"]
 
@@ -261,37 +257,3 @@ def _unsupported_cold_tiers(
 
 def _day(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
-
-
-# -- apply checks (the shape of ``services.declare.checks.ApplyCheck``) ---------------------
-
-
-def plan_retention_check(pending: PendingApply) -> list[str]:
-    """Apply check: every plan being applied fits the locks and cold tiers of its vaults.
-
-    Vaults the apply does not declare are checked with the lock the catalog records (not
-    the one their stored configuration once declared: ``vault lock``/``unlock`` may have
-    changed it since).
-    """
-    declared = pending.declared.vaults or {}
-    vaults = {
-        name: config if name in declared else config.model_copy(update={"lock": None})
-        for name, config in pending.vaults().items()
-    }
-    return [
-        f"{format_path(finding.location)}: {finding.message}"
-        for plan_name, plan in sorted(pending.declared.plans.items())
-        for finding in check_plan_policy(
-            pending.session, plan, vaults, plan_name=plan_name, now=pending.now
-        )
-    ]
-
-
-def declared_lock_check(pending: PendingApply) -> list[str]:
-    """Apply check: no declared vault lock changes a lock the lock rules protect."""
-    return [
-        f"{format_path(finding.location)}: {finding.message}"
-        for finding in check_declared_locks(
-            pending.session, pending.declared.vaults or {}, now=pending.now
-        )
-    ]

@@ -18,12 +18,9 @@ from strongroom.config.plans import PlanConfig
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import PolicyError
 from strongroom.services.declare.apply import ApplyService
+from strongroom.services.declare.checks import declared_lock_check, plan_retention_check
 from strongroom.services.retention.lock import VaultLockService, parse_lock
-from strongroom.services.retention.policy import (
-    check_plan_policy,
-    declared_lock_check,
-    plan_retention_check,
-)
+from strongroom.services.retention.policy import check_plan_policy
 from tests.unit.services.retention_support import World
 
 CONTINUOUS = {
