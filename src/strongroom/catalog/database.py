@@ -26,6 +26,7 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from strongroom.catalog.embedded import CATALOG_FILE
 from strongroom.catalog.migrate import upgrade
 from strongroom.errors import (
     AccessDeniedError,
@@ -36,7 +37,6 @@ from strongroom.errors import (
 )
 from strongroom.logs import get_logger, mask, register_secret
 
-CATALOG_FILE: Final = "catalog.db"
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
 POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
 

@@ -14,24 +14,18 @@ then read and tidy the generated file under ``migrations/versions``.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
+from strongroom.catalog.revisions import MIGRATIONS_DIR, packaged_head
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY: Final = 0x53524D47  # "SRMG": strongroom migrations
 """PostgreSQL advisory lock key held while migrating."""
-
-
-_REVISION_LINE: Final = re.compile(
-    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([0-9a-zA-Z_]+)['\"]", re.M
-)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -60,21 +54,6 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
-
-
-def packaged_head() -> str | None:
-    """Read the head revision from the migration files without importing Alembic.
-
-    Returns None when the files do not describe one linear history (then callers ask
-    Alembic, which knows every rule).
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            (revisions if kind == "revision" else parents).add(value)
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
 
 
 def is_current(engine: Engine) -> bool:

@@ -172,14 +172,21 @@ def test_the_choices_become_the_catalog_enums() -> None:
 
 CATALOG_MODULES = ("sqlalchemy", "alembic", "psycopg", "strongroom.catalog")
 """What a vault command on a vault registered in the embedded catalog must not load:
-looking the vault up reads one row with the standard library (services/vaults.py)."""
+looking the vault up reads one row with the standard library (catalog/embedded.py), so
+only the modules of :data:`STANDARD_LIBRARY_READS` may load."""
+STANDARD_LIBRARY_READS = (
+    "strongroom.catalog",
+    "strongroom.catalog.embedded",
+    "strongroom.catalog.revisions",
+)
+"""The catalog's modules that import nothing beyond the standard library."""
 
 _RUN_CLI = (
     "import atexit, json, sys\n"
     "from strongroom.cli.app import main\n"
     "def report():\n"
     "    loaded = sorted(m for m in sys.modules if any(m == r or m.startswith(r + '.') "
-    "for r in {roots!r}))\n"
+    "for r in {roots!r}) and m not in {allowed!r})\n"
     "    sys.stderr.write('\\nLOADED ' + json.dumps(loaded) + '\\n')\n"
     "atexit.register(report)\n"
     "main(sys.argv[1:])\n"
@@ -190,7 +197,12 @@ def _run_cli(home: Path, *args: str, stdin: bytes | None = None) -> tuple[bytes,
     """Run the CLI in a fresh interpreter; return its stdout and the catalog modules it
     had loaded when it exited."""
     result = subprocess.run(
-        [sys.executable, "-c", _RUN_CLI.format(roots=CATALOG_MODULES), *args],
+        [
+            sys.executable,
+            "-c",
+            _RUN_CLI.format(roots=CATALOG_MODULES, allowed=STANDARD_LIBRARY_READS),
+            *args,
+        ],
         input=stdin,
         capture_output=True,
         timeout=120,
@@ -206,7 +218,8 @@ def _run_cli(home: Path, *args: str, stdin: bytes | None = None) -> tuple[bytes,
 def test_vault_modules_do_not_import_the_catalog() -> None:
     probe = (
         "import json, sys; import strongroom.cli.vault, strongroom.services.vaults.service; "
-        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({CATALOG_MODULES!r}))))"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({CATALOG_MODULES!r}) "
+        f"and m not in {STANDARD_LIBRARY_READS!r})))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
@@ -240,19 +253,16 @@ def test_vault_backup_restore_points_verify_run_without_the_catalog(tmp_path: Pa
 
 
 def test_the_catalog_free_lookup_agrees_with_the_catalog(tmp_path: Path) -> None:
-    from strongroom.catalog.migrate import packaged_head as catalog_head
+    from strongroom.catalog.embedded import VaultRow, vault_settings_without_sqlalchemy
     from strongroom.config.vaults import VaultConfig
     from strongroom.errors import NotFoundError
     from strongroom.services.context import AppContext
-    from strongroom.services.vaults.service import (
-        VaultService,
-        lookup_without_catalog,
-        packaged_head,
-        register_vault,
-        registered_config,
-    )
+    from strongroom.services.vaults.registry import register_vault, registered_config
+    from strongroom.services.vaults.service import VaultService
 
-    assert packaged_head() == catalog_head()
+    def lookup_without_catalog(context: AppContext, name: str) -> VaultRow | None:
+        return vault_settings_without_sqlalchemy(context.home, context.catalog_url, name)
+
     context = AppContext(home=tmp_path / "home")
     assert lookup_without_catalog(context, "v") is None  # no catalog file yet: ask the catalog
     config = VaultConfig.model_validate(

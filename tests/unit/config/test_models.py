@@ -397,7 +397,7 @@ def test_warnings_are_collected_not_raised() -> None:
 
 
 def test_a_declared_vault_defaults_to_the_engine_defaults() -> None:
-    from strongroom.services.vaults.service import engine_settings
+    from strongroom.services.vaults.stores import engine_settings
     from strongroom.vault.config import VaultSettings
 
     declared = VaultConfig.model_validate({"url": "file:///srv/v", "key": KEY})

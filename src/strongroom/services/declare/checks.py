@@ -28,7 +28,7 @@ from strongroom.errors import PolicyError
 from strongroom.services.declare.diff import Changes, Declared
 from strongroom.services.retention.lock import check_declared_locks
 from strongroom.services.retention.policy import check_plan_policy
-from strongroom.services.vaults.service import registered_config
+from strongroom.services.vaults.registry import registered_config
 
 
 @dataclass(frozen=True)

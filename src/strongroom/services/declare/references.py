@@ -20,7 +20,7 @@ from strongroom.config.plans import PlanConfig
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError, ConflictError, NotFoundError, StrongroomError
 from strongroom.services.declare.resources import resource_model
-from strongroom.services.vaults.service import registered_config
+from strongroom.services.vaults.registry import registered_config
 
 _UNKNOWN = frozenset({"unknown_vault", "unknown_resource"})
 

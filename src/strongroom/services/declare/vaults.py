@@ -18,12 +18,11 @@ from sqlalchemy.exc import ArgumentError
 from strongroom.config.models import CatalogConfig
 from strongroom.config.secrets import resolve_secret
 from strongroom.config.vaults import KeyFileKey, VaultConfig
-from strongroom.errors import ConfigError, NotFoundError, SecretError, StrongroomError
+from strongroom.errors import ConfigError, SecretError, StrongroomError
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import key_provider
-from strongroom.services.vaults.service import engine_settings
+from strongroom.services.vaults.stores import open_or_create_vault
 from strongroom.storage.open import open_store, redact_url
-from strongroom.vault import Vault
 
 ErrorT = TypeVar("ErrorT", bound=StrongroomError)
 
@@ -66,18 +65,9 @@ def prepare_vault_store(context: AppContext, name: str, config: VaultConfig) -> 
                 hint="Put the vault's key file at that path, or fix key.path.",
             )
         provider = key_provider(key, create_key_file=True)
-        created = False
-        try:
-            vault = Vault.open(store, provider, cache_dir=context.cache_dir)
-        except NotFoundError:
-            vault = Vault.create(
-                store,
-                provider,
-                engine_settings(config),
-                label="initial",
-                cache_dir=context.cache_dir,
-            )
-            created = True
+        vault, created = open_or_create_vault(
+            store, provider, config, cache_dir=context.cache_dir, label="initial"
+        )
         with vault:
             description = vault.describe()
     except StrongroomError as error:

@@ -22,7 +22,7 @@ from strongroom.config.vaults import SeparateStoreColdTier, VaultConfig
 from strongroom.errors import IntegrityError, NotFoundError
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import key_provider
-from strongroom.services.vaults.service import engine_settings
+from strongroom.services.vaults.stores import open_or_create_vault
 from strongroom.storage.open import open_store
 from strongroom.vault import Vault
 
@@ -42,18 +42,9 @@ def open_cold_vault(context: AppContext, config: VaultConfig, *, create: bool) -
         raise NotFoundError(f"the vault at {config.url} has no separate-store cold tier")
     store = open_store(tier.url)
     provider = key_provider(config.key)
-    try:
-        vault = Vault.open(store, provider, cache_dir=context.cache_dir)
-    except NotFoundError:
-        if not create:
-            raise
-        vault = Vault.create(
-            store,
-            provider,
-            engine_settings(config),
-            label="cold tier",
-            cache_dir=context.cache_dir,
-        )
+    vault, _ = open_or_create_vault(
+        store, provider, config, cache_dir=context.cache_dir, label="cold tier", create=create
+    )
     with vault:
         yield vault
 

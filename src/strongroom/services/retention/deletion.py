@@ -33,7 +33,8 @@ from strongroom.services.retention import audit
 from strongroom.services.retention.cold_tier import open_cold_vault
 from strongroom.services.retention.lock_state import LockState
 from strongroom.services.retention.policy import Keep, check_deletable, deletion_blockers
-from strongroom.services.vaults.service import VaultService, registered_config
+from strongroom.services.vaults.registry import registered_config
+from strongroom.services.vaults.service import VaultService
 from strongroom.vault import Vault
 
 _logger = get_logger(__name__)

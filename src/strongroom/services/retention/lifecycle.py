@@ -50,7 +50,8 @@ from strongroom.services.retention.deletion import (
     open_point_vaults,
 )
 from strongroom.services.retention.policy import deletable_from
-from strongroom.services.vaults.service import VaultService, registered_config
+from strongroom.services.vaults.registry import registered_config
+from strongroom.services.vaults.service import VaultService
 from strongroom.storage.open import redact_url
 from strongroom.vault import GcReport, Vault
 

@@ -21,7 +21,7 @@ from strongroom.catalog.types import PointState, Tier
 from strongroom.config.vaults import NoColdTier, VaultConfig
 from strongroom.services.context import AppContext
 from strongroom.services.retention.lock_state import LockState
-from strongroom.services.vaults.service import registered_config
+from strongroom.services.vaults.registry import registered_config
 
 _LIVE = (PointState.AVAILABLE, PointState.PARTIAL, PointState.EXPIRED)
 

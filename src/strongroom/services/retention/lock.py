@@ -40,7 +40,7 @@ from strongroom.errors import ConfigError, NotFoundError, PolicyError
 from strongroom.services.context import AppContext
 from strongroom.services.retention import audit
 from strongroom.services.retention.lock_state import LockState
-from strongroom.services.vaults.service import register_vault
+from strongroom.services.vaults.registry import register_vault
 
 Action = Literal["set", "changed", "removed", "unchanged"]
 

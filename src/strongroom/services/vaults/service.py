@@ -1,44 +1,28 @@
 """Vault operations for operators and scripts: create, back up, list, restore, verify, keys.
 
-Vaults are registered in the catalog by name with their configuration (the same
-``VaultConfig`` model a config file declares: URL, key *setting* — never the key —
-chunking, compression, lock, cold tier). Opening a vault uses the key options given,
-else the registered key setting. Each vault keeps its index cache under ``HOME/cache``.
-
-Looking a vault up by name does not load the catalog (SQLAlchemy and its models cost more
-than half a second per command) when the catalog is the embedded SQLite file at the
-packaged schema revision: :func:`lookup_without_catalog` reads the one row with the
-standard library. Any other case (PostgreSQL, a file not yet migrated, anything
-unexpected) goes through the catalog as before.
+Vaults are registered in the catalog by name (:mod:`~strongroom.services.vaults.registry`).
+Opening a vault uses the key options given, else the registered key setting. Each vault
+keeps its index cache under ``HOME/cache``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from strongroom.config.vaults import EnvKey, KeyFileKey, PassphraseKey, VaultConfig
 from strongroom.errors import ConfigError, NotFoundError
 from strongroom.keys.derive import remember
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import KeyOptions, key_provider
+from strongroom.services.vaults.registry import register_vault, vault_config
+from strongroom.services.vaults.stores import open_or_create_vault
 from strongroom.storage.open import open_store
-from strongroom.vault.config import VaultSettings
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from strongroom.keys.providers import KeyProvider
     from strongroom.vault import (
         GcReport,
@@ -52,144 +36,6 @@ if TYPE_CHECKING:
     )
     from strongroom.vault.keyring import Wrappings
 
-CATALOG_FILE: Final = "catalog.db"
-"""The embedded catalog's file in the home folder (``strongroom.catalog.database``)."""
-_SQLITE_PREFIX: Final = "sqlite:///"
-_SQLITE_TIMEOUT_SECONDS: Final = 30.0
-_REVISION_LINE: Final = re.compile(
-    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([0-9a-zA-Z_]+)['\"]", re.M
-)
-
-
-def engine_settings(config: VaultConfig) -> VaultSettings:
-    """Translate a vault's configuration into the vault engine's creation settings."""
-    return VaultSettings(
-        chunk_min_size=config.chunking.min_size_bytes,
-        chunk_avg_size=config.chunking.average_size_bytes,
-        chunk_max_size=config.chunking.max_size_bytes,
-        compression=config.compression.algorithm,
-        compression_level=config.compression.level,
-        pack_target_size=config.pack_size_bytes,
-    )
-
-
-def register_vault(session: Session, name: str, config: VaultConfig, at: datetime) -> None:
-    """Record vault ``name`` and its configuration in the catalog (insert or update)."""
-    from strongroom.catalog.resources import upsert_vault
-
-    lock = config.lock
-    upsert_vault(
-        session,
-        name=name,
-        url=config.url,
-        at=at,
-        settings=config.model_dump(mode="json"),
-        lock_mode=lock.mode if lock else None,
-        lock_min_retention_days=lock.min_retention_days if lock else None,
-        lock_max_retention_days=lock.max_retention_days if lock else None,
-    )
-
-
-def registered_config(session: Session, name: str) -> VaultConfig:
-    """Return the configuration of vault ``name``; raises ``NotFoundError``."""
-    from strongroom.catalog.resources import get_vault
-
-    try:
-        row = get_vault(session, name)
-    except NotFoundError as error:
-        raise _no_vault(name) from error
-    return _parse_settings(name, row.settings)
-
-
-def _no_vault(name: str) -> NotFoundError:
-    return NotFoundError(
-        f"no vault named {name!r}",
-        hint="Create it with 'strongroom vault create NAME --url URL ...' or declare it "
-        "in a config file and run 'strongroom apply'.",
-    )
-
-
-def _parse_settings(name: str, settings: Any) -> VaultConfig:
-    try:
-        return VaultConfig.model_validate(settings)
-    except ValidationError as error:
-        raise ConfigError(f"the catalog's record of vault {name!r} is not valid: {error}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogRow:
-    """What :func:`lookup_without_catalog` found: the vault's stored settings, or None
-    when the catalog has no vault of that name."""
-
-    settings: Any | None
-
-
-def lookup_without_catalog(context: AppContext, name: str) -> CatalogRow | None:
-    """Read vault ``name``'s settings from the embedded SQLite catalog without SQLAlchemy.
-
-    Returns None when this cannot answer for sure, and the caller must ask the catalog:
-    the catalog is not a SQLite file (or not one this recognises), the file does not
-    exist, its schema is not the packaged head revision (the catalog would migrate it
-    first), or reading fails in any way. Never writes, never creates the file.
-    """
-    path = _sqlite_catalog_file(context)
-    head = packaged_head()
-    if path is None or head is None or not path.is_file():
-        return None
-    try:
-        connection = sqlite3.connect(
-            f"{path.absolute().as_uri()}?mode=ro",
-            uri=True,
-            timeout=_SQLITE_TIMEOUT_SECONDS,
-            isolation_level=None,
-        )
-        with closing(connection):
-            connection.execute("BEGIN")  # one read transaction: version and row agree
-            versions = [
-                row[0] for row in connection.execute("SELECT version_num FROM alembic_version")
-            ]
-            if versions != [head]:
-                return None
-            row = connection.execute(
-                "SELECT settings FROM vaults WHERE name = ?", (name,)
-            ).fetchone()
-        if row is None:
-            return CatalogRow(None)
-        settings = json.loads(row[0]) if isinstance(row[0], str | bytes) else None
-    except (sqlite3.Error, ValueError):
-        return None
-    return CatalogRow(settings) if isinstance(settings, dict) else None
-
-
-def _sqlite_catalog_file(context: AppContext) -> Path | None:
-    """The SQLite file of the context's catalog: ``HOME/catalog.db`` by default, or the
-    path of a plain ``sqlite:///PATH`` URL; None for anything else."""
-    url = context.catalog_url
-    if url is None:
-        return context.home / CATALOG_FILE
-    path = url.removeprefix(_SQLITE_PREFIX)
-    if path == url or not path or path == ":memory:" or any(c in path for c in "?#%"):
-        return None
-    return Path(path)
-
-
-@cache
-def packaged_head() -> str | None:
-    """The newest revision of the packaged catalog migrations, read from their files the
-    way ``strongroom.catalog.migrate.packaged_head`` does (a test keeps the two equal),
-    without importing the catalog. None unless the files describe one linear history."""
-    spec = importlib.util.find_spec("strongroom.catalog")
-    locations = spec.submodule_search_locations if spec is not None else None
-    if not locations:
-        return None
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (Path(next(iter(locations))) / "migrations" / "versions").glob("*.py"):
-        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            (revisions if kind == "revision" else parents).add(value)
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
-
 
 class VaultService:
     """The operations of ``strongroom vault …`` on one application context."""
@@ -198,18 +44,8 @@ class VaultService:
         self.context = context
 
     def config(self, name: str) -> VaultConfig:
-        """Return the registered configuration of vault ``name``; raises ``NotFoundError``.
-
-        Reads the embedded catalog file directly when it can (see
-        :func:`lookup_without_catalog`), else opens the catalog.
-        """
-        found = lookup_without_catalog(self.context, name)
-        if found is None:
-            with self.context.catalog.session(readonly=True) as session:
-                return registered_config(session, name)
-        if found.settings is None:
-            raise _no_vault(name)
-        return _parse_settings(name, found.settings)
+        """Return the registered configuration of vault ``name``; raises ``NotFoundError``."""
+        return vault_config(self.context, name)
 
     def create(self, name: str, config: VaultConfig) -> VaultDescription:
         """Create the vault ``config`` describes and register it as ``name``.
@@ -234,20 +70,15 @@ class VaultService:
         An existing vault at the URL is opened with the configured key instead, so
         declaring a vault that already exists adopts it.
         """
-        from strongroom.vault import Vault
-
         store = open_store(config.url)
         provider = key_provider(config.key, create_key_file=True)
-        try:
-            vault = Vault.open(store, provider, cache_dir=self.context.cache_dir)
-        except NotFoundError:
-            vault = Vault.create(
-                store,
-                provider,
-                engine_settings(config),
-                label="initial",
-                cache_dir=self.context.cache_dir,
-            )
+        vault, _ = open_or_create_vault(
+            store,
+            provider,
+            config,
+            cache_dir=self.context.cache_dir,
+            label="initial",
+        )
         with vault:
             description = vault.describe()
         with self.context.catalog.session() as session:
