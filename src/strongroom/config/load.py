@@ -33,6 +33,7 @@ from strongroom.config.issues import (
 from strongroom.config.models import SKIP_REFERENCE_CHECKS, StrongroomConfig
 from strongroom.config.plans import BackupRule, PlanConfig, Selection
 from strongroom.config.resources import ResourceConfig
+from strongroom.config.types import Location
 from strongroom.config.vaults import VaultConfig
 from strongroom.config.yamltree import ParsedDocument, line_of, parse_json, parse_yaml
 
@@ -129,25 +130,31 @@ def _analyse_aws(data: Mapping[str, Any]) -> tuple[list[Finding], StrongroomConf
     return [*conversion.findings, note], config
 
 
-def _issue(finding: Finding, document: ParsedDocument) -> ConfigIssue:
+def located_issue(
+    finding: Finding, document: ParsedDocument, location: Location | None = None
+) -> ConfigIssue:
+    """Return ``finding`` as an issue at ``location`` (default: the finding's own), with
+    the line of that place in ``document``."""
+    where = finding.location if location is None else location
     return ConfigIssue(
-        format_path(finding.location),
+        format_path(where),
         finding.message,
-        line_of(document.root, finding.location),
+        line_of(document.root, where),
         finding.severity,
         finding.code,
     )
 
 
-def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+def sort_issues(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """Return the issues errors first, then by line and path."""
     return sorted(
         issues, key=lambda issue: (issue.severity != "error", issue.line or 0, issue.path)
     )
 
 
-def _analyse(
-    text: str, capabilities: Capabilities | None
-) -> tuple[list[ConfigIssue], DocumentKind, StrongroomConfig | None]:
+def parse_document(text: str) -> tuple[ParsedDocument | None, list[ConfigIssue]]:
+    """Parse configuration text as YAML, else as JSON; return the document (None when
+    neither parses) and the syntax problems found, each with its path and line."""
     document, problems = parse_yaml(text)
     if document is None:
         json_document, json_problems = parse_json(text)
@@ -163,8 +170,15 @@ def _analyse(
         )
         for problem in problems
     ]
+    return document, issues
+
+
+def _analyse(
+    text: str, capabilities: Capabilities | None
+) -> tuple[list[ConfigIssue], DocumentKind, StrongroomConfig | None]:
+    document, issues = parse_document(text)
     if document is None:
-        return _sorted(issues), "strongroom", None
+        return sort_issues(issues), "strongroom", None
     data = {} if document.data is None else document.data
     if not isinstance(data, Mapping):
         issues.append(
@@ -175,14 +189,14 @@ def _analyse(
                 code="document_type",
             )
         )
-        return _sorted(issues), "strongroom", None
+        return sort_issues(issues), "strongroom", None
     kind = detect_document_kind(data)
     analyse = _analyse_aws if kind == "aws-backup-plan" else _analyse_strongroom
     findings, config = analyse(data)
     if capabilities is not None:
         findings += capability_findings(data, kind, capabilities)
-    issues += [_issue(finding, document) for finding in findings]
-    return _sorted(issues), kind, config
+    issues += [located_issue(finding, document) for finding in findings]
+    return sort_issues(issues), kind, config
 
 
 def validate_text(text: str, capabilities: Capabilities | None = None) -> list[ConfigIssue]:
@@ -194,7 +208,9 @@ def validate_text(text: str, capabilities: Capabilities | None = None) -> list[C
     return _analyse(text, capabilities)[0]
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[str | None, list[ConfigIssue]]:
+def read_text(path: str | os.PathLike[str]) -> tuple[str | None, list[ConfigIssue]]:
+    """Read a configuration file as UTF-8 text (a byte-order mark is dropped); return the
+    text, or None and the issue saying why it cannot be read. Never raises."""
     try:
         return Path(path).read_bytes().decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
@@ -217,7 +233,7 @@ def validate_file(
     unknown keys, wrong types, undeclared vaults … all come back as
     :class:`~strongroom.config.issues.ConfigIssue`.
     """
-    text, issues = _read(path)
+    text, issues = read_text(path)
     return issues if text is None else validate_text(text, capabilities)
 
 
@@ -245,7 +261,7 @@ def load_config(
     and ``apply`` give them), what cannot run yet is refused too.
     """
     source = os.fspath(path)
-    text, issues = _read(path)
+    text, issues = read_text(path)
     if text is None:
         raise error_for(source, issues)
     return load_text(text, source, capabilities)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
@@ -30,13 +29,18 @@ from strongroom.config.issues import (
     Finding,
     error_for,
     findings_from_validation_error,
-    format_path,
 )
-from strongroom.config.load import validate_text
+from strongroom.config.load import (
+    located_issue,
+    parse_document,
+    read_text,
+    sort_issues,
+    validate_text,
+)
 from strongroom.config.models import SKIP_REFERENCE_CHECKS, StrongroomConfig
 from strongroom.config.plans import PlanConfig
 from strongroom.config.types import Location
-from strongroom.config.yamltree import ParsedDocument, line_of, parse_json, parse_yaml
+from strongroom.config.yamltree import ParsedDocument
 from strongroom.services.declare.capabilities import capabilities
 
 DocumentKind = Literal["strongroom", "aws-backup-plan", "strongroom-plan", "strongroom-plans"]
@@ -84,34 +88,6 @@ class Validation:
         return not self.errors
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[str | None, list[ConfigIssue]]:
-    try:
-        return Path(path).read_bytes().decode("utf-8-sig"), []
-    except UnicodeDecodeError as error:
-        return None, [ConfigIssue("", f"the file is not UTF-8 text (byte {error.start})")]
-    except OSError as error:
-        return None, [ConfigIssue("", f"cannot read the file: {error.strerror or error}")]
-
-
-def _parse(text: str) -> tuple[ParsedDocument | None, list[ConfigIssue]]:
-    document, problems = parse_yaml(text)
-    if document is None:
-        json_document, json_problems = parse_json(text)
-        if json_document is not None:
-            document, problems = json_document, json_problems
-    issues = [
-        ConfigIssue(
-            format_path(problem.finding.location),
-            problem.finding.message,
-            problem.line,
-            problem.finding.severity,
-            problem.finding.code,
-        )
-        for problem in problems
-    ]
-    return document, issues
-
-
 def _kind(data: object) -> DocumentKind:
     if not isinstance(data, Mapping):
         return "strongroom"
@@ -122,16 +98,6 @@ def _kind(data: object) -> DocumentKind:
     if "plans" in data and data.keys() <= _PLANS_KEYS:
         return "strongroom-plans"
     return "strongroom"
-
-
-def _issue(finding: Finding, document: ParsedDocument, location: Location) -> ConfigIssue:
-    return ConfigIssue(
-        format_path(location),
-        finding.message,
-        line_of(document.root, location),
-        finding.severity,
-        finding.code,
-    )
 
 
 def _validate_plans(raw_plans: object) -> tuple[list[Finding], dict[str, PlanConfig]]:
@@ -149,14 +115,14 @@ def _single_plan(
     if not isinstance(name, str):
         message = "required key is missing" if name is None else "expected the plan's name"
         location: Location = ("name",) if "name" in data else ()
-        return [_issue(Finding(location, "missing", message), document, location)], {}
+        return [located_issue(Finding(location, "missing", message), document, location)], {}
     body = {key: value for key, value in data.items() if key != "name"}
     findings, plans = _validate_plans({name: body})
     issues = []
     for finding in findings:
         inner = finding.location[2:] if finding.location[:2] == ("plans", name) else ()
         location = inner if inner or len(finding.location) < 2 else ("name",)
-        issues.append(_issue(finding, document, location))
+        issues.append(located_issue(finding, document, location))
     return issues, plans
 
 
@@ -168,7 +134,7 @@ def _plan_issues(
     What cannot run yet (a copy action) is one of them.
     """
     refused = [
-        _issue(finding, document, finding.location)
+        located_issue(finding, document, finding.location)
         for finding in capability_findings(data, kind, capabilities())
     ]
     issues, plans = _plan_issues_of_kind(kind, data, document)
@@ -180,7 +146,7 @@ def _plan_issues_of_kind(
 ) -> tuple[list[ConfigIssue], dict[str, PlanConfig]]:
     if kind == "aws-backup-plan":
         conversion = analyse_aws_document(data)
-        issues = [_issue(f, document, f.location) for f in conversion.findings]
+        issues = [located_issue(f, document, f.location) for f in conversion.findings]
         if conversion.plan is None or conversion.plan_name is None:
             return issues, {}
         return issues, {conversion.plan_name: conversion.plan}
@@ -188,20 +154,14 @@ def _plan_issues_of_kind(
         return _single_plan(data, document)
     if kind == "strongroom-plans":
         findings, plans = _validate_plans(data["plans"])
-        return [_issue(f, document, f.location) for f in findings], plans
+        return [located_issue(f, document, f.location) for f in findings], plans
     extra = sorted(str(key) for key in data if key not in _PLANS_KEYS)
     message = (
         "create-plan reads plans only: a plan ({name, rules, selections}), {plans: {...}} or "
         "an AWS Backup plan document; declare vaults and resources with 'strongroom apply'"
     )
     location = (extra[0],) if extra else ()
-    return [_issue(Finding(location, "plan_document", message), document, location)], {}
-
-
-def _sorted(issues: list[ConfigIssue]) -> tuple[ConfigIssue, ...]:
-    return tuple(
-        sorted(issues, key=lambda issue: (issue.severity != "error", issue.line or 0, issue.path))
-    )
+    return [located_issue(Finding(location, "plan_document", message), document, location)], {}
 
 
 def read_plan_document(path: str | os.PathLike[str]) -> PlanDocument:
@@ -211,11 +171,11 @@ def read_plan_document(path: str | os.PathLike[str]) -> PlanDocument:
     honour is used) listing every problem as ``FILE:LINE: path: message``.
     """
     source = os.fspath(path)
-    text, issues = _read(path)
+    text, issues = read_text(path)
     plans: dict[str, PlanConfig] = {}
     kind: DocumentKind = "strongroom-plans"
     if text is not None:
-        document, issues = _parse(text)
+        document, issues = parse_document(text)
         if document is not None:
             data = document.data if isinstance(document.data, Mapping) else {}
             if not data:
@@ -224,7 +184,7 @@ def read_plan_document(path: str | os.PathLike[str]) -> PlanDocument:
                 kind = _kind(data)
                 found, plans = _plan_issues(kind, data, document)
                 issues += found
-    errors = [issue for issue in _sorted(issues) if issue.severity == "error"]
+    errors = [issue for issue in sort_issues(issues) if issue.severity == "error"]
     if errors or not plans:
         raise error_for(source, errors or [ConfigIssue("", "the document holds no plan")])
     warnings = tuple(issue for issue in issues if issue.severity == "warning")
@@ -239,15 +199,15 @@ def validate_document(path: str | os.PathLike[str]) -> Validation:
     vaults and resources are checked against the catalog by ``create-plan`` only).
     """
     source = os.fspath(path)
-    text, issues = _read(path)
+    text, issues = read_text(path)
     if text is None:
         return Validation(source, "strongroom", tuple(issues))
-    document, parse_issues = _parse(text)
+    document, parse_issues = parse_document(text)
     data = document.data if document is not None else None
     kind = _kind(data)
     if kind == "strongroom-plan" and document is not None and isinstance(data, Mapping):
         found, _ = _plan_issues(kind, data, document)
-        return Validation(source, kind, _sorted(parse_issues + found))
+        return Validation(source, kind, tuple(sort_issues(parse_issues + found)))
     # {plans: ...} alone is a configuration too: apply checks it as one.
     kind = "strongroom" if kind == "strongroom-plans" else kind
     return Validation(source, kind, tuple(validate_text(text, capabilities())))
