@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from strongroom.cli.common import OutputOption, app_context
-from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
+from strongroom.cli.render import OutputFormat, print_result, print_table, stdout
 
 if TYPE_CHECKING:
     from strongroom.config.issues import ConfigIssue
@@ -59,17 +59,8 @@ def validate(
     from strongroom.services.declare.documents import KIND_LABELS, validate_document
 
     result = validate_document(file)
-    if output is OutputFormat.json:
-        print_json(
-            {
-                "file": result.source,
-                "kind": result.kind,
-                "valid": result.valid,
-                "errors": [_issue_json(issue) for issue in result.errors],
-                "warnings": [_issue_json(issue) for issue in result.warnings],
-            }
-        )
-    else:
+
+    def for_people() -> None:
         for issue in result.issues:
             stdout.print(escape(issue.render(result.source)), highlight=False)
         counts = (
@@ -78,6 +69,18 @@ def validate(
         verdict = "valid" if result.valid else "invalid"
         label = KIND_LABELS[result.kind]
         stdout.print(f"{escape(result.source)}: {verdict} {label} ({counts})", highlight=False)
+
+    print_result(
+        output,
+        lambda: {
+            "file": result.source,
+            "kind": result.kind,
+            "valid": result.valid,
+            "errors": [_issue_json(issue) for issue in result.errors],
+            "warnings": [_issue_json(issue) for issue in result.warnings],
+        },
+        for_people,
+    )
     if not result.valid:
         raise typer.Exit(_INVALID_EXIT)
 
@@ -97,36 +100,34 @@ def _change_line(change: Change) -> str:
 
 
 def _render_report(report: ApplyReport, output: OutputFormat) -> None:
-    if output is OutputFormat.json:
-        print_json(report.as_json())
-        return
-    stdout.print(f"catalog: {escape(report.catalog)}", highlight=False)
-    for change in report.changes:
-        if change.action != "keep":
+    def for_people() -> None:
+        stdout.print(f"catalog: {escape(report.catalog)}", highlight=False)
+        for change in report.changes:
+            if change.action != "keep":
+                stdout.print(_change_line(change), highlight=False)
+        kept = [change for change in report.changes if change.action == "keep"]
+        for change in kept:
             stdout.print(_change_line(change), highlight=False)
-    kept = [change for change in report.changes if change.action == "keep"]
-    for change in kept:
-        stdout.print(_change_line(change), highlight=False)
-    for plan, resources in report.selections.items():
-        chosen = ", ".join(resources) if resources else "nothing"
-        stdout.print(f"plan {escape(plan)} selects: {escape(chosen)}", highlight=False)
-    for issue in report.warnings:
-        where = issue.render(report.source) if issue.path or issue.line else issue.message
-        prefix = "" if issue.path or issue.line else "warning: "
-        stdout.print(f"[yellow]{escape(prefix + where)}[/]", highlight=False)
-    counts = report.counts()
-    summary = (
-        f"{counts['create']} to create, {counts['update']} to update, {counts['remove']} to remove"
-    )
-    if report.dry_run:
-        stdout.print(f"dry run: {summary}; nothing was changed")
-    elif report.changed:
-        stdout.print(
-            f"applied: {counts['create']} created, {counts['update']} updated, "
-            f"{counts['remove']} removed"
-        )
-    else:
-        stdout.print("no changes: the catalog already holds what the file declares")
+        for plan, resources in report.selections.items():
+            chosen = ", ".join(resources) if resources else "nothing"
+            stdout.print(f"plan {escape(plan)} selects: {escape(chosen)}", highlight=False)
+        for issue in report.warnings:
+            where = issue.render(report.source) if issue.path or issue.line else issue.message
+            prefix = "" if issue.path or issue.line else "warning: "
+            stdout.print(f"[yellow]{escape(prefix + where)}[/]", highlight=False)
+        counts = report.counts()
+        summary = f"{counts['create']} to create, {counts['update']} to update, {counts['remove']} to remove"
+        if report.dry_run:
+            stdout.print(f"dry run: {summary}; nothing was changed")
+        elif report.changed:
+            stdout.print(
+                f"applied: {counts['create']} created, {counts['update']} updated, "
+                f"{counts['remove']} removed"
+            )
+        else:
+            stdout.print("no changes: the catalog already holds what the file declares")
+
+    print_result(output, lambda: report.as_json(), for_people)
 
 
 def apply(
@@ -190,39 +191,40 @@ def list_plans(ctx: typer.Context, output: OutputOption = OutputFormat.table) ->
     from strongroom.services.declare.listing import list_plan_views
 
     plans = list_plan_views(app_context(ctx))
-    if output is OutputFormat.json:
-        print_json([plan.as_json() for plan in plans])
-        return
-    rows: list[list[object]] = []
-    for plan in plans:
-        selected = ", ".join(plan.selected) or "nothing"
-        for index, rule in enumerate(plan.rules):
-            lifecycle = rule.lifecycle
-            keep = [
-                f"cold after {lifecycle['move_to_cold_after_days']}d"
-                if lifecycle.get("move_to_cold_after_days")
-                else "",
-                f"delete after {lifecycle['delete_after_days']}d"
-                if lifecycle.get("delete_after_days")
-                else "",
-            ]
-            rows.append(
-                [
-                    plan.name if index == 0 else "",
-                    rule.name,
-                    rule.schedule or "",
-                    rule.timezone,
-                    f"{rule.start_window_minutes}/{rule.completion_window_minutes} min",
-                    rule.target_vault,
-                    ", ".join(part for part in keep if part) or "keep forever",
-                    selected if index == 0 else "",
+
+    def for_people() -> None:
+        rows: list[list[object]] = []
+        for plan in plans:
+            selected = ", ".join(plan.selected) or "nothing"
+            for index, rule in enumerate(plan.rules):
+                lifecycle = rule.lifecycle
+                keep = [
+                    f"cold after {lifecycle['move_to_cold_after_days']}d"
+                    if lifecycle.get("move_to_cold_after_days")
+                    else "",
+                    f"delete after {lifecycle['delete_after_days']}d"
+                    if lifecycle.get("delete_after_days")
+                    else "",
                 ]
-            )
-    print_table(
-        "plans",
-        ["plan", "rule", "schedule", "timezone", "windows", "vault", "lifecycle", "selects"],
-        rows,
-    )
+                rows.append(
+                    [
+                        plan.name if index == 0 else "",
+                        rule.name,
+                        rule.schedule or "",
+                        rule.timezone,
+                        f"{rule.start_window_minutes}/{rule.completion_window_minutes} min",
+                        rule.target_vault,
+                        ", ".join(part for part in keep if part) or "keep forever",
+                        selected if index == 0 else "",
+                    ]
+                )
+        print_table(
+            "plans",
+            ["plan", "rule", "schedule", "timezone", "windows", "vault", "lifecycle", "selects"],
+            rows,
+        )
+
+    print_result(output, lambda: [plan.as_json() for plan in plans], for_people)
 
 
 def list_resources(
@@ -236,59 +238,69 @@ def list_resources(
     from strongroom.services.declare.listing import list_resource_views
 
     resources = list_resource_views(app_context(ctx), type=type)
-    if output is OutputFormat.json:
-        print_json([resource.as_json() for resource in resources])
-        return
-    print_table(
-        "resources",
-        ["name", "type", "tags", "plans", "last recovery point"],
-        [
+
+    def for_people() -> None:
+        print_table(
+            "resources",
+            ["name", "type", "tags", "plans", "last recovery point"],
             [
-                resource.name,
-                resource.type,
-                ", ".join(f"{key}={value}" for key, value in resource.tags.items()),
-                ", ".join(resource.plans),
-                (
-                    f"{resource.last_point.id[:12]} "
-                    f"{resource.last_point.created_at.isoformat(timespec='seconds')} "
-                    f"in {resource.last_point.vault}"
-                )
-                if resource.last_point
-                else "none",
-            ]
-            for resource in resources
-        ],
-    )
+                [
+                    resource.name,
+                    resource.type,
+                    ", ".join(f"{key}={value}" for key, value in resource.tags.items()),
+                    ", ".join(resource.plans),
+                    (
+                        f"{resource.last_point.id[:12]} "
+                        f"{resource.last_point.created_at.isoformat(timespec='seconds')} "
+                        f"in {resource.last_point.vault}"
+                    )
+                    if resource.last_point
+                    else "none",
+                ]
+                for resource in resources
+            ],
+        )
+
+    print_result(output, lambda: [resource.as_json() for resource in resources], for_people)
 
 
 def _render_rebuild(report: RebuildReport, output: OutputFormat) -> None:
-    if output is OutputFormat.json:
-        print_json(report.as_json())
-        return
-    print_table(
-        "catalog rebuild",
-        ["vault", "manifests", "recorded", "present", "revived", "missing", "skipped", "damaged"],
-        [
+    def for_people() -> None:
+        print_table(
+            "catalog rebuild",
             [
-                vault.vault,
-                vault.manifests,
-                vault.recorded,
-                vault.present,
-                vault.revived,
-                vault.missing,
-                len(vault.skipped),
-                len(vault.damaged),
-            ]
-            for vault in report.vaults
-        ],
-    )
-    for vault in report.vaults:
-        if vault.error:
-            stdout.print(f"[red]vault {escape(vault.vault)}: {escape(vault.error)}[/]")
-        for point_id, reason in vault.skipped.items():
-            stdout.print(f"skipped {point_id[:12]} in {escape(vault.vault)}: {escape(reason)}")
-        for point_id, reason in vault.damaged.items():
-            stdout.print(f"damaged {point_id[:12]} in {escape(vault.vault)}: {escape(reason)}")
+                "vault",
+                "manifests",
+                "recorded",
+                "present",
+                "revived",
+                "missing",
+                "skipped",
+                "damaged",
+            ],
+            [
+                [
+                    vault.vault,
+                    vault.manifests,
+                    vault.recorded,
+                    vault.present,
+                    vault.revived,
+                    vault.missing,
+                    len(vault.skipped),
+                    len(vault.damaged),
+                ]
+                for vault in report.vaults
+            ],
+        )
+        for vault in report.vaults:
+            if vault.error:
+                stdout.print(f"[red]vault {escape(vault.vault)}: {escape(vault.error)}[/]")
+            for point_id, reason in vault.skipped.items():
+                stdout.print(f"skipped {point_id[:12]} in {escape(vault.vault)}: {escape(reason)}")
+            for point_id, reason in vault.damaged.items():
+                stdout.print(f"damaged {point_id[:12]} in {escape(vault.vault)}: {escape(reason)}")
+
+    print_result(output, lambda: report.as_json(), for_people)
 
 
 @catalog_app.command()
@@ -335,12 +347,13 @@ def prune_history(
     from strongroom.services.jobs.history import prune_history as prune
 
     report = prune(app_context(ctx), older_than_days=older_than_days, dry_run=dry_run)
-    if output is OutputFormat.json:
-        print_json(report.as_json())
-        return
-    verb = "would prune" if report.dry_run else "pruned"
-    stdout.print(
-        f"{verb} {report.events} job events and {report.transitions} job transitions "
-        f"from before {report.before.isoformat()}",
-        highlight=False,
-    )
+
+    def for_people() -> None:
+        verb = "would prune" if report.dry_run else "pruned"
+        stdout.print(
+            f"{verb} {report.events} job events and {report.transitions} job transitions "
+            f"from before {report.before.isoformat()}",
+            highlight=False,
+        )
+
+    print_result(output, lambda: report.as_json(), for_people)

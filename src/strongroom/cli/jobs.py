@@ -20,7 +20,7 @@ from strongroom.cli.render import (
     OutputFormat,
     attempts_text,
     print_error,
-    print_json,
+    print_result,
     print_table,
     stderr,
     stdout,
@@ -219,7 +219,7 @@ def start_and_follow(
     service: OperationsService, job: JobView, *, wait: bool, output: OutputFormat
 ) -> None:
     """Queue-and-return, or (``--wait``) run the job here and exit with its outcome."""
-    from strongroom.engine.views import description_document, job_document
+    from strongroom.engine.views import job_document
 
     if not wait:
         stderr.print(
@@ -228,19 +228,12 @@ def start_and_follow(
             f"{job.id}', or give --wait to run it here.",
             highlight=False,
         )
-        if output is OutputFormat.json:
-            print_json(job_document(job))
-        else:
-            typer.echo(job.id)
+        print_result(output, lambda: job_document(job), lambda: typer.echo(job.id))
         return
     label = f"{job.kind.value} {job.resource or job.vault or ''}".strip()
     with JobFollower(label) as follower:
         final = service.run(job.id, on_update=follower)
-    if output is OutputFormat.json:
-        described = service.describe_job(final.id)
-        print_json(description_document(described.job, described.transitions))
-    else:
-        render_job(final)
+    print_result(output, lambda: _described(service, final.id), lambda: render_job(final))
     finish(final)
 
 
@@ -297,23 +290,26 @@ def describe_job(
     from strongroom.engine.views import description_document
 
     description = operations(ctx).describe_job(job_id)
-    if output is OutputFormat.json:
-        print_json(description_document(description.job, description.transitions))
-        return
-    render_job(description.job)
-    print_table(
-        "transitions",
-        ["at", "from", "to", "attempt", "reason"],
-        [
+
+    def for_people() -> None:
+        render_job(description.job)
+        print_table(
+            "transitions",
+            ["at", "from", "to", "attempt", "reason"],
             [
-                item.at.isoformat(timespec="seconds"),
-                item.from_state.value if item.from_state else "-",
-                item.to_state.value,
-                item.attempt,
-                item.reason,
-            ]
-            for item in description.transitions
-        ],
+                [
+                    item.at.isoformat(timespec="seconds"),
+                    item.from_state.value if item.from_state else "-",
+                    item.to_state.value,
+                    item.attempt,
+                    item.reason,
+                ]
+                for item in description.transitions
+            ],
+        )
+
+    print_result(
+        output, lambda: description_document(description.job, description.transitions), for_people
     )
 
 
@@ -324,7 +320,6 @@ def wait_job(
 
     The same as giving --wait when the job was started (see 'start-backup --help').
     """
-    from strongroom.engine.views import description_document
 
     service = operations(ctx)
     job = service.describe_job(job_id).job
@@ -334,11 +329,7 @@ def wait_job(
         label = f"{job.kind.value} {job.resource or job.vault or ''}".strip()
         with JobFollower(label) as follower:
             final = service.run(job.id, on_update=follower)
-    if output is OutputFormat.json:
-        described = service.describe_job(final.id)
-        print_json(description_document(described.job, described.transitions))
-    else:
-        render_job(final)
+    print_result(output, lambda: _described(service, final.id), lambda: render_job(final))
     finish(final)
 
 
@@ -361,3 +352,11 @@ def cancel_job(
         )
     else:
         stdout.print(f"job {job.id} is {job.state.value}", highlight=False)
+
+
+def _described(service: OperationsService, job_id: str) -> dict[str, Any]:
+    """The JSON document of job ``job_id`` with its transitions (as ``describe-job`` prints)."""
+    from strongroom.engine.views import description_document
+
+    described = service.describe_job(job_id)
+    return description_document(described.job, described.transitions)

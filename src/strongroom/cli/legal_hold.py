@@ -8,7 +8,7 @@ import typer
 
 from strongroom.cli.common import OutputOption, app_context
 from strongroom.cli.lock import current_actor
-from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
+from strongroom.cli.render import OutputFormat, print_result, print_table, stdout
 
 if TYPE_CHECKING:
     from strongroom.services.retention.legal_hold import Hold, LegalHoldService
@@ -65,31 +65,35 @@ def list_holds(
 ) -> None:
     """List the recovery points on legal hold, oldest hold first."""
     holds = _service(ctx).list(vault=vault)
-    if output is OutputFormat.json:
-        print_json([hold.to_json() for hold in holds])
-        return
-    if not holds:
-        stdout.print("no recovery point is on legal hold")
-        return
-    print_table(
-        "legal holds",
-        ["point", "vault", "resource", "since", "by", "reason"],
-        [
+
+    def for_people() -> None:
+        if not holds:
+            stdout.print("no recovery point is on legal hold")
+            return
+        print_table(
+            "legal holds",
+            ["point", "vault", "resource", "since", "by", "reason"],
             [
-                hold.point_id[:12],
-                hold.vault,
-                hold.resource,
-                hold.at.isoformat(timespec="seconds") if hold.at else "?",
-                hold.by or "?",
-                hold.reason or "",
-            ]
-            for hold in holds
-        ],
-    )
+                [
+                    hold.point_id[:12],
+                    hold.vault,
+                    hold.resource,
+                    hold.at.isoformat(timespec="seconds") if hold.at else "?",
+                    hold.by or "?",
+                    hold.reason or "",
+                ]
+                for hold in holds
+            ],
+        )
+
+    print_result(output, lambda: [hold.to_json() for hold in holds], for_people)
 
 
 def _print_one(hold: Hold, output: OutputFormat, what: str) -> None:
-    if output is OutputFormat.json:
-        print_json(hold.to_json())
-        return
-    stdout.print(f"recovery point {hold.point_id[:12]} ({hold.vault}) {what}", highlight=False)
+    print_result(
+        output,
+        lambda: hold.to_json(),
+        lambda: stdout.print(
+            f"recovery point {hold.point_id[:12]} ({hold.vault}) {what}", highlight=False
+        ),
+    )

@@ -8,7 +8,7 @@ import typer
 
 from strongroom.cli.common import OutputOption, app_context
 from strongroom.cli.lock import current_actor
-from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
+from strongroom.cli.render import OutputFormat, print_result, print_table, stdout
 
 if TYPE_CHECKING:
     from strongroom.services.retention.lifecycle import LifecycleReport
@@ -38,17 +38,20 @@ def preview(
     from strongroom.services.retention.lifecycle_preview import preview_lifecycle
 
     points = preview_lifecycle(app_context(ctx), vault=vault)
-    if output is OutputFormat.json:
-        print_json([point.to_json() for point in points])
-        return
-    if not points:
-        stdout.print("no recovery points in the catalog" + (f" for vault {vault}" if vault else ""))
-        return
-    print_table(
-        "lifecycle preview",
-        ["point", "vault", "resource", "created", "tier", "moves", "deleted", "kept by"],
-        [_preview_row(point) for point in points],
-    )
+
+    def for_people() -> None:
+        if not points:
+            stdout.print(
+                "no recovery points in the catalog" + (f" for vault {vault}" if vault else "")
+            )
+            return
+        print_table(
+            "lifecycle preview",
+            ["point", "vault", "resource", "created", "tier", "moves", "deleted", "kept by"],
+            [_preview_row(point) for point in points],
+        )
+
+    print_result(output, lambda: [point.to_json() for point in points], for_people)
 
 
 def _preview_row(point: PointLifecycle) -> list[str]:
@@ -89,10 +92,8 @@ def run(
     report = run_lifecycle(
         app_context(ctx), vault=vault, dry_run=dry_run, gc=gc, actor=current_actor()
     )
-    if output is OutputFormat.json:
-        print_json(report.to_json())
-    else:
-        _print_report(report)
+
+    print_result(output, lambda: report.to_json(), lambda: _print_report(report))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -15,7 +15,13 @@ import typer
 from rich.markup import escape
 
 from strongroom.cli.common import OutputOption, app_context
-from strongroom.cli.render import OutputFormat, print_json, print_table, stderr, stdout
+from strongroom.cli.render import (
+    OutputFormat,
+    print_result,
+    print_table,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from strongroom.services.retention.lock import LockChange, VaultLockService
@@ -138,18 +144,26 @@ def lock_status(
         }
         for event in status.history
     ]
-    if output is OutputFormat.json:
-        print_json(
-            {"vault": name, "summary": status.summary, **status.state.to_json(), "history": history}
-        )
-        return
-    stdout.print(f"vault {name}: {status.summary}", highlight=False)
-    if history:
-        print_table(
-            f"lock history of {name}",
-            ["at", "event", "by", "details"],
-            [[item["at"], item["event"], item["actor"], _details(item)] for item in history],
-        )
+
+    def for_people() -> None:
+        stdout.print(f"vault {name}: {status.summary}", highlight=False)
+        if history:
+            print_table(
+                f"lock history of {name}",
+                ["at", "event", "by", "details"],
+                [[item["at"], item["event"], item["actor"], _details(item)] for item in history],
+            )
+
+    print_result(
+        output,
+        lambda: {
+            "vault": name,
+            "summary": status.summary,
+            **status.state.to_json(),
+            "history": history,
+        },
+        for_people,
+    )
 
 
 def _details(item: dict[str, Any]) -> str:
@@ -170,19 +184,21 @@ def _details(item: dict[str, Any]) -> str:
 
 
 def _print_change(ctx: typer.Context, change: LockChange, output: OutputFormat) -> None:
-    if output is OutputFormat.json:
-        print_json(
-            {
-                "vault": change.vault,
-                "action": change.action,
-                "before": change.before.to_json(),
-                "after": change.after.to_json(),
-                "warnings": list(change.warnings),
-            }
-        )
-        return
-    summary = change.after.describe(app_context(ctx).now())
-    what = "unchanged" if change.action == "unchanged" else f"lock {change.action}"
-    stdout.print(f"vault {change.vault}: {what}: {summary}", highlight=False)
-    for warning in change.warnings:
-        stderr.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    def for_people() -> None:
+        summary = change.after.describe(app_context(ctx).now())
+        what = "unchanged" if change.action == "unchanged" else f"lock {change.action}"
+        stdout.print(f"vault {change.vault}: {what}: {summary}", highlight=False)
+        for warning in change.warnings:
+            stderr.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+
+    print_result(
+        output,
+        lambda: {
+            "vault": change.vault,
+            "action": change.action,
+            "before": change.before.to_json(),
+            "after": change.after.to_json(),
+            "warnings": list(change.warnings),
+        },
+        for_people,
+    )

@@ -14,7 +14,7 @@ from typer.core import TyperCommand
 
 from strongroom.cli import jobs
 from strongroom.cli.common import OutputOption, app_context, human_size
-from strongroom.cli.render import OutputFormat, attempts_text, print_json, print_table
+from strongroom.cli.render import OutputFormat, attempts_text, print_result, print_table
 from strongroom.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -203,44 +203,45 @@ def list_backups(
         since=parse_since(since, context.now()) if since else None,
         limit=limit,
     )
-    if output is OutputFormat.json:
-        print_json([job_document(job) for job in found])
-        return
-    rows: list[list[Any]] = []
-    for job in found:
-        result = job.result or {}
-        duration = duration_seconds(job)
-        size = result.get("logical_size")
-        rows.append(
+
+    def for_people() -> None:
+        rows: list[list[Any]] = []
+        for job in found:
+            result = job.result or {}
+            duration = duration_seconds(job)
+            size = result.get("logical_size")
+            rows.append(
+                [
+                    job.id[:8],
+                    job.resource or "-",
+                    job.vault or "-",
+                    job.rule or "-",
+                    job.state.value,
+                    attempts_text(job.attempt, job.max_attempts),
+                    job.created_at.isoformat(timespec="seconds"),
+                    f"{duration:.1f} s" if duration is not None else "-",
+                    human_size(size) if isinstance(size, int) else "-",
+                    str(result.get("point_id", "-"))[:12],
+                ]
+            )
+        print_table(
+            "backup jobs",
             [
-                job.id[:8],
-                job.resource or "-",
-                job.vault or "-",
-                job.rule or "-",
-                job.state.value,
-                attempts_text(job.attempt, job.max_attempts),
-                job.created_at.isoformat(timespec="seconds"),
-                f"{duration:.1f} s" if duration is not None else "-",
-                human_size(size) if isinstance(size, int) else "-",
-                str(result.get("point_id", "-"))[:12],
-            ]
+                "job",
+                "resource",
+                "vault",
+                "rule",
+                "state",
+                "attempt",
+                "created",
+                "took",
+                "size",
+                "point",
+            ],
+            rows,
         )
-    print_table(
-        "backup jobs",
-        [
-            "job",
-            "resource",
-            "vault",
-            "rule",
-            "state",
-            "attempt",
-            "created",
-            "took",
-            "size",
-            "point",
-        ],
-        rows,
-    )
+
+    print_result(output, lambda: [job_document(job) for job in found], for_people)
 
 
 def list_recovery_points(
@@ -254,43 +255,46 @@ def list_recovery_points(
     from strongroom.services.jobs.views import point_json
 
     found = jobs.operations(ctx).list_recovery_points(vault=vault, resource=resource, limit=limit)
-    if output is OutputFormat.json:
-        print_json([point_json(point, with_metadata=True) for point in found])
-        return
 
-    def verdict(value: bool | None) -> str:
-        return "-" if value is None else ("ok" if value else "FAILED")
+    def for_people() -> None:
 
-    print_table(
-        "recovery points",
-        [
-            "id",
-            "resource",
-            "vault",
-            "state",
-            "created",
-            "size",
-            "stored",
-            "verified",
-            "restore test",
-            "delete at",
-        ],
-        [
+        def verdict(value: bool | None) -> str:
+            return "-" if value is None else ("ok" if value else "FAILED")
+
+        print_table(
+            "recovery points",
             [
-                point.id[:16],
-                point.resource,
-                point.vault,
-                point.state.value,
-                point.created_at.isoformat(timespec="seconds"),
-                human_size(point.logical_size),
-                human_size(point.stored_size),
-                verdict(data["verification_ok"]),
-                verdict(data["restore_test_ok"]),
-                point.delete_at.date().isoformat() if point.delete_at else "-",
-            ]
-            for point in found
-            for data in [point_json(point)]
-        ],
+                "id",
+                "resource",
+                "vault",
+                "state",
+                "created",
+                "size",
+                "stored",
+                "verified",
+                "restore test",
+                "delete at",
+            ],
+            [
+                [
+                    point.id[:16],
+                    point.resource,
+                    point.vault,
+                    point.state.value,
+                    point.created_at.isoformat(timespec="seconds"),
+                    human_size(point.logical_size),
+                    human_size(point.stored_size),
+                    verdict(data["verification_ok"]),
+                    verdict(data["restore_test_ok"]),
+                    point.delete_at.date().isoformat() if point.delete_at else "-",
+                ]
+                for point in found
+                for data in [point_json(point)]
+            ],
+        )
+
+    print_result(
+        output, lambda: [point_json(point, with_metadata=True) for point in found], for_people
     )
 
 
@@ -316,10 +320,11 @@ def report_summary(
         parse_since(since, context.now()) if since else None,
         max_age=parse_duration(max_age) if max_age else DEFAULT_MAX_AGE,
     )
-    if output is OutputFormat.json:
-        print_json(summary.as_json())
-        return
-    _render_summary(summary)
+
+    def for_people() -> None:
+        _render_summary(summary)
+
+    print_result(output, lambda: summary.as_json(), for_people)
 
 
 @report_app.command("detailed")
@@ -340,27 +345,34 @@ def report_detailed(
     rows = ReportService(context).detailed(
         parse_since(since, context.now()) if since else None, kinds=jobs.job_kinds(kind)
     )
-    if output is OutputFormat.json:
-        print_json(rows)
-        return
-    print_table(
-        "jobs",
-        ["job", "kind", "resource", "state", "attempt", "created", "took", "size", "error"],
-        [
+
+    def for_people() -> None:
+        print_table(
+            "jobs",
+            ["job", "kind", "resource", "state", "attempt", "created", "took", "size", "error"],
             [
-                row["job_id"][:8],
-                row["kind"],
-                row["resource"] or row["vault"] or "-",
-                row["state"],
-                attempts_text(row["attempt"], row["max_attempts"]),
-                row["created_at"][:19],
-                f"{row['duration_seconds']:.1f} s" if row["duration_seconds"] is not None else "-",
-                human_size(row["logical_size"]) if isinstance(row["logical_size"], int) else "-",
-                f"{row['error_code']}: {row['error_message']}"[:80] if row["error_code"] else "",
-            ]
-            for row in rows
-        ],
-    )
+                [
+                    row["job_id"][:8],
+                    row["kind"],
+                    row["resource"] or row["vault"] or "-",
+                    row["state"],
+                    attempts_text(row["attempt"], row["max_attempts"]),
+                    row["created_at"][:19],
+                    f"{row['duration_seconds']:.1f} s"
+                    if row["duration_seconds"] is not None
+                    else "-",
+                    human_size(row["logical_size"])
+                    if isinstance(row["logical_size"], int)
+                    else "-",
+                    f"{row['error_code']}: {row['error_message']}"[:80]
+                    if row["error_code"]
+                    else "",
+                ]
+                for row in rows
+            ],
+        )
+
+    print_result(output, lambda: rows, for_people)
 
 
 def _render_summary(summary: Summary) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +29,20 @@ def print_error(message: str, hint: str) -> None:
     stderr.print(f"[bold red]error:[/] {escape(mask(message))}", highlight=False)
     if hint:
         stderr.print(f"[dim]hint:[/] {escape(hint)}", highlight=False)
+
+
+def print_result(
+    output: OutputFormat, data: Callable[[], Any], for_people: Callable[[], None]
+) -> None:
+    """Print a command's result the way ``--output`` asks: the JSON of ``data()`` for
+    scripts, or what ``for_people()`` prints (tables, lines) for people.
+
+    Every command with an ``--output`` option prints its result through this one helper.
+    """
+    if output is OutputFormat.json:
+        print_json(data())
+    else:
+        for_people()
 
 
 def print_json(data: Any) -> None:

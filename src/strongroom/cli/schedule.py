@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from strongroom.cli.common import OutputOption, app_context
-from strongroom.cli.render import OutputFormat, print_json, print_table
+from strongroom.cli.render import OutputFormat, print_result, print_table
 
 app = typer.Typer(help="When the rules of a plan fire.", no_args_is_help=True)
 
@@ -41,25 +41,26 @@ def preview(
         count=count,
         start=parse_time(start) if start is not None else None,
     )
-    if output is OutputFormat.json:
-        print_json([item.as_json() for item in previews])
-        return
-    rows: list[list[object]] = []
-    for item in previews:
-        times = [moment.isoformat() for moment in item.fire_times] or ["-"]
-        for index, moment in enumerate(times):
-            first = index == 0
-            rows.append(
-                [
-                    item.rule if first else "",
-                    (item.schedule or "-") if first else "",
-                    item.timezone if first else "",
-                    moment,
-                    item.description if first else "",
-                ]
-            )
-    print_table(
-        f"next fire times of plan {plan}",
-        ["rule", "schedule", "timezone", "fires at", "meaning"],
-        rows,
-    )
+
+    def for_people() -> None:
+        rows: list[list[object]] = []
+        for item in previews:
+            times = [moment.isoformat() for moment in item.fire_times] or ["-"]
+            for index, moment in enumerate(times):
+                first = index == 0
+                rows.append(
+                    [
+                        item.rule if first else "",
+                        (item.schedule or "-") if first else "",
+                        item.timezone if first else "",
+                        moment,
+                        item.description if first else "",
+                    ]
+                )
+        print_table(
+            f"next fire times of plan {plan}",
+            ["rule", "schedule", "timezone", "fires at", "meaning"],
+            rows,
+        )
+
+    print_result(output, lambda: [item.as_json() for item in previews], for_people)

@@ -19,7 +19,7 @@ from strongroom.cli.common import (
     app_context,
     human_size,
 )
-from strongroom.cli.render import OutputFormat, print_json, print_table, stdout
+from strongroom.cli.render import OutputFormat, print_result, print_table, stdout
 from strongroom.errors import ConfigError, IntegrityError
 
 if TYPE_CHECKING:
@@ -172,24 +172,25 @@ def points(
 ) -> None:
     """List the vault's recovery points, oldest first."""
     found = _service(ctx).points(name, _key(passphrase_env, key_file))
-    if output is OutputFormat.json:
-        print_json([_point_json(point) for point in found])
-        return
-    print_table(
-        f"recovery points in {name}",
-        ["id", "created", "streams", "size", "new stored", "tags"],
-        [
+
+    def for_people() -> None:
+        print_table(
+            f"recovery points in {name}",
+            ["id", "created", "streams", "size", "new stored", "tags"],
             [
-                point.id[:16],
-                point.created.isoformat(timespec="seconds"),
-                len(point.streams),
-                human_size(point.stats.logical_size),
-                human_size(point.stats.new_stored_size),
-                ",".join(f"{key}={value}" for key, value in point.tags.items()),
-            ]
-            for point in found
-        ],
-    )
+                [
+                    point.id[:16],
+                    point.created.isoformat(timespec="seconds"),
+                    len(point.streams),
+                    human_size(point.stats.logical_size),
+                    human_size(point.stats.new_stored_size),
+                    ",".join(f"{key}={value}" for key, value in point.tags.items()),
+                ]
+                for point in found
+            ],
+        )
+
+    print_result(output, lambda: [_point_json(point) for point in found], for_people)
 
 
 @app.command()
@@ -293,14 +294,15 @@ def describe(
         "settings": description.config.model_dump(mode="json", exclude={"id_key", "vault_id"}),
         "damaged_objects": description.damaged_objects,
     }
-    if output is OutputFormat.json:
-        print_json(data)
-        return
-    print_table(
-        f"vault {name}",
-        ["property", "value"],
-        [[key, value] for key, value in data.items() if key not in {"keys", "settings"}],
-    )
+
+    def for_people() -> None:
+        print_table(
+            f"vault {name}",
+            ["property", "value"],
+            [[key, value] for key, value in data.items() if key not in {"keys", "settings"}],
+        )
+
+    print_result(output, lambda: data, for_people)
 
 
 @key_app.command("list")
@@ -313,14 +315,15 @@ def key_list(
 ) -> None:
     """List the wrappings of the master key (never the key itself)."""
     keys = _service(ctx).list_keys(name, _key(passphrase_env, key_file))
-    if output is OutputFormat.json:
-        print_json([_key_json(info) for info in keys])
-        return
-    print_table(
-        f"keys of {name}",
-        ["key id", "kind", "label", "created"],
-        [[info.key_id, info.kind, info.label, info.created.isoformat()] for info in keys],
-    )
+
+    def for_people() -> None:
+        print_table(
+            f"keys of {name}",
+            ["key id", "kind", "label", "created"],
+            [[info.key_id, info.kind, info.label, info.created.isoformat()] for info in keys],
+        )
+
+    print_result(output, lambda: [_key_json(info) for info in keys], for_people)
 
 
 @key_app.command("add")
@@ -403,20 +406,21 @@ def gc(
         key=_key(passphrase_env, key_file),
     )
     data = asdict(report) | {"bytes_freed": report.bytes_freed}
-    if output is OutputFormat.json:
-        print_json(data)
-        return
-    print_table(
-        f"gc {name}{' (dry run)' if dry_run else ''}",
-        ["measure", "value"],
-        [
-            [key, human_size(value) if key.startswith("bytes") else value]
-            for key, value in data.items()
-            if key != "problems"
-        ],
-    )
-    for pack, problem in report.problems.items():
-        stdout.print(f"[yellow]kept[/] {pack}: {escape(problem)}", highlight=False)
+
+    def for_people() -> None:
+        print_table(
+            f"gc {name}{' (dry run)' if dry_run else ''}",
+            ["measure", "value"],
+            [
+                [key, human_size(value) if key.startswith("bytes") else value]
+                for key, value in data.items()
+                if key != "problems"
+            ],
+        )
+        for pack, problem in report.problems.items():
+            stdout.print(f"[yellow]kept[/] {pack}: {escape(problem)}", highlight=False)
+
+    print_result(output, lambda: data, for_people)
 
 
 @app.command()
@@ -484,10 +488,13 @@ def repair(
     """Rebuild the vault's index from the pack headers; name packs that cannot be read."""
     report = _service(ctx).repair_index(name, _key(passphrase_env, key_file))
     data = asdict(report) | {"ok": report.ok}
-    if output is OutputFormat.json:
-        print_json(data)
-    else:
-        print_table(f"repair {name}", ["measure", "value"], [[k, v] for k, v in data.items()])
+    print_result(
+        output,
+        lambda: data,
+        lambda: print_table(
+            f"repair {name}", ["measure", "value"], [[k, v] for k, v in data.items()]
+        ),
+    )
     if not report.ok:
         raise IntegrityError(f"vault {name}: some packs could not be read; see the report")
 
@@ -568,45 +575,48 @@ def _key_json(info: Any) -> dict[str, Any]:
 
 def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> None:
     damaged = report.damaged_points()
-    if output is OutputFormat.json:
-        print_json(
-            {
-                "vault": name,
-                "ok": report.ok,
-                "points_checked": report.points_checked,
-                "streams_checked": report.streams_checked,
-                "packs_checked": report.packs_checked,
-                "bytes_read": report.bytes_read,
-                "unindexed_packs": report.unindexed_packs,
-                "damaged": [
-                    {"point": point, "streams": streams} for point, streams in damaged.items()
-                ],
-                "problems": [
-                    {"object": p.object_name, "kind": p.kind, "message": p.message}
-                    for p in report.problems
-                ],
-            }
+
+    def for_people() -> None:
+        print_table(
+            f"verify {name}: {'ok' if report.ok else 'DAMAGED'}",
+            ["checked", "count"],
+            [
+                ["recovery points", report.points_checked],
+                ["streams", report.streams_checked],
+                ["packs read", report.packs_checked],
+                ["bytes read", human_size(report.bytes_read)],
+                ["unreferenced packs (garbage, not damage)", report.unindexed_packs],
+            ],
         )
-        return
-    print_table(
-        f"verify {name}: {'ok' if report.ok else 'DAMAGED'}",
-        ["checked", "count"],
-        [
-            ["recovery points", report.points_checked],
-            ["streams", report.streams_checked],
-            ["packs read", report.packs_checked],
-            ["bytes read", human_size(report.bytes_read)],
-            ["unreferenced packs (garbage, not damage)", report.unindexed_packs],
-        ],
+        for point, streams in damaged.items():
+            names = ", ".join("(all)" if stream is None else stream for stream in streams)
+            stdout.print(
+                f"[red]damaged[/] recovery point {point}: {escape(names)}", highlight=False
+            )
+        for problem in report.problems[:50]:
+            label = "problem" if problem.kind == "damaged" else problem.kind
+            stdout.print(
+                f"[red]{label}[/] {problem.object_name}: {escape(problem.message)}", highlight=False
+            )
+
+    print_result(
+        output,
+        lambda: {
+            "vault": name,
+            "ok": report.ok,
+            "points_checked": report.points_checked,
+            "streams_checked": report.streams_checked,
+            "packs_checked": report.packs_checked,
+            "bytes_read": report.bytes_read,
+            "unindexed_packs": report.unindexed_packs,
+            "damaged": [{"point": point, "streams": streams} for point, streams in damaged.items()],
+            "problems": [
+                {"object": p.object_name, "kind": p.kind, "message": p.message}
+                for p in report.problems
+            ],
+        },
+        for_people,
     )
-    for point, streams in damaged.items():
-        names = ", ".join("(all)" if stream is None else stream for stream in streams)
-        stdout.print(f"[red]damaged[/] recovery point {point}: {escape(names)}", highlight=False)
-    for problem in report.problems[:50]:
-        label = "problem" if problem.kind == "damaged" else problem.kind
-        stdout.print(
-            f"[red]{label}[/] {problem.object_name}: {escape(problem.message)}", highlight=False
-        )
 
 
 lock.register(app)  # vault lock, unlock, lock-status (cli/lock.py)
