@@ -39,8 +39,8 @@ from strongroom.errors import ConflictError, PolicyError
 from strongroom.services.context import AppContext
 from strongroom.services.declare.apply import ApplyService
 from strongroom.services.retention.deletion import delete_recovery_point
-from strongroom.services.retention.lifecycle import run_lifecycle
-from strongroom.services.schedule import preview_schedule
+from strongroom.services.retention.lifecycle import LifecycleService
+from strongroom.services.schedule import ScheduleService
 from strongroom.services.vaults.service import VaultService
 from tests.support.waiting import PATIENCE
 
@@ -218,7 +218,7 @@ SELECTED = ["ecommerce-orders-db", "ecommerce-uploads"]
 def test_the_preview_of_the_seed_plan_lists_each_rules_next_firings(world: World) -> None:
     previews = {
         preview.rule: preview
-        for preview in preview_schedule(world.context, PLAN, count=3, start=SATURDAY_EVENING)
+        for preview in ScheduleService(world.context).preview(PLAN, count=3, start=SATURDAY_EVENING)
     }
     assert [t.astimezone(UTC) for t in previews["continuous-backup"].fire_times] == [
         SUNDAY,
@@ -373,7 +373,7 @@ def test_lifecycle_moves_and_deletes_points_and_the_lock_refuses_an_early_delete
     ] * 2
 
     world.at(SUNDAY + timedelta(days=31))
-    report = run_lifecycle(world.context, gc=True)
+    report = LifecycleService(world.context).run(gc=True)
     assert report.ok, report.to_json()
     assert {state for _, _, state, _, _ in world.points(PRODUCTION)} == {PointState.DELETED}
     vaults = VaultService(world.context)

@@ -188,9 +188,9 @@ def create_plan(
 
 def list_plans(ctx: typer.Context, output: OutputOption = OutputFormat.table) -> None:
     """List the plans: rules with schedule, windows, lifecycle, target vault; selections."""
-    from strongroom.services.declare.listing import list_plan_views
+    from strongroom.services.declare.listing import ListingService
 
-    plans = list_plan_views(app_context(ctx))
+    plans = ListingService(app_context(ctx)).plans()
 
     def for_people() -> None:
         rows: list[list[object]] = []
@@ -235,9 +235,9 @@ def list_resources(
     ] = None,
 ) -> None:
     """List the resources: type, tags, the plans selecting them, their newest recovery point."""
-    from strongroom.services.declare.listing import list_resource_views
+    from strongroom.services.declare.listing import ListingService
 
-    resources = list_resource_views(app_context(ctx), type=type)
+    resources = ListingService(app_context(ctx)).resources(type=type)
 
     def for_people() -> None:
         print_table(
@@ -344,9 +344,11 @@ def prune_history(
     retention (lifecycle, vault locks, legal holds) are kept. `strongroom serve
     --history-days N` does this once a day.
     """
-    from strongroom.services.jobs.history import prune_history as prune
+    from strongroom.services.jobs.history import HistoryService
 
-    report = prune(app_context(ctx), older_than_days=older_than_days, dry_run=dry_run)
+    report = HistoryService(app_context(ctx)).prune(
+        older_than_days=older_than_days, dry_run=dry_run
+    )
 
     def for_people() -> None:
         verb = "would prune" if report.dry_run else "pruned"

@@ -35,9 +35,9 @@ def preview(
     The deletion date is the latest of the rule's delete date, the vault lock's minimum
     retention and the cold tier's minimum storage time; a legal hold keeps it indefinitely.
     """
-    from strongroom.services.retention.lifecycle_preview import preview_lifecycle
+    from strongroom.services.retention.lifecycle_preview import LifecyclePreviewService
 
-    points = preview_lifecycle(app_context(ctx), vault=vault)
+    points = LifecyclePreviewService(app_context(ctx)).preview(vault=vault)
 
     def for_people() -> None:
         if not points:
@@ -87,10 +87,10 @@ def run(
     minimum storage time are kept and listed with the date they become deletable. Exits
     1 when an action failed (the others are done; the next run retries).
     """
-    from strongroom.services.retention.lifecycle import run_lifecycle
+    from strongroom.services.retention.lifecycle import LifecycleService
 
-    report = run_lifecycle(
-        app_context(ctx), vault=vault, dry_run=dry_run, gc=gc, actor=current_actor()
+    report = LifecycleService(app_context(ctx)).run(
+        vault=vault, dry_run=dry_run, gc=gc, actor=current_actor()
     )
 
     print_result(output, lambda: report.to_json(), lambda: _print_report(report))

@@ -13,11 +13,11 @@ def quickstart(ctx: typer.Context) -> None:
 
     Exits 0 only if the restored data matched the source byte for byte.
     """
-    from strongroom.services.quickstart.run import run_quickstart  # services load on first use
+    from strongroom.services.quickstart.run import QuickstartService  # services load on first use
 
     context = app_context(ctx)
     home = context.home
-    report = run_quickstart(context)
+    report = QuickstartService(context).run()
     print_table(
         f"strongroom quickstart in {home}",
         ["step", "result", "seconds", "detail"],

@@ -32,10 +32,9 @@ def preview(
 ) -> None:
     """Print the next fire times of each rule of PLAN, in the rule's timezone."""
     # The catalog and the engine load only when a command runs (tests/unit/cli/test_startup.py).
-    from strongroom.services.schedule import parse_time, preview_schedule
+    from strongroom.services.schedule import ScheduleService, parse_time
 
-    previews = preview_schedule(
-        app_context(ctx),
+    previews = ScheduleService(app_context(ctx)).preview(
         plan,
         rule=rule,
         count=count,

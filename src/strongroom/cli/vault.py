@@ -213,7 +213,7 @@ def restore(
     service = _service(ctx)
     key = _key(passphrase_env, key_file)
     if to == "-":
-        _copy_stream(service, name, point, stream, sys.stdout.buffer, key)
+        service.copy_stream(name, point, stream, sys.stdout.buffer, key)
         sys.stdout.buffer.flush()
         return
     target = Path(to)
@@ -222,7 +222,7 @@ def restore(
     partial = target.with_name(f".{target.name}.strongroom-partial")
     try:
         with partial.open("wb") as handle:
-            written = _copy_stream(service, name, point, stream, handle, key)
+            written = service.copy_stream(name, point, stream, handle, key)
         partial.rename(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -497,12 +497,6 @@ def repair(
     )
     if not report.ok:
         raise IntegrityError(f"vault {name}: some packs could not be read; see the report")
-
-
-def _copy_stream(*args: Any) -> int:
-    from strongroom.services.vaults.service import copy_stream
-
-    return copy_stream(*args)
 
 
 def _parse_tags(values: list[str]) -> dict[str, str]:

@@ -22,8 +22,8 @@ from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConfigError
 from strongroom.services.context import AppContext
 from strongroom.services.jobs.handlers import handlers
-from strongroom.services.jobs.history import prune_history
-from strongroom.services.retention.lifecycle import run_lifecycle
+from strongroom.services.jobs.history import HistoryService
+from strongroom.services.retention.lifecycle import LifecycleService
 
 PLANNED_KINDS: Final = frozenset({JobKind.COPY, JobKind.DELETE})
 """Job kinds the catalog knows but nothing creates yet (copy actions, delete jobs), so the
@@ -48,12 +48,12 @@ def lifecycle_hook(context: AppContext, *, history_days: int | None = None) -> L
     last_pruned: list[datetime] = []
 
     def hook() -> object:
-        report = run_lifecycle(context)
+        report = LifecycleService(context).run()
         if history_days is not None:
             now = context.now()
             if not last_pruned or now - last_pruned[0] >= timedelta(days=1):
                 last_pruned[:] = [now]
-                prune_history(context, older_than_days=history_days)
+                HistoryService(context).prune(older_than_days=history_days)
         return report
 
     return hook

@@ -1,6 +1,6 @@
 """Scheduling as users ask for it: preview when the rules of a plan fire.
 
-:func:`preview_schedule` reads a plan's rules from the catalog and works out their next
+:meth:`ScheduleService.preview` reads a plan's rules from the catalog and works out their next
 fire times in each rule's timezone, exactly as the scheduler will (same parser, same
 ``rate()`` anchor). The daemon that fires them is assembled in :mod:`strongroom.daemon`.
 """
@@ -60,50 +60,57 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def preview_schedule(
-    context: AppContext,
-    plan: str,
-    *,
-    rule: str | None = None,
-    count: int = 5,
-    start: datetime | None = None,
-) -> list[RulePreview]:
-    """Return the next ``count`` fire times after ``start`` (default now) of each rule of
-    ``plan`` (or only ``rule``), in the rule's timezone.
+class ScheduleService:
+    """``schedule preview``: when the rules of a plan fire next, on one application context."""
 
-    Raises NotFoundError for an unknown plan or rule, ConfigError for a count outside
-    0..1000 or an invalid stored schedule.
-    """
-    if not 0 <= count <= MAX_PREVIEW:
-        raise ConfigError(f"--count {count} is outside 0..{MAX_PREVIEW}")
-    after = start or context.now()
-    with context.catalog.session(readonly=True) as session:
-        plans = {row.name: row for row in catalog_resources.list_plans(session)}
-        if plan not in plans:
-            raise NotFoundError(
-                f"no plan named {plan!r} in the catalog",
-                hint="Declare it in a config file and run 'strongroom apply -f FILE'.",
-            )
-        rules = sorted(plans[plan].rules, key=lambda row: row.name)
-        if rule is not None:
-            rules = [row for row in rules if row.name == rule]
-            if not rules:
-                raise NotFoundError(f"plan {plan!r} has no rule named {rule!r}")
-        previews = []
-        for row in rules:
-            state = catalog_schedules.get_schedule_state(session, row.id)
-            previews.append(
-                _preview(
-                    plan,
-                    row.name,
-                    row.schedule,
-                    row.timezone,
-                    after,
-                    count,
-                    last_fired_at=state.last_fired_at if state is not None else None,
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def preview(
+        self,
+        plan: str,
+        *,
+        rule: str | None = None,
+        count: int = 5,
+        start: datetime | None = None,
+    ) -> list[RulePreview]:
+        """Return the next ``count`` fire times after ``start`` (default now) of each rule of
+        ``plan`` (or only ``rule``), in the rule's timezone.
+
+        Raises NotFoundError for an unknown plan or rule, ConfigError for a count outside
+        0..1000 or an invalid stored schedule.
+        """
+        context = self.context
+        if not 0 <= count <= MAX_PREVIEW:
+            raise ConfigError(f"--count {count} is outside 0..{MAX_PREVIEW}")
+        after = start or context.now()
+        with context.catalog.session(readonly=True) as session:
+            plans = {row.name: row for row in catalog_resources.list_plans(session)}
+            if plan not in plans:
+                raise NotFoundError(
+                    f"no plan named {plan!r} in the catalog",
+                    hint="Declare it in a config file and run 'strongroom apply -f FILE'.",
                 )
-            )
-    return previews
+            rules = sorted(plans[plan].rules, key=lambda row: row.name)
+            if rule is not None:
+                rules = [row for row in rules if row.name == rule]
+                if not rules:
+                    raise NotFoundError(f"plan {plan!r} has no rule named {rule!r}")
+            previews = []
+            for row in rules:
+                state = catalog_schedules.get_schedule_state(session, row.id)
+                previews.append(
+                    _preview(
+                        plan,
+                        row.name,
+                        row.schedule,
+                        row.timezone,
+                        after,
+                        count,
+                        last_fired_at=state.last_fired_at if state is not None else None,
+                    )
+                )
+        return previews
 
 
 def _preview(

@@ -84,55 +84,62 @@ class ResourceView:
         return data
 
 
-def list_plan_views(context: AppContext) -> list[PlanView]:
-    """Every plan with its rules and the resources it selects, by name."""
-    with context.catalog.session(readonly=True) as session:
-        resources = {row.name: (row.type, dict(row.tags)) for row in list_resources(session)}
-        views = []
-        for plan in list_plans(session):
-            rules = [
-                RuleView(name=rule.name, **rule_record_of_row(rule))
-                for rule in sorted(plan.rules, key=lambda rule: rule.name)
-            ]
-            views.append(
-                PlanView(
-                    name=plan.name,
-                    rules=rules,
-                    selections=stored_selections(plan),
-                    selected=selected_resources(selection_models(plan), resources),
-                    updated_at=plan.updated_at,
-                )
-            )
-        return views
+class ListingService:
+    """``list-plans`` and ``list-resources`` on one application context."""
 
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
 
-def list_resource_views(context: AppContext, *, type: str | None = None) -> list[ResourceView]:
-    """Every resource (of one type, if given) with its plans and newest recovery point."""
-    with context.catalog.session(readonly=True) as session:
-        selections = {plan.name: selection_models(plan) for plan in list_plans(session)}
-        views = []
-        for row in list_resources(session, type=type):
-            tags = {str(key): str(value) for key, value in row.tags.items()}
-            points = list_recovery_points(
-                session,
-                resource=row.name,
-                states=(PointState.AVAILABLE, PointState.PARTIAL),
-                limit=1,
-            )
-            last = (
-                PointSummary(
-                    points[0].id,
-                    points[0].vault.name,
-                    points[0].created_at,
-                    points[0].state.value,
+    def plans(self) -> list[PlanView]:
+        """Every plan with its rules and the resources it selects, by name."""
+        context = self.context
+        with context.catalog.session(readonly=True) as session:
+            resources = {row.name: (row.type, dict(row.tags)) for row in list_resources(session)}
+            views = []
+            for plan in list_plans(session):
+                rules = [
+                    RuleView(name=rule.name, **rule_record_of_row(rule))
+                    for rule in sorted(plan.rules, key=lambda rule: rule.name)
+                ]
+                views.append(
+                    PlanView(
+                        name=plan.name,
+                        rules=rules,
+                        selections=stored_selections(plan),
+                        selected=selected_resources(selection_models(plan), resources),
+                        updated_at=plan.updated_at,
+                    )
                 )
-                if points
-                else None
-            )
-            plans = [
-                name
-                for name, chosen in selections.items()
-                if any(selection.selects(row.name, row.type, tags) for selection in chosen)
-            ]
-            views.append(ResourceView(row.name, row.type, tags, plans, last))
-        return views
+            return views
+
+    def resources(self, *, type: str | None = None) -> list[ResourceView]:
+        """Every resource (of one type, if given) with its plans and newest recovery point."""
+        context = self.context
+        with context.catalog.session(readonly=True) as session:
+            selections = {plan.name: selection_models(plan) for plan in list_plans(session)}
+            views = []
+            for row in list_resources(session, type=type):
+                tags = {str(key): str(value) for key, value in row.tags.items()}
+                points = list_recovery_points(
+                    session,
+                    resource=row.name,
+                    states=(PointState.AVAILABLE, PointState.PARTIAL),
+                    limit=1,
+                )
+                last = (
+                    PointSummary(
+                        points[0].id,
+                        points[0].vault.name,
+                        points[0].created_at,
+                        points[0].state.value,
+                    )
+                    if points
+                    else None
+                )
+                plans = [
+                    name
+                    for name, chosen in selections.items()
+                    if any(selection.selects(row.name, row.type, tags) for selection in chosen)
+                ]
+                views.append(ResourceView(row.name, row.type, tags, plans, last))
+            return views

@@ -37,23 +37,28 @@ class HistoryReport:
         }
 
 
-def prune_history(
-    context: AppContext, *, older_than_days: int, dry_run: bool = False
-) -> HistoryReport:
-    """Prune the job history older than ``older_than_days`` days (see the module docs).
+class HistoryService:
+    """``catalog prune-history`` and the daemon's pruning, on one application context."""
 
-    Raises ConfigError for fewer than one day.
-    """
-    if older_than_days < 1:
-        raise ConfigError(f"--older-than-days must be at least 1, not {older_than_days}")
-    before = context.now() - timedelta(days=older_than_days)
-    with context.catalog.session() as session:
-        pruned = prune_job_history(session, before=before, dry_run=dry_run)
-    if not dry_run and (pruned.events or pruned.transitions):
-        _logger.info(
-            "pruned job history before %s: %d events, %d transitions",
-            before.isoformat(),
-            pruned.events,
-            pruned.transitions,
-        )
-    return HistoryReport(before, pruned.events, pruned.transitions, dry_run)
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def prune(self, *, older_than_days: int, dry_run: bool = False) -> HistoryReport:
+        """Prune the job history older than ``older_than_days`` days (see the module docs).
+
+        Raises ConfigError for fewer than one day.
+        """
+        context = self.context
+        if older_than_days < 1:
+            raise ConfigError(f"--older-than-days must be at least 1, not {older_than_days}")
+        before = context.now() - timedelta(days=older_than_days)
+        with context.catalog.session() as session:
+            pruned = prune_job_history(session, before=before, dry_run=dry_run)
+        if not dry_run and (pruned.events or pruned.transitions):
+            _logger.info(
+                "pruned job history before %s: %d events, %d transitions",
+                before.isoformat(),
+                pruned.events,
+                pruned.transitions,
+            )
+        return HistoryReport(before, pruned.events, pruned.transitions, dry_run)

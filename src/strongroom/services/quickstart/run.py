@@ -58,105 +58,122 @@ class QuickstartReport:
         return bool(self.steps) and all(step.ok for step in self.steps)
 
 
-def run_quickstart(context: AppContext) -> QuickstartReport:
-    """Run every step under ``context.home``; stop at the first failed step.
+class QuickstartService:
+    """``strongroom quickstart`` on one application context."""
 
-    A failed step is reported, not raised; setup problems (a home that cannot be
-    written) raise ``StrongroomError`` subclasses.
-    """
-    home = context.home
-    report = QuickstartReport(home=home)
-    sample_root = home / "sample"
-    restore_root = home / "restore"
-    operations = OperationsService(context)
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
 
-    def timed(name: str, action: Callable[[], str]) -> bool:
-        started = time.perf_counter()
-        try:
-            detail, ok = action(), True
-        except (IntegrityError, JobFailedError) as error:
-            detail, ok = str(error), False
-        report.steps.append(StepResult(name, ok, detail, time.perf_counter() - started))
-        return ok
+    def run(self) -> QuickstartReport:
+        """Run every step under ``context.home``; stop at the first failed step.
 
-    def setup() -> str:
-        try:
-            (home / "keys").mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(
-                f"cannot create STRONGROOM_HOME at {home}: {error.strerror}",
-                hint="Set STRONGROOM_HOME (or --home) to a folder you can write.",
-            ) from error
-        vault_url = (home / "vaults" / VAULT).as_uri()
-        key = KeyFileKey(provider="key-file", path=str(home / "keys" / f"{VAULT}.key"))
-        VaultService(context).initialise(VAULT, VaultConfig(url=vault_url, key=key))
-        return f"catalog {context.catalog.display_url}, vault {vault_url}"
+        A failed step is reported, not raised; setup problems (a home that cannot be
+        written) raise ``StrongroomError`` subclasses.
+        """
+        context = self.context
+        home = context.home
+        report = QuickstartReport(home=home)
+        sample_root = home / "sample"
+        restore_root = home / "restore"
+        operations = OperationsService(context)
 
-    def sample() -> str:
-        shutil.rmtree(sample_root, ignore_errors=True)
-        create_sample(sample_root)
-        with context.catalog.session() as session:
-            files = FilesResource(type="files", paths=[str(sample_root)], exclude=[DATABASE_FILE])
-            database = SqliteResource(type="sqlite", path=str(sample_root / DATABASE_FILE))
-            register_resource(session, FILES_RESOURCE, files, context.now())
-            register_resource(session, DATABASE_RESOURCE, database, context.now())
-        digest = tree_digest(sample_root)
-        count = sum(1 for path, kind in digest.items() if kind != "dir" and path != DATABASE_FILE)
-        return f"{count} files and a SQLite database in {sample_root}"
+        def timed(name: str, action: Callable[[], str]) -> bool:
+            started = time.perf_counter()
+            try:
+                detail, ok = action(), True
+            except (IntegrityError, JobFailedError) as error:
+                detail, ok = str(error), False
+            report.steps.append(StepResult(name, ok, detail, time.perf_counter() - started))
+            return ok
 
-    def backup() -> str:
-        sizes = []
-        for resource in (FILES_RESOURCE, DATABASE_RESOURCE):
-            job = _run(operations, operations.start_backup(resource, vault=VAULT))
-            result = job.result or {}
-            report.point_ids[resource] = str(result["point_id"])
-            sizes.append(f"{resource} -> {str(result['point_id'])[:12]}")
-        return ", ".join(sizes)
+        def setup() -> str:
+            try:
+                (home / "keys").mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ConfigError(
+                    f"cannot create STRONGROOM_HOME at {home}: {error.strerror}",
+                    hint="Set STRONGROOM_HOME (or --home) to a folder you can write.",
+                ) from error
+            vault_url = (home / "vaults" / VAULT).as_uri()
+            key = KeyFileKey(provider="key-file", path=str(home / "keys" / f"{VAULT}.key"))
+            VaultService(context).initialise(VAULT, VaultConfig(url=vault_url, key=key))
+            return f"catalog {context.catalog.display_url}, vault {vault_url}"
 
-    def verify() -> str:
-        for point_id in report.point_ids.values():
-            _run(operations, operations.start_verify(point_id, read_data=True, restore_test=True))
-        return "read every byte back; restore tests passed"
+        def sample() -> str:
+            shutil.rmtree(sample_root, ignore_errors=True)
+            create_sample(sample_root)
+            with context.catalog.session() as session:
+                files = FilesResource(
+                    type="files", paths=[str(sample_root)], exclude=[DATABASE_FILE]
+                )
+                database = SqliteResource(type="sqlite", path=str(sample_root / DATABASE_FILE))
+                register_resource(session, FILES_RESOURCE, files, context.now())
+                register_resource(session, DATABASE_RESOURCE, database, context.now())
+            digest = tree_digest(sample_root)
+            count = sum(
+                1 for path, kind in digest.items() if kind != "dir" and path != DATABASE_FILE
+            )
+            return f"{count} files and a SQLite database in {sample_root}"
 
-    def restore() -> str:
-        shutil.rmtree(restore_root, ignore_errors=True)
-        restore_root.mkdir(parents=True)
-        files_target = {"path": str(restore_root / "files")}
-        database_target = {"path": str(restore_root / DATABASE_FILE)}
-        _run(operations, operations.start_restore(report.point_ids[FILES_RESOURCE], files_target))
-        _run(
-            operations,
-            operations.start_restore(report.point_ids[DATABASE_RESOURCE], database_target),
-        )
-        return f"restored into {restore_root}"
+        def backup() -> str:
+            sizes = []
+            for resource in (FILES_RESOURCE, DATABASE_RESOURCE):
+                job = _run(operations, operations.start_backup(resource, vault=VAULT))
+                result = job.result or {}
+                report.point_ids[resource] = str(result["point_id"])
+                sizes.append(f"{resource} -> {str(result['point_id'])[:12]}")
+            return ", ".join(sizes)
 
-    def compare() -> str:
-        expected = {
-            path: digest
-            for path, digest in tree_digest(sample_root).items()
-            if path != DATABASE_FILE
-        }
-        restored_files = restore_root / "files" / sample_root.relative_to(sample_root.anchor)
-        actual = tree_digest(restored_files)
-        if expected != actual:
-            differing = sorted(set(expected.items()) ^ set(actual.items()))
-            raise IntegrityError(f"restored data differs at {differing[0][0]}")
-        source_db = entry_digest(sample_root / DATABASE_FILE)
-        if entry_digest(restore_root / DATABASE_FILE) != source_db:
-            raise IntegrityError(f"the restored {DATABASE_FILE} differs from the source")
-        return f"{len(expected)} entries identical byte for byte; {DATABASE_FILE} rows identical"
+        def verify() -> str:
+            for point_id in report.point_ids.values():
+                _run(
+                    operations, operations.start_verify(point_id, read_data=True, restore_test=True)
+                )
+            return "read every byte back; restore tests passed"
 
-    for name, action in (
-        ("setup", setup),
-        ("sample data", sample),
-        ("backup", backup),
-        ("verify", verify),
-        ("restore", restore),
-        ("compare", compare),
-    ):
-        if not timed(name, action):
-            break
-    return report
+        def restore() -> str:
+            shutil.rmtree(restore_root, ignore_errors=True)
+            restore_root.mkdir(parents=True)
+            files_target = {"path": str(restore_root / "files")}
+            database_target = {"path": str(restore_root / DATABASE_FILE)}
+            _run(
+                operations, operations.start_restore(report.point_ids[FILES_RESOURCE], files_target)
+            )
+            _run(
+                operations,
+                operations.start_restore(report.point_ids[DATABASE_RESOURCE], database_target),
+            )
+            return f"restored into {restore_root}"
+
+        def compare() -> str:
+            expected = {
+                path: digest
+                for path, digest in tree_digest(sample_root).items()
+                if path != DATABASE_FILE
+            }
+            restored_files = restore_root / "files" / sample_root.relative_to(sample_root.anchor)
+            actual = tree_digest(restored_files)
+            if expected != actual:
+                differing = sorted(set(expected.items()) ^ set(actual.items()))
+                raise IntegrityError(f"restored data differs at {differing[0][0]}")
+            source_db = entry_digest(sample_root / DATABASE_FILE)
+            if entry_digest(restore_root / DATABASE_FILE) != source_db:
+                raise IntegrityError(f"the restored {DATABASE_FILE} differs from the source")
+            return (
+                f"{len(expected)} entries identical byte for byte; {DATABASE_FILE} rows identical"
+            )
+
+        for name, action in (
+            ("setup", setup),
+            ("sample data", sample),
+            ("backup", backup),
+            ("verify", verify),
+            ("restore", restore),
+            ("compare", compare),
+        ):
+            if not timed(name, action):
+                break
+        return report
 
 
 def _run(operations: OperationsService, job: JobView) -> JobView:

@@ -1,6 +1,6 @@
 """The lifecycle runner: delete expired recovery points, then move due ones to the cold tier.
 
-:func:`run_lifecycle` reads what is due from the catalog (``delete_at`` / ``move_to_cold_at``
+:meth:`LifecycleService.run` reads what is due from the catalog (``delete_at`` / ``move_to_cold_at``
 reached) and acts on each point in its own transactions, so one failure never stops the
 others and a crash leaves every point in a state the next run resumes from:
 
@@ -139,50 +139,57 @@ class LifecycleReport:
         }
 
 
-def run_lifecycle(
-    context: AppContext,
-    *,
-    vault: str | None = None,
-    dry_run: bool = False,
-    gc: bool = False,
-    actor: str = LIFECYCLE_ACTOR,
-) -> LifecycleReport:
-    """Apply the lifecycle to every due point (of ``vault`` only, when given).
+class LifecycleService:
+    """The lifecycle runner (``lifecycle run`` and the daemon), on one application context."""
 
-    Returns the report; failures of single points are in it (outcome ``failed``), not
-    raised. Raises only what stops the whole run (the catalog cannot be reached).
-    """
-    now = context.now()
-    report = LifecycleReport(at=now, dry_run=dry_run, vault=vault)
-    for vault_name, point_ids in _due_for_deletion(context, vault, now).items():
-        try:
-            report.actions += _delete_in_vault(
-                context, vault_name, point_ids, now=now, dry_run=dry_run, actor=actor
-            )
-        except StrongroomError as error:  # e.g. the vault's registration is unreadable
-            report.actions += _vault_failed(vault_name, point_ids, "delete", error)
-    report.actions += _held_and_due(context, vault, now)
-    for vault_name, point_ids in _due_for_cold(context, vault, now).items():
-        try:
-            report.actions += _move_in_vault(
-                context, vault_name, point_ids, now=now, dry_run=dry_run, actor=actor
-            )
-        except StrongroomError as error:
-            report.actions += _vault_failed(vault_name, point_ids, "move_to_cold", error)
-    if gc and not dry_run:
-        for vault_name in sorted({action.vault for action in report.with_outcome("deleted")}):
-            _collect_garbage(context, vault_name, report)
-    if not dry_run and report.actions:
-        with context.catalog.session() as session:
-            audit.record(
-                session,
-                audit.LIFECYCLE_RUN,
-                vault or "*",
-                at=now,
-                actor=actor,
-                details={"counts": report.counts(), "gc": sorted(report.gc)},
-            )
-    return report
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def run(
+        self,
+        *,
+        vault: str | None = None,
+        dry_run: bool = False,
+        gc: bool = False,
+        actor: str = LIFECYCLE_ACTOR,
+    ) -> LifecycleReport:
+        """Apply the lifecycle to every due point (of ``vault`` only, when given).
+
+        Returns the report; failures of single points are in it (outcome ``failed``), not
+        raised. Raises only what stops the whole run (the catalog cannot be reached).
+        """
+        context = self.context
+        now = context.now()
+        report = LifecycleReport(at=now, dry_run=dry_run, vault=vault)
+        for vault_name, point_ids in _due_for_deletion(context, vault, now).items():
+            try:
+                report.actions += _delete_in_vault(
+                    context, vault_name, point_ids, now=now, dry_run=dry_run, actor=actor
+                )
+            except StrongroomError as error:  # e.g. the vault's registration is unreadable
+                report.actions += _vault_failed(vault_name, point_ids, "delete", error)
+        report.actions += _held_and_due(context, vault, now)
+        for vault_name, point_ids in _due_for_cold(context, vault, now).items():
+            try:
+                report.actions += _move_in_vault(
+                    context, vault_name, point_ids, now=now, dry_run=dry_run, actor=actor
+                )
+            except StrongroomError as error:
+                report.actions += _vault_failed(vault_name, point_ids, "move_to_cold", error)
+        if gc and not dry_run:
+            for vault_name in sorted({action.vault for action in report.with_outcome("deleted")}):
+                _collect_garbage(context, vault_name, report)
+        if not dry_run and report.actions:
+            with context.catalog.session() as session:
+                audit.record(
+                    session,
+                    audit.LIFECYCLE_RUN,
+                    vault or "*",
+                    at=now,
+                    actor=actor,
+                    details={"counts": report.counts(), "gc": sorted(report.gc)},
+                )
+        return report
 
 
 # -- what is due ------------------------------------------------------------------------

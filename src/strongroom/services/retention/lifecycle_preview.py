@@ -86,20 +86,27 @@ class PointLifecycle:
         }
 
 
-def preview_lifecycle(context: AppContext, *, vault: str | None = None) -> list[PointLifecycle]:
-    """Return the lifecycle of every point not deleted (of ``vault`` only, when given),
-    oldest first."""
-    now = context.now()
-    with context.catalog.session(readonly=True) as session:
-        points = catalog_points.list_recovery_points(session, vault=vault, states=_LIVE)
-        configs: dict[str, VaultConfig] = {}
-        previews = []
-        for point in reversed(points):
-            name = point.vault.name
-            if name not in configs:
-                configs[name] = registered_config(session, name)
-            previews.append(_preview(session, point, configs[name], now))
-        return previews
+class LifecyclePreviewService:
+    """``lifecycle preview``: what the lifecycle will do to each point, on one application context."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def preview(self, *, vault: str | None = None) -> list[PointLifecycle]:
+        """Return the lifecycle of every point not deleted (of ``vault`` only, when given),
+        oldest first."""
+        context = self.context
+        now = context.now()
+        with context.catalog.session(readonly=True) as session:
+            points = catalog_points.list_recovery_points(session, vault=vault, states=_LIVE)
+            configs: dict[str, VaultConfig] = {}
+            previews = []
+            for point in reversed(points):
+                name = point.vault.name
+                if name not in configs:
+                    configs[name] = registered_config(session, name)
+                previews.append(_preview(session, point, configs[name], now))
+            return previews
 
 
 def _preview(

@@ -224,6 +224,33 @@ class VaultService:
         with self.open(name, key) as vault:
             return vault.rotate_data_key()
 
+    def copy_stream(
+        self,
+        name: str,
+        point_id: str,
+        stream: str | None,
+        out: BinaryIO,
+        key: KeyOptions | None = None,
+    ) -> int:
+        """Write one stream of a point to ``out``; return the bytes written.
+
+        Without ``stream`` the point must hold exactly one stream. Every chunk is checked
+        before its bytes are written; damage raises ``IntegrityError``.
+        """
+        with self.open(name, key) as vault:
+            full_id = resolve_point_id(vault, point_id)
+            with vault.reader(full_id) as reader:
+                names = [record.name for record in reader.streams()]
+                if stream is None:
+                    if len(names) != 1:
+                        raise ConfigError(
+                            f"recovery point {full_id[:12]} holds {len(names)} streams; "
+                            "choose one with --stream",
+                            hint="Streams: " + ", ".join(names[:20]),
+                        )
+                    stream = names[0]
+                return reader.copy_stream(stream, out)
+
 
 def _remember_derivation(
     cache_dir: Path,
@@ -255,31 +282,3 @@ def resolve_point_id(vault: Vault, point_id: str) -> str:
     if len(matches) > 1:
         raise ConfigError(f"recovery point prefix {point_id!r} is ambiguous")
     raise NotFoundError(f"no recovery point {point_id!r} in this vault")
-
-
-def copy_stream(
-    service: VaultService,
-    name: str,
-    point_id: str,
-    stream: str | None,
-    out: BinaryIO,
-    key: KeyOptions | None = None,
-) -> int:
-    """Write one stream of a point to ``out``; return the bytes written.
-
-    Without ``stream`` the point must hold exactly one stream. Every chunk is checked
-    before its bytes are written; damage raises ``IntegrityError``.
-    """
-    with service.open(name, key) as vault:
-        full_id = resolve_point_id(vault, point_id)
-        with vault.reader(full_id) as reader:
-            names = [record.name for record in reader.streams()]
-            if stream is None:
-                if len(names) != 1:
-                    raise ConfigError(
-                        f"recovery point {full_id[:12]} holds {len(names)} streams; "
-                        "choose one with --stream",
-                        hint="Streams: " + ", ".join(names[:20]),
-                    )
-                stream = names[0]
-            return reader.copy_stream(stream, out)

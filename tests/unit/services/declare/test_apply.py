@@ -25,7 +25,7 @@ from strongroom.services.declare import write as apply_write
 from strongroom.services.declare.apply import ApplyReport, ApplyService
 from strongroom.services.declare.checks import PendingApply
 from strongroom.services.declare.diff import Change, changed_fields
-from strongroom.services.declare.listing import list_plan_views, list_resource_views
+from strongroom.services.declare.listing import ListingService
 from tests.unit.services.apply_support import config_text, loaded, new_context
 
 
@@ -364,7 +364,7 @@ def test_list_views_show_rules_selected_resources_and_last_points(
             created_at=datetime(2025, 3, 1, tzinfo=UTC),
         )
 
-    [plan] = list_plan_views(context)
+    [plan] = ListingService(context).plans()
     assert plan.selected == ["app-db", "uploads"]
     assert [(rule.name, rule.target_vault, rule.timezone) for rule in plan.rules] == [
         ("daily", "prod", "Europe/Paris"),
@@ -372,7 +372,7 @@ def test_list_views_show_rules_selected_resources_and_last_points(
     ]
     assert plan.as_json()["rules"][0]["lifecycle"]["delete_after_days"] == 30
 
-    views = {view.name: view for view in list_resource_views(context)}
+    views = {view.name: view for view in ListingService(context).resources()}
     assert views["app-db"].plans == ["nightly"]
     assert views["scratch"].plans == []
     assert views["app-db"].last_point is not None
@@ -382,7 +382,7 @@ def test_list_views_show_rules_selected_resources_and_last_points(
         "created_at": "2025-03-01T00:00:00+00:00",
         "state": "AVAILABLE",
     }
-    assert [view.name for view in list_resource_views(context, type="sqlite")] == ["app-db"]
+    assert [view.name for view in ListingService(context).resources(type="sqlite")] == ["app-db"]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from strongroom.daemon.compose import open_daemon
 from strongroom.engine.clock import ManualClock
 from strongroom.engine.daemon import DaemonSettings
 from strongroom.errors import ConfigError
-from strongroom.services.jobs.history import prune_history
+from strongroom.services.jobs.history import HistoryService
 from strongroom.services.retention import audit
 from tests.support.cli import strongroom, text
 from tests.support.data import make_tree
@@ -76,15 +76,15 @@ def test_pruning_keeps_jobs_unfinished_trails_and_the_audit_trail(ops: Ops, tmp_
     assert before["transitions"] == 4 + 4 + 2 and before["audit events"] == 1
 
     # Nothing is older than a day yet: a prune removes nothing.
-    assert prune_history(ops.context, older_than_days=1).events == 0
+    assert HistoryService(ops.context).prune(older_than_days=1).events == 0
     assert counts(ops) == before
 
     ops.context.clock = ManualClock(datetime.now(UTC) + timedelta(days=10))
-    dry = prune_history(ops.context, older_than_days=5, dry_run=True)
+    dry = HistoryService(ops.context).prune(older_than_days=5, dry_run=True)
     assert (dry.events, dry.transitions) == (before["job events"], 8)
     assert counts(ops) == before
 
-    done = prune_history(ops.context, older_than_days=5)
+    done = HistoryService(ops.context).prune(older_than_days=5)
     assert (done.events, done.transitions) == (dry.events, dry.transitions)
     assert counts(ops) == {"jobs": 3, "transitions": 2, "job events": 0, "audit events": 1}
     assert ops.service.jobs.get(ended).state is JobState.COMPLETED  # the job row stays
@@ -97,7 +97,7 @@ def test_pruning_keeps_jobs_unfinished_trails_and_the_audit_trail(ops: Ops, tmp_
 
 def test_a_prune_needs_at_least_one_day(ops: Ops) -> None:
     with pytest.raises(ConfigError, match="at least 1"):
-        prune_history(ops.context, older_than_days=0)
+        HistoryService(ops.context).prune(older_than_days=0)
 
 
 def test_the_daemon_prunes_once_a_day_with_its_lifecycle(ops: Ops, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from strongroom.catalog.types import PointState, Tier
 from strongroom.services.retention.cold_tier import COPY_OF_KEY, open_cold_vault
 from strongroom.services.retention.deletion import claim
 from strongroom.services.retention.legal_hold import LegalHoldService
-from strongroom.services.retention.lifecycle import LifecycleReport, run_lifecycle
+from strongroom.services.retention.lifecycle import LifecycleReport, LifecycleService
 from strongroom.services.retention.lock import VaultLockService, parse_lock
 from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
@@ -36,20 +36,20 @@ def test_same_store_points_go_cold_on_day_7_and_are_deleted_on_day_30(world: Wor
     point = world.backup("main", cold_after_days=7, delete_after_days=30)
 
     world.advance_to_day(6)
-    assert run_lifecycle(world.context).actions == []
+    assert LifecycleService(world.context).run().actions == []
 
     moved_at = world.advance_to_day(7)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
     assert outcomes(report) == [(point, "move_to_cold", "moved")]
     row = world.point(point)
     assert (row.tier, row.cold_since, row.cold_point_id) == (Tier.COLD, moved_at, None)
     assert world.vault_point_ids("main") == [point]  # same store: the data stays put
 
     world.advance_to_day(29)
-    assert run_lifecycle(world.context).actions == []
+    assert LifecycleService(world.context).run().actions == []
 
     world.advance_to_day(30)
-    report = run_lifecycle(world.context, actor="ops@host")
+    report = LifecycleService(world.context).run(actor="ops@host")
     assert outcomes(report) == [(point, "delete", "deleted")]
     assert world.point(point).state == PointState.DELETED
     assert world.vault_point_ids("main") == []
@@ -71,7 +71,7 @@ def test_separate_store_moves_copy_check_and_drop_the_warm_manifest(world: World
     point = world.backup("main", data, cold_after_days=7, delete_after_days=30)
 
     world.advance_to_day(8)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
 
     assert outcomes(report) == [(point, "move_to_cold", "moved")]
     row = world.point(point)
@@ -86,7 +86,7 @@ def test_separate_store_moves_copy_check_and_drop_the_warm_manifest(world: World
             assert reader.read_stream("dump.sql") == data
 
     world.advance_to_day(30)
-    assert outcomes(run_lifecycle(world.context, gc=True)) == [(point, "delete", "deleted")]
+    assert outcomes(LifecycleService(world.context).run(gc=True)) == [(point, "delete", "deleted")]
     with open_cold_vault(world.context, config, create=False) as cold:
         assert cold.point_ids() == []
 
@@ -96,7 +96,7 @@ def test_a_vault_without_cold_tier_keeps_points_warm(world: World) -> None:
     point = world.backup("main", cold_after_days=7, delete_after_days=30)
 
     world.advance_to_day(8)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
 
     assert outcomes(report) == [(point, "move_to_cold", "skipped")]
     assert "has no cold tier" in report.actions[0].detail
@@ -109,7 +109,7 @@ def test_a_dry_run_reports_and_changes_nothing(world: World) -> None:
     cooling = world.backup("main", b"b" * 5000, cold_after_days=2, delete_after_days=30)
 
     world.advance_to_day(5)
-    report = run_lifecycle(world.context, dry_run=True)
+    report = LifecycleService(world.context).run(dry_run=True)
 
     assert outcomes(report) == [
         (expired, "delete", "would_delete"),
@@ -129,7 +129,7 @@ def test_a_vault_lock_keeps_points_until_the_minimum_retention(world: World) -> 
     point = world.backup("main", delete_after_days=30)
 
     world.advance_to_day(30)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
 
     assert outcomes(report) == [(point, "delete", "kept")]
     assert report.actions[0].until == T0 + 60 * DAY
@@ -137,7 +137,7 @@ def test_a_vault_lock_keeps_points_until_the_minimum_retention(world: World) -> 
     assert world.vault_point_ids("main") == [point]
 
     world.advance_to_day(60)
-    assert outcomes(run_lifecycle(world.context)) == [(point, "delete", "deleted")]
+    assert outcomes(LifecycleService(world.context).run()) == [(point, "delete", "deleted")]
 
 
 def test_a_legal_hold_blocks_deletion_but_not_the_move_to_cold(world: World) -> None:
@@ -147,17 +147,17 @@ def test_a_legal_hold_blocks_deletion_but_not_the_move_to_cold(world: World) -> 
     holds.add(point, reason="case 2031-17", actor="counsel")
 
     world.advance_to_day(7)
-    assert outcomes(run_lifecycle(world.context)) == [(point, "move_to_cold", "moved")]
+    assert outcomes(LifecycleService(world.context).run()) == [(point, "move_to_cold", "moved")]
 
     world.advance_to_day(31)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
     assert outcomes(report) == [(point, "delete", "kept")]
     assert "legal hold" in report.actions[0].detail and "case 2031-17" in report.actions[0].detail
     assert world.point(point).state == PointState.AVAILABLE
     assert world.vault_point_ids("main") == [point]
 
     holds.remove(point, actor="counsel", reason="case closed")
-    assert outcomes(run_lifecycle(world.context)) == [(point, "delete", "deleted")]
+    assert outcomes(LifecycleService(world.context).run()) == [(point, "delete", "deleted")]
 
 
 def test_a_cold_tier_minimum_keeps_points_it_holds(world: World) -> None:
@@ -172,14 +172,14 @@ def test_a_cold_tier_minimum_keeps_points_it_holds(world: World) -> None:
     point = world.backup("main", cold_after_days=7, delete_after_days=12)
 
     world.advance_to_day(7)
-    run_lifecycle(world.context)
+    LifecycleService(world.context).run()
     world.advance_to_day(12)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
 
     assert outcomes(report) == [(point, "delete", "kept")]
     assert report.actions[0].until == T0 + 17 * DAY
     world.advance_to_day(17)
-    assert outcomes(run_lifecycle(world.context)) == [(point, "delete", "deleted")]
+    assert outcomes(LifecycleService(world.context).run()) == [(point, "delete", "deleted")]
 
 
 def test_a_deletion_cut_short_after_its_claim_is_finished_by_the_next_run(world: World) -> None:
@@ -189,7 +189,7 @@ def test_a_deletion_cut_short_after_its_claim_is_finished_by_the_next_run(world:
     with world.context.catalog.session() as session:  # a run that died after step 1
         claim(session, get_recovery_point(session, point))
 
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
 
     assert outcomes(report) == [(point, "delete", "deleted")]
     assert world.point(point).state == PointState.DELETED
@@ -203,7 +203,7 @@ def test_a_run_limited_to_one_vault_leaves_the_others(world: World) -> None:
     gone = world.backup("main", delete_after_days=1)
 
     world.advance_to_day(2)
-    report = run_lifecycle(world.context, vault="main", gc=True)
+    report = LifecycleService(world.context).run(vault="main", gc=True)
 
     assert outcomes(report) == [(gone, "delete", "deleted")]
     assert list(report.gc) == ["main"]
@@ -228,7 +228,7 @@ def test_a_vault_that_cannot_be_read_fails_its_points_and_not_the_run(world: Wor
         )
 
     world.advance_to_day(2)
-    report = run_lifecycle(world.context)
+    report = LifecycleService(world.context).run()
 
     assert sorted(outcomes(report)) == sorted(
         [(gone, "delete", "deleted"), ("f" * 64, "delete", "failed")]

@@ -12,8 +12,8 @@ from strongroom.catalog import resources as catalog_resources
 from strongroom.catalog.models import RecoveryPoint
 from strongroom.catalog.types import JobKind
 from strongroom.services.retention.legal_hold import LegalHoldService
-from strongroom.services.retention.lifecycle import run_lifecycle
-from strongroom.services.retention.lifecycle_preview import PointLifecycle, preview_lifecycle
+from strongroom.services.retention.lifecycle import LifecycleService
+from strongroom.services.retention.lifecycle_preview import LifecyclePreviewService, PointLifecycle
 from strongroom.services.retention.lock import VaultLockService, parse_lock
 from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
@@ -27,7 +27,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def by_id(world: World) -> dict[str, PointLifecycle]:
-    return {point.point_id: point for point in preview_lifecycle(world.context)}
+    return {point.point_id: point for point in LifecyclePreviewService(world.context).preview()}
 
 
 def test_the_preview_names_the_date_and_what_sets_it(world: World) -> None:
@@ -58,7 +58,7 @@ def test_the_preview_names_the_date_and_what_sets_it(world: World) -> None:
     assert previews[plain].to_json()["kept_by"][1]["kind"] == "vault_lock"
 
     world.advance_to_day(8)
-    run_lifecycle(world.context)
+    LifecycleService(world.context).run()
     moved = by_id(world)[plain]
     assert moved.tier == "cold"
     assert moved.move.startswith("moved to the same-store cold tier on")
@@ -85,8 +85,8 @@ def test_the_preview_names_the_rule_that_made_the_point(world: World) -> None:
         )
         session.get_one(RecoveryPoint, point).job_id = "job-1"
 
-    [preview] = preview_lifecycle(world.context, vault="main")
+    [preview] = LifecyclePreviewService(world.context).preview(vault="main")
 
     assert preview.rule == "'continuous-backup' of plan 'ecommerce'"
     assert preview.reasons[0].message.startswith("rule 'continuous-backup' of plan 'ecommerce'")
-    assert preview_lifecycle(world.context, vault="other") == []
+    assert LifecyclePreviewService(world.context).preview(vault="other") == []
