@@ -438,25 +438,26 @@ def leases(
     until it is older than a lease). Not the retention lock: see 'vault lock-status'.
     """
     found = _service(ctx).leases(name, _key(passphrase_env, key_file))
-    if output is OutputFormat.json:
-        print_json([_lease_json(status) for status in found])
-        return
-    print_table(
-        f"leases of {name}",
-        ["object", "kind", "state", "age", "holder", "purpose", "why"],
-        [
+
+    def for_people() -> None:
+        print_table(
+            f"leases of {name}",
+            ["object", "kind", "state", "age", "holder", "purpose", "why"],
             [
-                status.name,
-                status.kind,
-                status.state,
-                _age(status.age),
-                f"pid {status.info.pid} on {status.info.host}" if status.info else "",
-                status.info.purpose if status.info else "",
-                status.reason,
-            ]
-            for status in found
-        ],
-    )
+                [
+                    status.name,
+                    status.kind,
+                    status.state,
+                    _age(status.age),
+                    f"pid {status.info.pid} on {status.info.host}" if status.info else "",
+                    status.info.purpose if status.info else "",
+                    status.reason,
+                ]
+                for status in found
+            ],
+        )
+
+    print_result(output, lambda: [_lease_json(status) for status in found], for_people)
 
 
 @app.command("clear-stale-leases")
