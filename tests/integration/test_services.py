@@ -8,15 +8,24 @@ because several test runs may share the servers.
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from contextlib import closing
 
 import pytest
 import redis
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import NewTopic
 from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.services import MariaDBService, PostgresService, RedisService, unique_name
+from tests.support.services import (
+    KafkaService,
+    MariaDBService,
+    PostgresService,
+    RedisService,
+    unique_name,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +118,73 @@ def test_redis_stores_a_key_and_refuses_anonymous_clients(redis_service: RedisSe
     )
     with closing(anonymous), pytest.raises(redis.AuthenticationError):
         anonymous.ping()
+
+
+def test_kafka_is_version_4_keeps_transactions_and_refuses_a_wrong_password(
+    kafka_service: KafkaService,
+) -> None:
+    assert kafka_service.version.startswith("4.")
+    topic = unique_name("sr-smoke")
+    admin = kafka_service.connect()
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(60)
+    try:
+        # kcat, an independent client, writes a keyed record with headers over SASL.
+        subprocess.run(
+            ["kcat", "-P", "-b", kafka_service.sasl_bootstrap, "-t", topic, "-p", "1", "-K", ":",
+             "-H", "origin=kcat", "-H", "origin=again",
+             "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
+             "-X", f"sasl.username={kafka_service.user}",
+             "-X", f"sasl.password={kafka_service.password}"],
+            input=b"key-1:value-1\n", check=True, timeout=60,
+        )  # fmt: skip
+        # One committed and one aborted transaction on partition 0.
+        producer = Producer(kafka_service.client_config(**{"transactional.id": topic}))
+        producer.init_transactions(60)
+        for value, commit in ((b"kept", True), (b"aborted", False)):
+            producer.begin_transaction()
+            producer.produce(topic, value=value, partition=0)
+            if commit:
+                producer.commit_transaction(60)
+            else:
+                producer.abort_transaction(60)
+        consumer = Consumer(
+            kafka_service.sasl_config(
+                **{"group.id": topic, "isolation.level": "read_committed",
+                   "enable.partition.eof": True, "auto.offset.reset": "earliest"}
+            )
+        )  # fmt: skip
+        try:
+            consumer.assign([TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 0)])
+            records, ends = [], 0
+            while ends < 2:
+                message = consumer.poll(30)
+                assert message is not None, "the broker sent nothing for 30 s"
+                if message.error():
+                    assert message.error().code() == KafkaError._PARTITION_EOF
+                    ends += 1
+                    continue
+                records.append(
+                    (message.partition(), message.key(), message.value(), message.headers())
+                )
+        finally:
+            consumer.close()
+    finally:
+        admin.delete_topics([topic])[topic].result(60)
+
+    assert sorted(records, key=lambda record: record[0]) == [
+        (0, None, b"kept", None),
+        (1, b"key-1", b"value-1", [("origin", b"kcat"), ("origin", b"again")]),
+    ]
+    # librdkafka reports a refused login through its error callback, then keeps retrying.
+    errors: list[KafkaError] = []
+    wrong = Consumer(
+        kafka_service.sasl_config(
+            password="wrong", **{"group.id": topic, "error_cb": errors.append}
+        )
+    )
+    try:
+        with pytest.raises(KafkaException):
+            wrong.list_topics(timeout=10)
+    finally:
+        wrong.close()
+    assert KafkaError._AUTHENTICATION in {error.code() for error in errors}

@@ -28,6 +28,8 @@ import pymysql
 import pymysql.connections
 import pytest
 import redis
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -137,6 +139,47 @@ class RedisService(Server):
             socket_timeout=CONNECT_TIMEOUT_SECONDS,
             **kwargs,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaService(Server):
+    """Apache Kafka 4 in KRaft mode (one node, broker and controller).
+
+    `port` is the PLAINTEXT listener (no login); `sasl_port` is SASL_PLAINTEXT with the PLAIN
+    mechanism, where `user` and `password` log in. `version` is the broker's release.
+    """
+
+    sasl_port: int
+    version: str = ""
+
+    @property
+    def bootstrap(self) -> str:
+        """The PLAINTEXT listener as `host:port`, for `bootstrap.servers` and `kcat -b`."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL_PLAINTEXT listener as `host:port`."""
+        return f"{self.host}:{self.sasl_port}"
+
+    def client_config(self, **extra: Any) -> dict[str, Any]:
+        """Return a confluent-kafka configuration for the PLAINTEXT listener, plus `extra`."""
+        return {"bootstrap.servers": self.bootstrap, **extra}
+
+    def sasl_config(self, password: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Return a configuration for the SASL listener (another `password` to test a refusal)."""
+        return {
+            "bootstrap.servers": self.sasl_bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "PLAIN",
+            "sasl.username": self.user,
+            "sasl.password": self.password if password is None else password,
+            **extra,
+        }
+
+    def connect(self, **extra: Any) -> AdminClient:
+        """Return an Admin API client on the PLAINTEXT listener; `extra` goes to its config."""
+        return AdminClient(self.client_config(**extra))
 
 
 def load_settings(name: str) -> dict[str, str]:
@@ -249,6 +292,29 @@ def _probe_redis(service: RedisService) -> None:
         client.close()
 
 
+def _build_kafka(settings: Mapping[str, str]) -> KafkaService:
+    fields = _server_fields(settings)
+    try:
+        sasl_port = int(settings.get("SASL_PORT") or 0)
+    except ValueError as exc:
+        raise ServiceUnavailableError(f"bad Kafka SASL port: {exc}") from exc
+    if not sasl_port:
+        raise ServiceUnavailableError("the settings name no Kafka SASL port")
+    return KafkaService(**fields, sasl_port=sasl_port, version=settings.get("VERSION", ""))
+
+
+def _probe_kafka(service: KafkaService) -> None:
+    admin = service.connect()
+    try:
+        brokers = admin.list_topics(timeout=CONNECT_TIMEOUT_SECONDS).brokers
+    except KafkaException as exc:
+        raise ServiceUnavailableError(
+            f"{service.bootstrap} does not answer: {exc.args[0]}"
+        ) from exc
+    if not brokers:
+        raise ServiceUnavailableError(f"{service.bootstrap} names no broker")
+
+
 def provide(
     name: str,
     title: str,
@@ -288,3 +354,9 @@ def mariadb_service() -> MariaDBService:
 def redis_service() -> RedisService:
     """The Redis server of `dev/services up redis`."""
     return provide("redis", "Redis", _build_redis, _probe_redis)
+
+
+@pytest.fixture(scope="session")
+def kafka_service() -> KafkaService:
+    """The Apache Kafka broker of `dev/services up kafka`."""
+    return provide("kafka", "Kafka", _build_kafka, _probe_kafka)
