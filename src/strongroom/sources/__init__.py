@@ -103,6 +103,12 @@ REGISTRY: Final[dict[str, SourceEntry]] = {
             keeps_cache=True,
         ),
         SourceEntry(
+            "kafka",
+            "topics of an Apache Kafka cluster, record by record, and consumer group offsets",
+            source="strongroom.sources.kafka.source:KafkaSource",
+            target="strongroom.sources.kafka.target:KafkaRestoreTarget",
+        ),
+        SourceEntry(
             "mysql",
             "every database of a MySQL or MariaDB server, and its accounts",
             source="strongroom.sources.mysql.source:MysqlSource",

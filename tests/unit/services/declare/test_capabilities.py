@@ -13,9 +13,7 @@ from strongroom.sources import REGISTRY
 CONFIG = """\
 resources:
   events:
-    type: kafka
-    bootstrap_servers: ["127.0.0.1:9092"]
-    topics: [orders]
+    type: kubernetes
   app-db:
     type: sqlite
     path: /var/lib/app/app.db
@@ -31,11 +29,11 @@ def _refused_paths(tmp_path: Path) -> list[str]:
 def test_registering_a_source_lifts_the_refusal_of_its_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert "kafka" not in REGISTRY
+    assert "kubernetes" not in REGISTRY
     assert _refused_paths(tmp_path) == ["resources.events.type"]
 
     monkeypatch.setitem(
-        REGISTRY, "kafka", dataclasses.replace(REGISTRY["sqlite"], type_name="kafka")
+        REGISTRY, "kubernetes", dataclasses.replace(REGISTRY["sqlite"], type_name="kubernetes")
     )
     assert _refused_paths(tmp_path) == []
 

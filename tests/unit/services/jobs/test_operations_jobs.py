@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import pytest
 
 from strongroom.catalog.types import JobState, PointState
-from strongroom.config.resources import FilesResource, KafkaResource
+from strongroom.config.resources import FilesResource, KubernetesResource
 from strongroom.errors import (
     ConfigError,
     ConflictError,
@@ -148,7 +148,7 @@ def test_start_backup_refuses_bad_requests(ops: Ops, tmp_path: Path) -> None:
     ops.files("docs", tmp_path)
     ops.declare(
         "events",
-        KafkaResource(type="kafka", bootstrap_servers=["localhost:9092"], topics=["orders"]),
+        KubernetesResource(type="kubernetes"),
     )
     with pytest.raises(ConfigError, match="no plan selects 'docs': name the vault"):
         ops.service.start_backup("docs")
@@ -156,7 +156,7 @@ def test_start_backup_refuses_bad_requests(ops: Ops, tmp_path: Path) -> None:
         ops.service.start_backup("nothing", "main")
     with pytest.raises(NotFoundError):
         ops.service.start_backup("docs", "no-such-vault")
-    with pytest.raises(UnsupportedError, match="kafka"):
+    with pytest.raises(UnsupportedError, match="kubernetes"):
         ops.service.start_backup("events", "main")
     assert ops.service.list_backups() == []
 

@@ -1,0 +1,277 @@
+"""A backup of Kafka topics: every partition's records, the topics' metadata, the groups.
+
+One stream per partition, ``topics/<topic>/<partition>.records`` (see
+:mod:`~strongroom.sources.kafka.records`), read with ``isolation.level=read_committed``
+from the partition's log start offset up to its *last stable offset* taken when the
+backup starts: aborted records and transaction markers are skipped by the client, offset
+gaps of compacted topics are just gaps, and a partition is done when the client's
+position reaches that end, so a backup never waits for offsets that will never come.
+Records written after the start belong to the next backup.
+
+The metadata records per topic its id, partition count, replication factor and every
+config set on the topic; per partition the offset range read, the record count and the
+ordered content hash; and the committed offsets of every consumer group on those topics.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    TopicCollection,
+    TopicPartition,
+)
+from confluent_kafka.admin import ConfigResource, ConfigSource, OffsetSpec
+
+from strongroom.config.resources import KafkaResource
+from strongroom.errors import NotFoundError, TimeoutError_
+from strongroom.sources.base import JsonObject, SourceContext, StreamSink
+from strongroom.sources.kafka.client import Cluster, check_message, offset_of
+from strongroom.sources.kafka.records import ContentHash, Record, content_of
+
+FORMAT: Final = "strongroom-kafka"
+VERSION: Final = 1
+BATCH: Final = 10_000
+IDLE_POLLS: Final = 120
+"""Empty one-second polls after which a partition that has not reached its end fails."""
+
+
+def partition_stream(topic: str, partition: int) -> str:
+    """The stream name of one partition's records."""
+    return f"topics/{topic}/{partition}.records"
+
+
+def now() -> str:
+    """The current time, ISO 8601 in UTC."""
+    return datetime.now(UTC).isoformat()
+
+
+def select_topics(cluster: Cluster, patterns: list[str]) -> list[str]:
+    """Return the topics that names or shell-style patterns select, sorted.
+
+    Internal topics (``__consumer_offsets`` …) are never selected by a pattern. Raises
+    ``NotFoundError`` for a name or a pattern that selects nothing.
+    """
+    admin = cluster.admin()
+    listed = cluster.call(lambda: admin.list_topics(timeout=cluster.timeout), "listing the topics")
+    existing = sorted(name for name in listed.topics if not name.startswith("__"))
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matches = [name for name in existing if fnmatch.fnmatchcase(name, pattern)]
+        if pattern in listed.topics:
+            matches = [pattern]
+        if not matches:
+            raise NotFoundError(
+                f"topic {pattern!r} does not exist on {cluster.bootstrap_servers}",
+                hint="Check the resource's topics (names or patterns such as 'orders.*').",
+            )
+        chosen.update(matches)
+    return sorted(chosen)
+
+
+def describe_topics(cluster: Cluster, topics: list[str]) -> dict[str, JsonObject]:
+    """Return each topic's id, partition count, replication factor and topic-level configs."""
+    admin = cluster.admin()
+    described = admin.describe_topics(TopicCollection(topics), request_timeout=cluster.timeout)
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, topic) for topic in topics]
+    configs = admin.describe_configs(resources, request_timeout=cluster.timeout)
+    result: dict[str, JsonObject] = {}
+    for topic in topics:
+        description = cluster.wait(described[topic], f"describing topic {topic}")
+        entries = cluster.wait(
+            configs[ConfigResource(ConfigResource.Type.TOPIC, topic)], f"reading configs of {topic}"
+        )
+        result[topic] = {
+            "topic_id": str(description.topic_id),
+            "partitions": len(description.partitions),
+            "replication_factor": min(len(p.replicas) for p in description.partitions),
+            "configs": {
+                name: entry.value
+                for name, entry in sorted(entries.items())
+                if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+                and not entry.is_sensitive
+            },
+        }
+    return result
+
+
+def offsets(
+    cluster: Cluster, partitions: list[TopicPartition], spec: OffsetSpec
+) -> dict[tuple[str, int], int]:
+    """Return an offset per partition: log start (``earliest``) or last stable (``latest``)."""
+    if not partitions:
+        return {}
+    admin = cluster.admin()
+    futures = admin.list_offsets(
+        dict.fromkeys(partitions, spec),
+        isolation_level=IsolationLevel.READ_COMMITTED,
+        request_timeout=cluster.timeout,
+    )
+    return {
+        (partition.topic, partition.partition): cluster.wait(
+            future, f"reading offsets of {partition.topic}/{partition.partition}"
+        ).offset
+        for partition, future in futures.items()
+    }
+
+
+def group_offsets(cluster: Cluster, topics: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """Return the committed offsets of every consumer group on ``topics``: group -> topic -> partition -> offset."""
+    admin = cluster.admin()
+    listed = cluster.wait(
+        admin.list_consumer_groups(request_timeout=cluster.timeout), "listing consumer groups"
+    )
+    wanted = set(topics)
+    result: dict[str, dict[str, dict[str, int]]] = {}
+    for listing in sorted(listed.valid, key=lambda item: item.group_id):
+        group = listing.group_id
+        futures = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=cluster.timeout
+        )
+        answer = cluster.wait(futures[group], f"reading offsets of group {group}")
+        for partition in answer.topic_partitions or []:
+            if partition.topic in wanted and partition.offset >= 0:
+                topic = result.setdefault(group, {}).setdefault(partition.topic, {})
+                topic[str(partition.partition)] = partition.offset
+    return result
+
+
+def _record(message: Any) -> Record:
+    timestamp_type, timestamp = message.timestamp()
+    headers = message.headers() or []
+    return Record(
+        offset=message.offset(),
+        timestamp_type=timestamp_type,
+        timestamp=timestamp,
+        key=message.key(),
+        value=message.value(),
+        headers=[(str(name), value) for name, value in headers],
+    )
+
+
+def read_partition(
+    cluster: Cluster,
+    topic: str,
+    partition: int,
+    start: int,
+    end: int,
+    context: SourceContext,
+    sink: StreamSink,
+) -> JsonObject:
+    """Write records ``start`` ≤ offset < ``end`` of one partition into its stream.
+
+    Returns the partition's metadata (range, count, content hash, first and last offset).
+    Raises the typed errors of :meth:`Cluster.translate`; ``TimeoutError_`` when the
+    partition does not reach ``end`` after :data:`IDLE_POLLS` empty polls.
+    """
+    doing = f"reading {topic}/{partition}"
+    content = ContentHash()
+    first = last = None
+    size = 0
+    with (
+        cluster.consumer() as consumer,
+        sink.open_stream(partition_stream(topic, partition)) as stream,
+    ):
+        position = start
+        if start < end:
+            consumer.assign([TopicPartition(topic, partition, start)])
+        idle = 0
+        while position < end:
+            context.check_cancelled()
+            messages = consumer.consume(BATCH, timeout=1.0)
+            idle = 0 if messages else idle + 1
+            frames: list[bytes] = []
+            for message in messages:
+                check_message(cluster, message.error(), doing)
+                if message.error() is not None:  # end of partition: its offset is the position
+                    position = max(position, offset_of(message))
+                    continue
+                offset = offset_of(message)
+                if offset >= end:
+                    position = end
+                    break
+                record = _record(message)
+                body = content_of(record)
+                content.add(body)
+                frame = offset.to_bytes(8, "big", signed=True) + body
+                frames.append(len(frame).to_bytes(4, "big") + frame)
+                first = offset if first is None else first
+                last = offset
+                position = offset + 1
+            if frames:
+                data = b"".join(frames)
+                stream.write(data)
+                size += len(data)
+                context.progress(len(data))
+            if position < end and not messages:
+                # Past aborted records and transaction markers the client's position moves
+                # without handing out a message.
+                (current,) = consumer.position([TopicPartition(topic, partition)])
+                position = max(position, current.offset)
+                if idle >= IDLE_POLLS and position < end:
+                    raise TimeoutError_(
+                        f"{doing}: stuck at offset {position}, the end taken at the start is {end}"
+                    )
+    return {
+        "stream": partition_stream(topic, partition),
+        "start": start,
+        "end": end,
+        "count": content.count,
+        "sha256": content.hexdigest(),
+        "first_offset": first,
+        "last_offset": last,
+        "bytes": size,
+    }
+
+
+def backup(
+    settings: KafkaResource, cluster: Cluster, context: SourceContext, sink: StreamSink
+) -> JsonObject:
+    """Back up the selected topics and the groups' offsets; return the metadata.
+
+    Raises ``NotFoundError`` for a topic that does not exist, ``AccessDeniedError`` for a
+    refused login or ACL, ``NetworkError`` (retryable) for unreachable brokers.
+    """
+    started = now()
+    topics = select_topics(cluster, settings.topics)
+    described = describe_topics(cluster, topics)
+    partitions = [
+        TopicPartition(topic, number)
+        for topic in topics
+        for number in range(described[topic]["partitions"])
+    ]
+    metadata: JsonObject = {
+        "format": FORMAT,
+        "version": VERSION,
+        "started_at": started,
+        "bootstrap_servers": cluster.bootstrap_servers,
+        "topics": described,
+    }
+    if context.dry_run:
+        return {**metadata, "dry_run": True}
+    log_start = offsets(cluster, partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+    stable_end = offsets(cluster, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+    groups = group_offsets(cluster, topics) if settings.consumer_group_offsets else {}
+    for topic in topics:
+        described[topic]["partition_data"] = {
+            str(number): read_partition(
+                cluster,
+                topic,
+                number,
+                log_start[(topic, number)],
+                stable_end[(topic, number)],
+                context,
+                sink,
+            )
+            for number in range(described[topic]["partitions"])
+        }
+    metadata["groups"] = groups
+    metadata["records"] = sum(
+        part["count"] for topic in described.values() for part in topic["partition_data"].values()
+    )
+    metadata["finished_at"] = now()
+    return metadata

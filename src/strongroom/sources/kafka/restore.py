@@ -1,0 +1,260 @@
+"""A restore of Kafka topics: records to their partitions, in order, then the groups.
+
+Per partition the records of its stream are produced, in order, to the same partition
+of the target topic by an idempotent producer, with their key, value, headers and
+original timestamp, plus a header ``strongroom.source-offset`` (the source offset,
+decimal). That header makes a restore resumable and idempotent: before writing, the
+last record of the target partition is read; if it carries the header, records up to
+that source offset are skipped; if the partition holds records without it, the restore
+is refused (:class:`ConflictError`), since it would mix with other data.
+
+The consumer groups' offsets are translated afterwards: a committed source offset C
+becomes the target offset of the first restored record whose source offset is at least
+C (found by a binary search over the target partition, which is in source order), or the
+partition's end. They are set only for a group with no member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from confluent_kafka import (
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    TopicPartition,
+)
+from confluent_kafka.admin import NewTopic
+
+from strongroom.errors import ConflictError, NotFoundError, TimeoutError_
+from strongroom.sources.base import JsonObject, SourceContext, StreamReader
+from strongroom.sources.kafka.client import Cluster, check_message
+from strongroom.sources.kafka.records import read_records
+
+SOURCE_OFFSET_HEADER: Final = "strongroom.source-offset"
+_BUSY_GROUP_STATES: Final = frozenset(
+    {
+        ConsumerGroupState.STABLE,
+        ConsumerGroupState.PREPARING_REBALANCING,
+        ConsumerGroupState.COMPLETING_REBALANCING,
+    }
+)
+
+
+@dataclass
+class PartitionRestore:
+    """What the restore of one partition did."""
+
+    topic: str
+    partition: int
+    written: int = 0
+    skipped_existing: int = 0
+    skipped_after_until: int = 0
+    first_target_offset: int | None = None
+    last_target_offset: int | None = None
+    errors: list[KafkaError] = field(default_factory=list)
+
+
+def source_offset(headers: list[tuple[str, bytes | None]] | None) -> int | None:
+    """The source offset a restored record carries in its last header, else ``None``."""
+    if not headers:
+        return None
+    name, value = headers[-1]
+    if name != SOURCE_OFFSET_HEADER or value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def read_one(cluster: Cluster, topic: str, partition: int, offset: int) -> Any:
+    """Return the record at ``offset`` of a partition (or the next one after a gap), else ``None``."""
+    doing = f"reading {topic}/{partition} at offset {offset}"
+    with cluster.consumer(**{"isolation.level": "read_uncommitted"}) as consumer:
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        for _ in range(60):
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            check_message(cluster, message.error(), doing)
+            if message.error() is not None:
+                return None
+            return message
+    return None
+
+
+def watermarks(cluster: Cluster, topic: str, partition: int) -> tuple[int, int]:
+    """Return a partition's (log start, high watermark)."""
+    with cluster.consumer() as consumer:
+        low, high = cluster.call(
+            lambda: consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=cluster.timeout
+            ),
+            f"reading the offsets of {topic}/{partition}",
+        )
+    return int(low), int(high)
+
+
+def resume_after(cluster: Cluster, topic: str, partition: int) -> int:
+    """Return the last source offset already restored into a partition (-1: none).
+
+    Raises ``ConflictError`` when the partition holds records that no restore wrote.
+    """
+    low, high = watermarks(cluster, topic, partition)
+    if high <= low:
+        return -1
+    message = read_one(cluster, topic, partition, high - 1)
+    restored = None if message is None else source_offset(message.headers())
+    if restored is None:
+        raise ConflictError(
+            f"topic {topic} partition {partition} already holds {high - low} record(s) "
+            "that no strongroom restore wrote",
+            hint="Restore into another topic (topic_map) or delete the records first.",
+        )
+    return restored
+
+
+def ensure_topic(
+    cluster: Cluster, name: str, described: JsonObject, create: bool, retention_ms: int | None
+) -> bool:
+    """Make sure topic ``name`` exists with at least the backed-up partition count.
+
+    Returns True when it was created. Raises ``NotFoundError`` (missing, ``create`` off)
+    or ``ConflictError`` (fewer partitions than backed up).
+    """
+    admin = cluster.admin()
+    listed = cluster.call(lambda: admin.list_topics(timeout=cluster.timeout), "listing the topics")
+    wanted = int(described["partitions"])
+    existing = listed.topics.get(name)
+    if existing is not None and existing.error is None:
+        if len(existing.partitions) < wanted:
+            raise ConflictError(
+                f"topic {name} has {len(existing.partitions)} partition(s); the backup has {wanted}",
+                hint="Restore into a new topic (topic_map): records keep their partitions.",
+            )
+        return False
+    if not create:
+        raise NotFoundError(f"topic {name} does not exist", hint="Set create_topics or create it.")
+    configs = dict(described.get("configs") or {})
+    if retention_ms is not None:
+        configs["retention.ms"] = str(retention_ms)
+    topic = NewTopic(
+        name,
+        num_partitions=wanted,
+        replication_factor=int(described.get("replication_factor") or 1),
+        config=configs,
+    )
+    futures = admin.create_topics([topic], request_timeout=60)
+    cluster.wait(futures[name], f"creating topic {name}")
+    return True
+
+
+def restore_partition(
+    cluster: Cluster,
+    reader: StreamReader,
+    stream: str,
+    target: tuple[str, int],
+    until_ms: int | None,
+    context: SourceContext,
+) -> PartitionRestore:
+    """Produce one partition's records into ``target`` (topic, partition), resuming."""
+    topic, partition = target
+    result = PartitionRestore(topic, partition)
+    done = resume_after(cluster, topic, partition)
+
+    def delivered(error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            result.errors.append(error)
+            return
+        offset = message.offset()
+        if result.first_target_offset is None:
+            result.first_target_offset = offset
+        result.last_target_offset = offset
+
+    producer = cluster.producer(
+        **{
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "queue.buffering.max.kbytes": 65536,
+        }
+    )
+    produce: Callable[..., None] = producer.produce
+    with reader.open_stream(stream) as data:
+        for record in read_records(data, stream):
+            if record.offset <= done:
+                result.skipped_existing += 1
+                continue
+            if until_ms is not None and record.timestamp > until_ms:
+                result.skipped_after_until += 1
+                continue
+            headers = [*record.headers, (SOURCE_OFFSET_HEADER, str(record.offset).encode())]
+            while True:
+                try:
+                    produce(
+                        topic,
+                        value=record.value,
+                        key=record.key,
+                        partition=partition,
+                        timestamp=record.timestamp if record.timestamp_type != 0 else 0,
+                        headers=headers,
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+            result.written += 1
+            if result.written % 10_000 == 0:
+                context.check_cancelled()
+                if result.errors:
+                    break
+    doing = f"writing {topic}/{partition}"
+    remaining = producer.flush(120)
+    if result.errors:
+        raise cluster.translate(result.errors[0], doing)
+    if remaining:
+        raise TimeoutError_(
+            f"{doing}: {remaining} record(s) not acknowledged within 120 s",
+            hint="Run the restore again: it resumes after the last record written.",
+        )
+    return result
+
+
+def translate_offset(cluster: Cluster, topic: str, partition: int, committed: int) -> int:
+    """Return the target offset of the first restored record with source offset ≥ ``committed``.
+
+    A binary search over the target partition (restored in source order); the
+    partition's end when every restored record is before ``committed``.
+    """
+    low, high = watermarks(cluster, topic, partition)
+    while low < high:
+        middle = (low + high) // 2
+        message = read_one(cluster, topic, partition, middle)
+        found = None if message is None else source_offset(message.headers())
+        if message is None or found is None or found >= committed:
+            high = middle
+        else:
+            low = message.offset() + 1
+    return low
+
+
+def set_group_offsets(cluster: Cluster, group: str, offsets: list[TopicPartition]) -> None:
+    """Set a group's committed offsets; ``ConflictError`` while the group has members."""
+    admin = cluster.admin()
+    described = admin.describe_consumer_groups([group], request_timeout=cluster.timeout)
+    description = cluster.wait(described[group], f"describing group {group}")
+    if description.state in _BUSY_GROUP_STATES or description.members:
+        raise ConflictError(
+            f"consumer group {group} is active ({len(description.members)} member(s)); "
+            "its offsets were not set",
+            hint="Stop the group's consumers, then run the restore again (it resumes).",
+        )
+    futures = admin.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, offsets)], request_timeout=cluster.timeout
+    )
+    cluster.wait(futures[group], f"setting the offsets of group {group}")
