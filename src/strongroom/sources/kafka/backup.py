@@ -182,7 +182,8 @@ def read_partition(
         idle = 0
         while position < end:
             context.check_cancelled()
-            messages = consumer.consume(BATCH, timeout=1.0)
+            # consume() waits its whole timeout for a full batch: ask for no more than is left.
+            messages = consumer.consume(min(BATCH, end - position), timeout=1.0)
             idle = 0 if messages else idle + 1
             frames: list[bytes] = []
             for message in messages:

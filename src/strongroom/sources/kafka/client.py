@@ -12,6 +12,7 @@ topic ``NotFoundError``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -136,11 +137,21 @@ class Cluster:
             raise self.translate(None, doing) from exc
 
     def call(self, function: Callable[[], ResultT], doing: str) -> ResultT:
-        """Run a client call; translate a ``KafkaException`` it raises."""
-        try:
-            return function()
-        except KafkaException as exc:
-            raise self.translate(exc, doing) from exc
+        """Run a client call; translate a ``KafkaException`` it raises.
+
+        An error the client calls retriable (a partition whose leader is still being
+        elected, right after a topic was created) is retried for up to ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return function()
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = isinstance(error, KafkaError) and error.retriable()
+                if not retriable or time.monotonic() >= deadline:
+                    raise self.translate(exc, doing) from exc
+            time.sleep(0.5)
 
     def translate(self, exc: KafkaException | KafkaError | None, doing: str) -> StrongroomError:
         """Return the typed error for a failed call (``None``: it was not answered in time)."""

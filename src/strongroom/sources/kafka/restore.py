@@ -16,6 +16,7 @@ partition's end. They are set only for a group with no member.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -149,7 +150,31 @@ def ensure_topic(
     )
     futures = admin.create_topics([topic], request_timeout=60)
     cluster.wait(futures[name], f"creating topic {name}")
+    wait_for_leaders(cluster, name, wanted)
     return True
+
+
+def wait_for_leaders(cluster: Cluster, name: str, partitions: int) -> None:
+    """Wait until every partition of a new topic has a leader (``TimeoutError_`` after ``timeout``)."""
+    admin = cluster.admin()
+    deadline = time.monotonic() + cluster.timeout
+    while True:
+        listed = cluster.call(
+            lambda: admin.list_topics(name, timeout=cluster.timeout), f"reading topic {name}"
+        )
+        found = listed.topics.get(name)
+        if (
+            found is not None
+            and found.error is None
+            and len(found.partitions) >= partitions
+            and all(part.leader >= 0 and part.error is None for part in found.partitions.values())
+        ):
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError_(
+                f"topic {name} has partitions without a leader after {cluster.timeout:.0f} s"
+            )
+        time.sleep(0.2)
 
 
 def restore_partition(

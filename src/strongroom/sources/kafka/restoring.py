@@ -131,7 +131,7 @@ def scan_partition(cluster: Cluster, topic: str, partition: int) -> ContentHash:
         position = low
         idle = 0
         while position < high and idle < 120:
-            messages = consumer.consume(10_000, timeout=1.0)
+            messages = consumer.consume(min(10_000, high - position), timeout=1.0)
             idle = 0 if messages else idle + 1
             for message in messages:
                 check_message(cluster, message.error(), doing)
