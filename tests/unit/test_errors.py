@@ -198,11 +198,13 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ConflictError", "{live.address} already has the function libraries {', '.j", False),
     ("ConflictError", "{name!r} appeared in the target meanwhile", False),
     # sources/kafka: a restore refused before it writes (group active, target topic
-    # with fewer partitions or foreign records, a group subscribed to a topic).
+    # with fewer partitions or foreign records, a group subscribed to a topic, an
+    # incremental point whose earlier points are not restored).
     ("ConflictError", "consumer group {group} is active ({len(description.member", False),
     ("ConflictError", "topic {name} has {len(existing.partitions)} partition(s);", False),
     ("ConflictError", "topic {topic} partition {partition} already holds {high -", False),
     ("ConflictError", "{doing}: {candidate.str()}", False),
+    ("ConflictError", "{topic}/{partition}: this point continues point {after.po", False),
     ("ConflictError", "{source}: plan {', '.join(map(repr, existing))} already e", False),
     ("ConflictError", "{store.url} already holds a vault", False),
     ("ConflictError", "{where} already holds {found} of the keys to restore (e.g", False),

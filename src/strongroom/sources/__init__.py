@@ -107,6 +107,7 @@ REGISTRY: Final[dict[str, SourceEntry]] = {
             "topics of an Apache Kafka cluster, record by record, and consumer group offsets",
             source="strongroom.sources.kafka.source:KafkaSource",
             target="strongroom.sources.kafka.target:KafkaRestoreTarget",
+            keeps_cache=True,
         ),
         SourceEntry(
             "mysql",

@@ -174,6 +174,22 @@ class Source(Protocol):
         ...
 
 
+@runtime_checkable
+class CheckpointingSource(Protocol):
+    """A source whose next backup continues from where the last *recorded* one ended.
+
+    It keeps a checkpoint (e.g. Kafka offsets per partition) and must advance it only once
+    the backup's data is safe: the backup job calls :meth:`commit_checkpoint` after the
+    vault committed the point and the catalog recorded it, never for a backup that failed,
+    was aborted or was discarded. A backup that is not followed by this call leaves the
+    checkpoint where it was, so the next backup reads the same data again.
+    """
+
+    def commit_checkpoint(self, metadata: JsonObject, point_id: str) -> None:
+        """Advance the checkpoint to what ``metadata`` (of point ``point_id``) covered."""
+        ...
+
+
 def iter_stream(stream: ReadableStream, block_size: int = 1024 * 1024) -> Iterator[bytes]:
     """Yield a readable stream's bytes in blocks of up to ``block_size``."""
     while block := stream.read(block_size):

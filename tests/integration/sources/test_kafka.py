@@ -40,7 +40,7 @@ def names(kafka_service: KafkaService) -> Iterator[list[str]]:
     yield created
     admin = kafka_service.connect()
     existing = set(admin.list_topics(timeout=30).topics)
-    doomed = [name for name in created if name in existing]
+    doomed = sorted({name for name in created if name in existing})
     if doomed:
         for future in admin.delete_topics(doomed).values():
             future.result(60)
@@ -51,6 +51,16 @@ def create(admin: AdminClient, names: list[str], name: str, partitions: int, **c
     topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)
     admin.create_topics([topic])[name].result(60)
     return name
+
+
+def delete_topics(admin: AdminClient, *topics: str) -> None:
+    """Delete topics and wait until their names are free (the broker deletes asynchronously)."""
+    for future in admin.delete_topics(list(topics)).values():
+        future.result(60)
+    for _ in range(240):
+        if not set(topics) & set(admin.list_topics(timeout=30).topics):
+            return
+        subprocess.run(["sleep", "0.5"], check=True)
 
 
 def resource(kafka_service: KafkaService, *topics: str) -> KafkaResource:
@@ -153,14 +163,8 @@ def test_topics_round_trip_with_transactions_compaction_and_group_offsets(
     )
     assert metadata["groups"][group] == {plain: {"0": 20, "1": 50}}
 
-    for future in admin.delete_topics([plain, compacted, transactional]).values():
-        future.result(60)
+    delete_topics(admin, plain, compacted, transactional)
     admin.delete_consumer_groups([group])[group].result(60)
-    # Topic deletion is asynchronous in the broker: wait until the names are free.
-    for _ in range(120):
-        if not {plain, compacted, transactional} & set(admin.list_topics(timeout=30).topics):
-            break
-        subprocess.run(["sleep", "0.5"], check=True)
 
     report = source.restore(context, MemoryReader(sink.streams), metadata, {})
     assert report.ok, report.failures
@@ -299,3 +303,63 @@ def test_bad_input_gives_typed_errors(
             )
     finally:
         member.close()
+
+
+def test_incremental_backups_continue_from_recorded_checkpoints_and_restore_as_a_chain(
+    kafka_service: KafkaService, names: list[str], context: SourceContext, tmp_path: Path
+) -> None:
+    admin = kafka_service.connect()
+    topic = create(admin, names, unique_name("sr-chain"), 2)
+    for partition in range(2):
+        kcat_write(kafka_service, topic, partition, [f"a{n}:first-{n}" for n in range(10)])
+    source = KafkaSource(resource(kafka_service, topic), cache_path=tmp_path / "checkpoints.sqlite")
+
+    first_sink = MemorySink()
+    first = source.backup(context, first_sink).metadata
+    assert (first["records"], first["incremental"], first["continues"]) == (20, False, [])
+    # Not recorded (no commit_checkpoint): the next backup reads the same records again.
+    assert source.backup(context, MemorySink()).metadata["records"] == 20
+    source.commit_checkpoint(first, "point-one")
+
+    for partition in range(2):
+        kcat_write(kafka_service, topic, partition, [f"b{n}:second-{n}" for n in range(5)])
+    second_sink = MemorySink()
+    second = source.backup(context, second_sink).metadata
+    assert (second["records"], second["incremental"], second["continues"]) == (
+        10,
+        True,
+        ["point-one"],
+    )
+    part = second["topics"][topic]["partition_data"]["0"]
+    assert (part["start"], part["end"], part["continues"]) == (
+        10,
+        15,
+        {"point": "point-one", "last_offset": 9},
+    )
+    source.commit_checkpoint(second, "point-two")
+
+    renamed = unique_name("sr-chain-restored")
+    names.append(renamed)
+    target = {"topic_map": {topic: renamed}, "groups": False}
+    with pytest.raises(ConflictError, match="point-one"):
+        source.restore(context, MemoryReader(second_sink.streams), second, target)
+    source.restore(context, MemoryReader(first_sink.streams), first, target)
+    source.restore(context, MemoryReader(second_sink.streams), second, target)
+    assert kcat_read(kafka_service, renamed) == kcat_read(kafka_service, topic)
+    assert source.restore_test(context, MemoryReader(second_sink.streams), second).ok
+
+    # Retention deleted records before a backup read them: a gap, recorded.
+    kcat_write(kafka_service, topic, 0, [f"c{n}:third-{n}" for n in range(5)])
+    admin.delete_records([TopicPartition(topic, 0, 18)])[TopicPartition(topic, 0, 18)].result(60)
+    third = source.backup(context, MemorySink()).metadata
+    assert third["gaps"] == [{"topic": topic, "partition": 0, "from": 15, "to": 18}]
+    assert third["records"] == 2
+    source.commit_checkpoint(third, "point-three")
+
+    # The topic deleted and created again: a new id, a new chain, said so.
+    delete_topics(admin, topic)
+    create(admin, names, topic, 2)
+    kcat_write(kafka_service, topic, 1, ["d:fourth"])
+    fourth = source.backup(context, MemorySink()).metadata
+    assert (fourth["records"], fourth["incremental"], fourth["continues"]) == (1, False, [])
+    assert len(fourth["new_chains"]) == 1 and "new id" in fourth["new_chains"][0]

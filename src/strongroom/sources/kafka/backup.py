@@ -1,8 +1,13 @@
 """A backup of Kafka topics: every partition's records, the topics' metadata, the groups.
 
+Incremental: a partition with a checkpoint (see
+:mod:`~strongroom.sources.kafka.checkpoints`) is read from it, and the point records the
+points it continues (``continues``); a log that now starts past the checkpoint is a gap
+(``gaps``, logged as a warning); a topic with a new id starts a new chain (``new_chains``).
+
 One stream per partition, ``topics/<topic>/<partition>.records`` (see
 :mod:`~strongroom.sources.kafka.records`), read with ``isolation.level=read_committed``
-from the partition's log start offset up to its *last stable offset* taken when the
+from its checkpoint (else its log start offset) up to its *last stable offset* taken when the
 backup starts: aborted records and transaction markers are skipped by the client, offset
 gaps of compacted topics are just gaps, and a partition is done when the client's
 position reaches that end, so a backup never waits for offsets that will never come.
@@ -29,13 +34,16 @@ from confluent_kafka.admin import ConfigResource, ConfigSource, OffsetSpec
 
 from strongroom.config.resources import KafkaResource
 from strongroom.errors import NotFoundError, TimeoutError_
+from strongroom.logs import get_logger
 from strongroom.sources.base import JsonObject, SourceContext, StreamSink
+from strongroom.sources.kafka.checkpoints import Checkpoint
 from strongroom.sources.kafka.client import Cluster, check_message, offset_of
 from strongroom.sources.kafka.records import ContentHash, Record, content_of
 
 FORMAT: Final = "strongroom-kafka"
 VERSION: Final = 1
 BATCH: Final = 10_000
+_log = get_logger(__name__)
 IDLE_POLLS: Final = 120
 """Empty one-second polls after which a partition that has not reached its end fails."""
 
@@ -229,8 +237,69 @@ def read_partition(
     }
 
 
+def start_offsets(
+    described: dict[str, JsonObject],
+    log_start: dict[tuple[str, int], int],
+    stable_end: dict[tuple[str, int], int],
+    previous: dict[tuple[str, int], Checkpoint],
+) -> tuple[dict[tuple[str, int], int], JsonObject]:
+    """Return where each partition's backup starts, and what the chain of points says.
+
+    A partition continues from its checkpoint when the topic id is the same and the log
+    still starts at or before it; otherwise it starts at the log start and the returned
+    ``chain`` says why: ``gaps`` (retention deleted records before they were read) and
+    ``new_chains`` (the topic was deleted and created again, or has no checkpoint).
+    """
+    starts: dict[tuple[str, int], int] = {}
+    continues: set[str] = set()
+    gaps: list[JsonObject] = []
+    new_chains: list[str] = []
+    for (topic, partition), first in log_start.items():
+        checkpoint = previous.get((topic, partition))
+        topic_id = described[topic]["topic_id"]
+        part = described[topic].setdefault("partition_data", {}).setdefault(str(partition), {})
+        if checkpoint is None:
+            starts[(topic, partition)] = first
+        elif checkpoint.topic_id != topic_id:
+            starts[(topic, partition)] = first
+            note = f"topic {topic} has a new id ({checkpoint.topic_id} -> {topic_id}): it was deleted and created again; a new chain starts"
+            if note not in new_chains:
+                new_chains.append(note)
+        elif checkpoint.next_offset > stable_end[(topic, partition)]:
+            starts[(topic, partition)] = first
+            new_chains.append(
+                f"{topic}/{partition} ends at {stable_end[(topic, partition)]}, before the checkpoint "
+                f"{checkpoint.next_offset}: a new chain starts"
+            )
+        else:
+            starts[(topic, partition)] = max(first, checkpoint.next_offset)
+            continues.add(checkpoint.point_id)
+            part["continues"] = {
+                "point": checkpoint.point_id,
+                "last_offset": checkpoint.last_offset,
+            }
+            if first > checkpoint.next_offset:
+                gap = {
+                    "topic": topic,
+                    "partition": partition,
+                    "from": checkpoint.next_offset,
+                    "to": first,
+                }
+                gaps.append(gap)
+                _log.warning(
+                    "gap in %s/%s: offsets %s to %s were deleted (retention) before a backup read them",
+                    topic, partition, checkpoint.next_offset, first,
+                )  # fmt: skip
+    chain = {"continues": sorted(continues), "gaps": gaps, "new_chains": new_chains}
+    return starts, chain
+
+
 def backup(
-    settings: KafkaResource, cluster: Cluster, context: SourceContext, sink: StreamSink
+    settings: KafkaResource,
+    cluster: Cluster,
+    context: SourceContext,
+    sink: StreamSink,
+    previous: dict[tuple[str, int], Checkpoint] | None = None,
 ) -> JsonObject:
     """Back up the selected topics and the groups' offsets; return the metadata.
 
@@ -257,19 +326,24 @@ def backup(
     log_start = offsets(cluster, partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
     stable_end = offsets(cluster, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
     groups = group_offsets(cluster, topics) if settings.consumer_group_offsets else {}
+    starts, chain = start_offsets(described, log_start, stable_end, previous or {})
     for topic in topics:
-        described[topic]["partition_data"] = {
-            str(number): read_partition(
-                cluster,
-                topic,
-                number,
-                log_start[(topic, number)],
-                stable_end[(topic, number)],
-                context,
-                sink,
+        for number in range(described[topic]["partitions"]):
+            part = described[topic]["partition_data"][str(number)]
+            part.update(
+                read_partition(
+                    cluster,
+                    topic,
+                    number,
+                    starts[(topic, number)],
+                    stable_end[(topic, number)],
+                    context,
+                    sink,
+                )
             )
-            for number in range(described[topic]["partitions"])
-        }
+            part["log_start"] = log_start[(topic, number)]
+    metadata["incremental"] = bool(chain["continues"])
+    metadata.update(chain)
     metadata["groups"] = groups
     metadata["records"] = sum(
         part["count"] for topic in described.values() for part in topic["partition_data"].values()

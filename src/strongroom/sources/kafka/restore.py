@@ -44,6 +44,14 @@ _BUSY_GROUP_STATES: Final = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Continues:
+    """An incremental point's partition continues point ``point``, which ended at ``last_offset``."""
+
+    point: str
+    last_offset: int
+
+
 @dataclass
 class PartitionRestore:
     """What the restore of one partition did."""
@@ -184,11 +192,22 @@ def restore_partition(
     target: tuple[str, int],
     until_ms: int | None,
     context: SourceContext,
+    after: Continues | None = None,
 ) -> PartitionRestore:
-    """Produce one partition's records into ``target`` (topic, partition), resuming."""
+    """Produce one partition's records into ``target`` (topic, partition), resuming.
+
+    ``after``: the point continues an earlier one, whose records must be in the target
+    already (``ConflictError`` naming that point otherwise).
+    """
     topic, partition = target
     result = PartitionRestore(topic, partition)
     done = resume_after(cluster, topic, partition)
+    if after is not None and done < after.last_offset:
+        raise ConflictError(
+            f"{topic}/{partition}: this point continues point {after.point}, whose records up to "
+            f"source offset {after.last_offset} are not in the target (it ends at {done})",
+            hint=f"Restore point {after.point} (and the points it continues) first, oldest first.",
+        )
 
     def delivered(error: KafkaError | None, message: Any) -> None:
         if error is not None:

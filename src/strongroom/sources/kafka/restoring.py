@@ -21,6 +21,7 @@ from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceCont
 from strongroom.sources.kafka.client import Cluster, check_message, offset_of
 from strongroom.sources.kafka.records import ContentHash, Record, content_of
 from strongroom.sources.kafka.restore import (
+    Continues,
     ensure_topic,
     restore_partition,
     set_group_offsets,
@@ -55,8 +56,14 @@ def restore_topics(
     metadata: JsonObject,
     options: KafkaRestoreTarget,
     context: SourceContext,
+    *,
+    chain: bool = True,
 ) -> RestoreReport:
-    """Restore the selected topics, then (``options.groups``) the groups' offsets."""
+    """Restore the selected topics, then (``options.groups``) the groups' offsets.
+
+    ``chain``: refuse an incremental point whose earlier points are not in the target
+    (off for a restore test, which checks this point's records alone).
+    """
     report = RestoreReport(target=cluster.bootstrap_servers)
     until_ms = _until_ms(options.until)
     topics = selected_topics(metadata, options)
@@ -71,8 +78,12 @@ def restore_topics(
                 "their old timestamps and may be deleted at once"
             )
         for key, part in sorted(described["partition_data"].items(), key=lambda item: int(item[0])):
+            continues = part.get("continues") or {}
+            after = None
+            if chain and continues.get("last_offset") is not None:
+                after = Continues(continues["point"], int(continues["last_offset"]))
             done = restore_partition(
-                cluster, reader, part["stream"], (name, int(key)), until_ms, context
+                cluster, reader, part["stream"], (name, int(key)), until_ms, context, after
             )
             report.checks.append(
                 Check(
@@ -163,7 +174,7 @@ def restore_test(
     options = KafkaRestoreTarget(topic_map=scratch, groups=False, retention_ms=-1)
     report = RestoreReport(target=f"scratch topics strongroom-test-{token}-*")
     try:
-        restored = restore_topics(cluster, reader, metadata, options, context)
+        restored = restore_topics(cluster, reader, metadata, options, context, chain=False)
         report.notes.extend(restored.notes)
         for topic in topics:
             for key, part in sorted(

@@ -6,6 +6,7 @@ Backups: :mod:`strongroom.sources.kafka.backup`; restores and restore tests:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import confluent_kafka
@@ -22,6 +23,7 @@ from strongroom.sources.base import (
     check_restorable,
 )
 from strongroom.sources.kafka import backup, restoring
+from strongroom.sources.kafka.checkpoints import Checkpoints
 from strongroom.sources.kafka.client import Cluster
 from strongroom.sources.kafka.target import KafkaRestoreTarget
 from strongroom.sources.targets import parse_target
@@ -30,14 +32,23 @@ from strongroom.sources.targets import parse_target
 class KafkaSource:
     """Backs up, restores and restore-tests Kafka topics; see the module docstring.
 
-    Given the resource settings and ``request_timeout``: seconds a request to the cluster
-    may take before it fails (as unreachable, or with the error the client saw).
+    Given the resource settings, ``cache_path`` (the SQLite file of the per-partition
+    checkpoints; without it every backup is full) and ``request_timeout``: seconds a
+    request to the cluster may take before it fails (as unreachable, or with the error
+    the client saw).
     """
 
     type_name: ClassVar[str] = "kafka"
 
-    def __init__(self, settings: KafkaResource, *, request_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: KafkaResource,
+        *,
+        cache_path: Path | None = None,
+        request_timeout: float = 30.0,
+    ) -> None:
         self.settings = settings
+        self.checkpoints = None if cache_path is None else Checkpoints(cache_path)
         self.request_timeout = request_timeout
 
     def _cluster(self) -> Cluster:
@@ -66,9 +77,15 @@ class KafkaSource:
         Raises ``NotFoundError`` (a topic missing), ``AccessDeniedError`` (login or ACL
         refused), ``NetworkError`` (brokers unreachable, retryable).
         """
-        metadata = backup.backup(self.settings, self._cluster(), context, sink)
+        previous = self.checkpoints.load() if self.checkpoints is not None else {}
+        metadata = backup.backup(self.settings, self._cluster(), context, sink, previous)
         metadata["client"] = {"librdkafka": confluent_kafka.libversion()[0]}
         return BackupResult(metadata=metadata)
+
+    def commit_checkpoint(self, metadata: JsonObject, point_id: str) -> None:
+        """Start the next backup of each partition where the recorded point ``point_id`` ended."""
+        if self.checkpoints is not None and not metadata.get("dry_run"):
+            self.checkpoints.advance(metadata, point_id)
 
     def restore(
         self,

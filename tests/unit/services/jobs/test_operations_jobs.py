@@ -22,6 +22,7 @@ from strongroom.errors import (
     ConfigError,
     ConflictError,
     IllegalTransitionError,
+    IntegrityError,
     NotFoundError,
     UnsupportedError,
 )
@@ -282,6 +283,43 @@ def test_cancelling_a_running_backup_aborts_it_without_a_point(
     assert ops.scratch_left() == []
     with pytest.raises(IllegalTransitionError):
         ops.service.cancel_job(job.id)
+
+
+class _CheckpointingSource(_StallingSource):
+    """A source that keeps a checkpoint: it writes one stream and may fail after it."""
+
+    committed: ClassVar[list[tuple[str, JsonObject]]] = []
+    fail: ClassVar[bool] = False
+
+    def backup(self, context: SourceContext, sink: StreamSink) -> BackupResult:
+        with sink.open_stream("part") as stream:
+            stream.write(b"checkpointed data")
+        if self.fail:
+            raise IntegrityError("the source failed after writing")
+        return BackupResult(metadata={"offsets": {"0": 17}})
+
+    def commit_checkpoint(self, metadata: JsonObject, point_id: str) -> None:
+        self.committed.append((point_id, metadata))
+
+
+def test_a_checkpoint_advances_only_for_a_recorded_point(
+    ops: Ops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(REGISTRY, "files", _registered(_CheckpointingSource))
+    monkeypatch.setattr(_CheckpointingSource, "committed", [])
+    ops.files("docs", tmp_path)
+
+    monkeypatch.setattr(_CheckpointingSource, "fail", True)
+    failed = ops.backup("docs")
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and failed.error.code == "IntegrityError"
+    assert _CheckpointingSource.committed == []
+
+    monkeypatch.setattr(_CheckpointingSource, "fail", False)
+    done = ops.backup("docs")
+    assert done.state is JobState.COMPLETED and done.result is not None
+    assert _CheckpointingSource.committed == [(done.result["point_id"], {"offsets": {"0": 17}})]
+    assert [point.id for point in ops.service.list_recovery_points()] == [done.result["point_id"]]
 
 
 def test_cancelling_a_queued_job_aborts_it_at_once(ops: Ops, tmp_path: Path) -> None:

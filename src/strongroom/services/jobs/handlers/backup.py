@@ -42,7 +42,7 @@ from strongroom.services.jobs.handlers.common import (
     source_context,
 )
 from strongroom.services.vaults.service import VaultService
-from strongroom.sources.base import BackupResult
+from strongroom.sources.base import BackupResult, CheckpointingSource
 
 TAG_RESOURCE: Final = "strongroom:resource"
 TAG_JOB: Final = "strongroom:job"
@@ -148,6 +148,10 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
             metadata=metadata,
             state=PointState.PARTIAL if result.partial else PointState.AVAILABLE,
         )
+        if isinstance(source, CheckpointingSource):
+            # Last in the transaction that records the point, so a point the catalog
+            # refused never advances the checkpoint (the next backup reads that data again).
+            source.commit_checkpoint(result.metadata, point.id)
 
     def discard() -> None:
         # The point was not recorded (this worker lost the job, or the row was refused):
