@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 from psycopg import sql
@@ -24,6 +26,7 @@ from tests.support.services import (
     MariaDBService,
     PostgresService,
     RedisService,
+    S3Service,
     unique_name,
 )
 
@@ -188,3 +191,39 @@ def test_kafka_is_version_4_keeps_transactions_and_refuses_a_wrong_password(
     finally:
         wrong.close()
     assert KafkaError._AUTHENTICATION in {error.code() for error in errors}
+
+
+def test_s3_keeps_versions_and_refuses_to_delete_a_locked_one(s3_service: S3Service) -> None:
+    client = s3_service.connect()
+    key = unique_name("smoke") + "/locked"
+    for bucket in (s3_service.bucket, s3_service.dr_bucket):
+        lock = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        assert lock["ObjectLockEnabled"] == "Enabled"
+        assert client.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    with pytest.raises(ClientError) as no_lock:
+        client.get_object_lock_configuration(Bucket=s3_service.plain_bucket)
+    assert no_lock.value.response["Error"]["Code"] == "ObjectLockConfigurationNotFoundError"
+    assert client.get_bucket_versioning(Bucket=s3_service.plain_bucket).get("Status") is None
+
+    # COMPLIANCE for an hour: nobody may delete this version before then, not even root.
+    written = client.put_object(
+        Bucket=s3_service.bucket,
+        Key=key,
+        Body=b"kept",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=datetime.now(UTC) + timedelta(hours=1),
+    )
+    client.put_object(Bucket=s3_service.bucket, Key=key, Body=b"newer, unlocked")
+    versions = client.list_object_versions(Bucket=s3_service.bucket, Prefix=key)["Versions"]
+    with pytest.raises(ClientError) as refused:
+        client.delete_object(
+            Bucket=s3_service.bucket,
+            Key=key,
+            VersionId=written["VersionId"],
+            BypassGovernanceRetention=True,
+        )
+    kept = client.get_object(Bucket=s3_service.bucket, Key=key, VersionId=written["VersionId"])
+
+    assert len(versions) == 2
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert kept["Body"].read() == b"kept"

@@ -20,20 +20,27 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import boto3
 import psycopg
 import pymysql
 import pymysql.connections
 import pytest
 import redis
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from strongroom.storage.s3 import S3Connection
 from tests.support.environment import unavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
 
 DEFAULT_SERVICES_DIR = Path("/var/tmp/strongroom-services")
 CONNECT_TIMEOUT_SECONDS = 5
@@ -182,6 +189,69 @@ class KafkaService(Server):
         return AdminClient(self.client_config(**extra))
 
 
+@dataclass(frozen=True, kw_only=True)
+class S3Service(Server):
+    """versitygw: `url` is the endpoint, `user`/`password` the root access key and secret.
+
+    `bucket` and `dr_bucket` (the primary and the DR region) have Object Lock, hence
+    versioning; `plain_bucket` has neither. Tests share the buckets: each works under a
+    prefix of its own (`unique_name`).
+    """
+
+    region: str
+    bucket: str
+    dr_bucket: str
+    plain_bucket: str
+    server: str
+
+    def connect(self, **config: Any) -> S3Client:
+        """Return a boto3 S3 client with the root login; `config` goes to botocore's Config."""
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=self.user,
+            aws_secret_access_key=self.password,
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"total_max_attempts": 1},
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                **config,
+            ),
+        )
+
+    def connection(self, **overrides: Any) -> S3Connection:
+        """Return strongroom's connection settings for this server; `overrides` replace fields.
+
+        The posix backend keeps objects as files, so names cannot overlap.
+        """
+        settings: dict[str, Any] = {
+            "endpoint_url": self.url,
+            "region": self.region,
+            "access_key_id": self.user,
+            "secret_access_key": self.password,
+            "addressing_style": "path",
+            "overlapping_names": False,
+        }
+        return S3Connection(**{**settings, **overrides})
+
+    def empty(self, bucket: str, prefix: str) -> None:
+        """Delete every version under `prefix` in `bucket` that no retention keeps."""
+        client = self.connect()
+        for page in client.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                try:
+                    client.delete_object(
+                        Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"]
+                    )
+                except ClientError:
+                    continue  # kept by Object Lock until its retention ends
+
+
 def load_settings(name: str) -> dict[str, str]:
     """Return the `STRONGROOM_TEST_<NAME>_*` settings of one service, keys without the prefix.
 
@@ -315,6 +385,29 @@ def _probe_kafka(service: KafkaService) -> None:
         raise ServiceUnavailableError(f"{service.bootstrap} names no broker")
 
 
+def _build_s3(settings: Mapping[str, str]) -> S3Service:
+    missing = [key for key in ("BUCKET", "DR_BUCKET", "PLAIN_BUCKET") if not settings.get(key)]
+    if missing:
+        raise ServiceUnavailableError(f"the settings name no {', '.join(missing)}")
+    return S3Service(
+        **_server_fields(settings),
+        region=settings.get("REGION") or "us-east-1",
+        bucket=settings["BUCKET"],
+        dr_bucket=settings["DR_BUCKET"],
+        plain_bucket=settings["PLAIN_BUCKET"],
+        server=settings.get("SERVER") or "an S3 server",
+    )
+
+
+def _probe_s3(service: S3Service) -> None:
+    client = service.connect()
+    try:
+        for bucket in (service.bucket, service.dr_bucket, service.plain_bucket):
+            client.head_bucket(Bucket=bucket)
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailableError(f"{service.url} does not answer: {exc}") from exc
+
+
 def provide(
     name: str,
     title: str,
@@ -360,3 +453,9 @@ def redis_service() -> RedisService:
 def kafka_service() -> KafkaService:
     """The Apache Kafka broker of `dev/services up kafka`."""
     return provide("kafka", "Kafka", _build_kafka, _probe_kafka)
+
+
+@pytest.fixture(scope="session")
+def s3_service() -> S3Service:
+    """The S3 server (versitygw) of `dev/services up s3`."""
+    return provide("s3", "S3 (versitygw)", _build_s3, _probe_s3)
