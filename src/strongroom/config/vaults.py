@@ -92,9 +92,37 @@ class S3Options(ConfigModel):
     addressing_style: Literal["auto", "path", "virtual"] = Field(
         default="auto", description="Bucket addressing; most self-hosted servers need 'path'."
     )
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = Field(
+        default=None,
+        description="Server-side encryption the server applies to every object (on top of "
+        "strongroom's own): AES256 (S3-managed keys) or aws:kms; unset for the bucket default.",
+    )
+    sse_kms_key_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="KMS key id or ARN for server_side_encryption aws:kms; unset for the "
+        "account's default key.",
+    )
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Parts of one large upload or download that travel at once.",
+    )
 
     @model_validator(mode="after")
     def _keys_come_in_pairs(self) -> S3Options:
+        if self.sse_kms_key_id is not None and self.server_side_encryption != "aws:kms":
+            raise_problems(
+                "S3Options",
+                [
+                    Problem(
+                        ("sse_kms_key_id",),
+                        "sse_kms",
+                        "sse_kms_key_id needs server_side_encryption: aws:kms",
+                    )
+                ],
+            )
         if (self.access_key_id is None) != (self.secret_access_key is None):
             missing = "secret_access_key" if self.secret_access_key is None else "access_key_id"
             raise_problems(

@@ -75,6 +75,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def is_name(name: str) -> bool:
+    """Tell whether ``name`` is a valid blob name (a listing skips what is not)."""
+    try:
+        check_name(name)
+    except ConfigError:
+        return False
+    return True
+
+
 def check_prefix(prefix: str) -> str:
     """Return a listing prefix if valid: empty, or a name optionally ending in one ``/``."""
     if prefix:

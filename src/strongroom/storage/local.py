@@ -51,6 +51,7 @@ from strongroom.storage.base import (
     check_name,
     check_prefix,
     check_range,
+    is_name,
 )
 
 TEMP_PREFIX = ".strongroom-"
@@ -90,14 +91,6 @@ def _remove_quietly(path: Path) -> None:
         path.unlink()
     except OSError:
         _log.debug("could not remove temporary file %s", path)
-
-
-def _is_name(name: str) -> bool:
-    try:
-        check_name(name)
-    except ConfigError:
-        return False
-    return True
 
 
 def _write_all(descriptor: int, data: memoryview) -> None:
@@ -396,7 +389,7 @@ class LocalStore:
             raise translate_os_error(exc, "list", folder) from exc
         for entry in entries:
             name = f"{folder_name}/{entry.name}" if folder_name else entry.name
-            if not name.startswith(prefix) or not _is_name(name):
+            if not name.startswith(prefix) or not is_name(name):
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):

@@ -4,7 +4,8 @@ URL forms::
 
     file:///absolute/path    LocalStore (file://localhost/absolute/path works too)
     memory://name            MemoryStore.named(name): one store per name in a process
-    s3://bucket/prefix       not yet: UnsupportedError
+    s3://bucket/prefix       S3Store: objects under the prefix of the bucket, reached by the
+                             ``s3`` connection settings given (endpoint, credentials …)
 
 The result is ``MeteredStore(RetryingStore(base))``: metrics see each call once, as the
 caller made it, with the time spent retrying included.
@@ -13,30 +14,38 @@ caller made it, with the time spent retrying included.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from strongroom.errors import ConfigError, UnsupportedError
+from strongroom.errors import ConfigError
 from strongroom.storage.base import BlobStore
 from strongroom.storage.local import LocalStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.storage.metered import MeteredStore
 from strongroom.storage.retry import RetryingStore
 
-_URL_HINT = "Use file:///absolute/path for a vault on this machine."
+if TYPE_CHECKING:
+    from strongroom.storage.s3 import S3Connection
 
-SERVED_SCHEMES: Final = frozenset({"file", "memory"})
-"""The URL schemes :func:`open_store` can open today; ``validate`` and ``apply`` refuse a
-vault on any other (an ``s3://`` vault until the S3 store exists)."""
+_URL_HINT = (
+    "Use file:///absolute/path for a vault on this machine, s3://bucket/prefix for a bucket."
+)
+
+SERVED_SCHEMES: Final = frozenset({"file", "memory", "s3"})
+"""The URL schemes :func:`open_store` can open; ``validate`` and ``apply`` refuse a vault
+on any other."""
 
 
-def open_store(url: str, *, retry: bool = True, metered: bool = True) -> BlobStore:
+def open_store(
+    url: str, *, retry: bool = True, metered: bool = True, s3: S3Connection | None = None
+) -> BlobStore:
     """Return the store ``url`` names, wrapped for retries and metrics unless told not to.
 
-    Raises ``ConfigError`` for a malformed URL or an unknown scheme and
-    ``UnsupportedError`` for a scheme strongroom knows but cannot serve yet (``s3``).
+    ``s3`` says how to reach an ``s3://`` store (unset: AWS defaults and the standard
+    credential chain); it must be unset for other schemes. Raises ``ConfigError`` for a
+    malformed URL, an unknown scheme or ``s3`` settings given to another scheme.
     """
-    store = _open_base(url)
+    store = _open_base(url, s3)
     if retry:
         store = RetryingStore(store)
     if metered:
@@ -58,12 +67,23 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc, query="***" if parts.query else "").geturl()
 
 
-def _open_base(url: str) -> BlobStore:
+def _open_base(url: str, s3: S3Connection | None) -> BlobStore:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
         raise ConfigError(f"malformed blob store URL {redact_url(url)!r}: {exc}") from exc
     scheme = parts.scheme.lower()
+    if scheme == "s3":
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(
+                f"S3 URL {redact_url(url)!r} must not hold credentials",
+                hint="Give them as s3.access_key_id and s3.secret_access_key references.",
+            )
+        from strongroom.storage.s3 import S3Store  # boto3 loads only for an S3 vault
+
+        return S3Store.from_url(url, s3)
+    if s3 is not None:
+        raise ConfigError(f"S3 connection settings given for {redact_url(url)!r}, not an s3:// URL")
     if scheme == "file":
         return LocalStore(_local_path(url, parts))
     if scheme == "memory":
@@ -71,11 +91,6 @@ def _open_base(url: str) -> BlobStore:
         if not name or parts.query or parts.fragment:
             raise ConfigError(f"memory store URL {url!r} needs a name: memory://name")
         return MemoryStore.named(name)
-    if scheme == "s3":
-        raise UnsupportedError(
-            f"S3 blob stores are not supported yet: {redact_url(url)}",
-            hint="S3-compatible storage comes in a later release; use a file:// vault for now.",
-        )
     raise ConfigError(f"unknown blob store URL {redact_url(url)!r}", hint=_URL_HINT)
 
 

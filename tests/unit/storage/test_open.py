@@ -7,12 +7,13 @@ from uuid import uuid4
 
 import pytest
 
-from strongroom.errors import ConfigError, UnsupportedError
+from strongroom.errors import ConfigError
 from strongroom.storage.local import LocalStore
 from strongroom.storage.memory import MemoryStore
 from strongroom.storage.metered import MeteredStore
 from strongroom.storage.open import open_store, redact_url
 from strongroom.storage.retry import RetryingStore
+from strongroom.storage.s3 import S3Connection, S3Store
 
 
 def test_file_url_gives_metered_retrying_local_store(tmp_path: Path) -> None:
@@ -76,12 +77,44 @@ def test_same_memory_name_is_the_same_store() -> None:
         MemoryStore.forget(f"other-{name}")
 
 
-def test_s3_is_not_supported_yet() -> None:
-    with pytest.raises(UnsupportedError) as unsupported:
-        open_store("s3://AKIAEXAMPLE:hunter2@minio.local/bucket/vault")
+def test_an_s3_url_opens_the_bucket_and_prefix_it_names() -> None:
+    store = open_store(
+        "s3://backups.example-1/prod/vault",
+        retry=False,
+        metered=False,
+        s3=S3Connection(endpoint_url="http://127.0.0.1:1", region="eu-west-1"),
+    )
 
-    assert "later release" in unsupported.value.hint
-    assert "hunter2" not in str(unsupported.value)
+    assert isinstance(store, S3Store)
+    assert (store.bucket, store.prefix, store.url) == (
+        "backups.example-1",
+        "prod/vault/",
+        "s3://backups.example-1/prod/vault",
+    )
+    assert store.key("data/ab/1") == "prod/vault/data/ab/1"
+
+
+def test_credentials_in_an_s3_url_are_refused_and_never_shown() -> None:
+    with pytest.raises(ConfigError) as refused:
+        open_store("s3://AKIAEXAMPLE:hunter2@bucket/vault")
+
+    assert "access_key_id" in refused.value.hint
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://", "s3://UPPER/x", "s3://ab/x", "s3://bucket/a//b", "s3://bucket/x?region=eu"]
+)
+def test_bad_s3_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        open_store(url, s3=S3Connection(endpoint_url="http://127.0.0.1:1"))
+
+
+def test_s3_settings_for_another_scheme_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        open_store(tmp_path.as_uri(), s3=S3Connection())
+
+    assert "not an s3:// URL" in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from strongroom.config.vaults import KeyFileKey, VaultConfig
 from strongroom.errors import ConfigError, SecretError, StrongroomError
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import key_provider
-from strongroom.services.vaults.stores import open_or_create_vault
-from strongroom.storage.open import open_store, redact_url
+from strongroom.services.vaults.stores import open_or_create_vault, open_vault_store
+from strongroom.storage.open import redact_url
 
 ErrorT = TypeVar("ErrorT", bound=StrongroomError)
 
@@ -52,7 +52,7 @@ def prepare_vault_store(context: AppContext, name: str, config: VaultConfig) -> 
     """
     where = f"vault {name!r} at {redact_url(config.url)}"
     try:
-        store = open_store(config.url)
+        store = open_vault_store(config.url, config.s3)
         key = config.key
         # A new key file is generated only for a new vault, never beside an existing one.
         if (

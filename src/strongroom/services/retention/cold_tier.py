@@ -22,8 +22,7 @@ from strongroom.config.vaults import SeparateStoreColdTier, VaultConfig
 from strongroom.errors import IntegrityError, NotFoundError
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import key_provider
-from strongroom.services.vaults.stores import open_or_create_vault
-from strongroom.storage.open import open_store
+from strongroom.services.vaults.stores import open_or_create_vault, open_vault_store
 from strongroom.vault import Vault
 
 COPY_OF_KEY = "strongroom_cold_copy_of"
@@ -40,7 +39,7 @@ def open_cold_vault(context: AppContext, config: VaultConfig, *, create: bool) -
     tier = config.cold_tier
     if not isinstance(tier, SeparateStoreColdTier):
         raise NotFoundError(f"the vault at {config.url} has no separate-store cold tier")
-    store = open_store(tier.url)
+    store = open_vault_store(tier.url, tier.s3)
     provider = key_provider(config.key)
     vault, _ = open_or_create_vault(
         store, provider, config, cache_dir=context.cache_dir, label="cold tier", create=create

@@ -176,7 +176,8 @@ def check_plan_policy(
     it reports each rule or copy action whose lifecycle deletes sooner than a vault lock's
     ``min_retention_days`` or later than its ``max_retention_days`` (or never), moves
     points into a vault without a cold tier, leaves fewer days in a cold tier than its
-    minimum storage time, or uses a cold tier whose store strongroom cannot open yet.
+    minimum storage time, or uses an s3:// cold tier in a storage class strongroom does not
+    write in yet.
     Each finding names the plan, the rule and the numbers; an empty list means the plan
     may be applied. Locations start at ``plans.<plan_name>``.
     """
@@ -242,14 +243,20 @@ def _unsupported_cold_tiers(
             if cold_days is None or config is None:
                 continue
             tier = config.cold_tier
-            if isinstance(tier, SeparateStoreColdTier) and urlsplit(tier.url).scheme == "s3":
+            if (
+                isinstance(tier, SeparateStoreColdTier)
+                and urlsplit(tier.url).scheme == "s3"
+                and tier.storage_class is not None
+            ):
                 findings.append(
                     Finding(
                         (*where, "lifecycle", "move_to_cold_after_days"),
                         COLD_TIER_UNSUPPORTED,
                         f"rule {rule.name!r} of plan {plan_name!r} moves recovery points to "
                         f"the cold tier of vault {vault_name!r} after {cold_days} days, but "
-                        "that tier is an s3:// store, which strongroom cannot open yet",
+                        f"that tier asks for storage class {tier.storage_class}, which "
+                        "strongroom does not write in yet; remove storage_class to move "
+                        "points to the bucket in its default class",
                     )
                 )
     return findings

@@ -19,8 +19,7 @@ from strongroom.keys.derive import remember
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import KeyOptions, key_provider
 from strongroom.services.vaults.registry import register_vault, vault_config
-from strongroom.services.vaults.stores import open_or_create_vault
-from strongroom.storage.open import open_store
+from strongroom.services.vaults.stores import open_or_create_vault, open_vault_store
 
 if TYPE_CHECKING:
     from strongroom.keys.providers import KeyProvider
@@ -70,7 +69,7 @@ class VaultService:
         An existing vault at the URL is opened with the configured key instead, so
         declaring a vault that already exists adopts it.
         """
-        store = open_store(config.url)
+        store = open_vault_store(config.url, config.s3)
         provider = key_provider(config.key, create_key_file=True)
         vault, _ = open_or_create_vault(
             store,
@@ -98,7 +97,7 @@ class VaultService:
         config = self.config(name)
         setting = (key.setting() if key else None) or config.key
         provider = key_provider(setting)
-        store = open_store(config.url)
+        store = open_vault_store(config.url, config.s3)
         wrappings = prefetch_master_key(store, provider.material())
         from strongroom.vault import Vault  # the engine loads while the key derivation runs
 

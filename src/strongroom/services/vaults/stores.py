@@ -8,9 +8,12 @@ create it with the settings its configuration declares.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from strongroom.config.vaults import VaultConfig
+from strongroom.config.secrets import resolve_secret
+from strongroom.config.vaults import S3Options, VaultConfig
 from strongroom.errors import NotFoundError
+from strongroom.storage.open import open_store
 from strongroom.vault.config import VaultSettings
 
 if TYPE_CHECKING:
@@ -18,7 +21,43 @@ if TYPE_CHECKING:
 
     from strongroom.keys.providers import KeyProvider
     from strongroom.storage.base import BlobStore
+    from strongroom.storage.s3 import S3Connection
     from strongroom.vault import Vault
+
+
+def s3_connection(options: S3Options | None) -> S3Connection:
+    """Return the S3 connection settings of a vault, its credential references resolved.
+
+    Unset options give AWS defaults and the standard credential chain. Raises
+    ``SecretError`` naming a reference that does not resolve.
+    """
+    from strongroom.storage.s3 import S3Connection  # boto3 loads only for an S3 vault
+
+    if options is None:
+        return S3Connection()
+    return S3Connection(
+        endpoint_url=options.endpoint_url,
+        region=options.region,
+        access_key_id=resolve_secret(options.access_key_id) if options.access_key_id else None,
+        secret_access_key=(
+            resolve_secret(options.secret_access_key) if options.secret_access_key else None
+        ),
+        addressing_style=options.addressing_style,
+        server_side_encryption=options.server_side_encryption,
+        sse_kms_key_id=options.sse_kms_key_id,
+        concurrency=options.concurrency,
+    )
+
+
+def open_vault_store(url: str, options: S3Options | None = None) -> BlobStore:
+    """Open the blob store at ``url``; an ``s3://`` one is reached with ``options``.
+
+    Raises what :func:`~strongroom.storage.open.open_store` raises, and ``SecretError``
+    for a credential reference that does not resolve.
+    """
+    if urlsplit(url).scheme.lower() == "s3":
+        return open_store(url, s3=s3_connection(options))
+    return open_store(url)
 
 
 def engine_settings(config: VaultConfig) -> VaultSettings:

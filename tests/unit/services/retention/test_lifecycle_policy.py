@@ -111,7 +111,11 @@ def test_continuous_rule_and_separate_store_tiers(world: World) -> None:
     found = problems(world, plan(CONTINUOUS), {"prod": archive})
     assert len(found) == 2
     assert any("at least 90 days" in problem for problem in found)
-    assert any("s3:// store, which strongroom cannot open yet" in problem for problem in found)
+    assert any("storage class GLACIER, which strongroom does not" in problem for problem in found)
+    archive_in_its_default_class = vault(
+        cold_tier={"kind": "separate-store", "url": "s3://archive/prod", "min_storage_days": 7}
+    )
+    assert problems(world, plan(CONTINUOUS), {"prod": archive_in_its_default_class}) == []
 
 
 def test_a_lock_set_in_the_catalog_refuses_a_shorter_retention(world: World) -> None:
