@@ -238,7 +238,8 @@ class S3Service(Server):
         return S3Connection(**{**settings, **overrides})
 
     def empty(self, bucket: str, prefix: str) -> None:
-        """Delete every version under `prefix` in `bucket` that no retention keeps."""
+        """Delete every version under `prefix` in `bucket` that no COMPLIANCE retention or
+        legal hold keeps (GOVERNANCE retention is bypassed: the root account may)."""
         client = self.connect()
         for page in client.get_paginator("list_object_versions").paginate(
             Bucket=bucket, Prefix=prefix
@@ -246,7 +247,10 @@ class S3Service(Server):
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 try:
                     client.delete_object(
-                        Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"]
+                        Bucket=bucket,
+                        Key=entry["Key"],
+                        VersionId=entry["VersionId"],
+                        BypassGovernanceRetention=True,
                     )
                 except ClientError:
                     continue  # kept by Object Lock until its retention ends

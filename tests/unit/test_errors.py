@@ -183,6 +183,7 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ConflictError", "database(s) already exist on {self.server.address}: {', '", False),
     ("ConflictError", "database(s) already exist on {server.address}: {', '.join", False),
     ("ConflictError", "key file {path} already exists", False),
+    ("ConflictError", "message", False),  # an S3 answer: exists, a precondition, a folder
     ("ConflictError", "recovery point prefix {point_id!r} is ambiguous", False),
     ("ConflictError", "recovery point {point_id} is already recorded", False),
     ("ConflictError", "refusing to replace {'/'.join(parts)!r} with a folder", False),

@@ -279,7 +279,8 @@ def describe(
     key_file: KeyFileOption = None,
 ) -> None:
     """Show the vault's format, settings, keys, number of points and index size."""
-    description = _service(ctx).describe(name, _key(passphrase_env, key_file))
+    service = _service(ctx)
+    description = service.describe(name, _key(passphrase_env, key_file))
     data = {
         "name": name,
         "vault_id": description.vault_id,
@@ -293,6 +294,7 @@ def describe(
         "keys": [_key_json(info) for info in description.keys],
         "settings": description.config.model_dump(mode="json", exclude={"id_key", "vault_id"}),
         "damaged_objects": description.damaged_objects,
+        "lock_enforced_by": service.lock_enforcement(name),
     }
 
     def for_people() -> None:

@@ -18,8 +18,8 @@ vault can be copied between a folder and a bucket unchanged.
 - **Errors** are translated at this edge (:mod:`strongroom.storage.s3_errors`); botocore
   retries nothing itself, the :class:`~strongroom.storage.retry.RetryingStore` around
   this store retries what the error tree calls retryable.
-- **Object Lock**: a store given a :class:`WriteRetention` sets that retention on every
-  object it writes (:mod:`strongroom.storage.s3_lock` has the rest of the lock API).
+- **Object Lock**: a store whose connection has a :class:`WriteRetention` sets that
+  retention on every pack and manifest it writes (:mod:`strongroom.storage.s3_lock` has the rest of the lock API).
 
 Credentials are given resolved (the service layer resolves ``env:``/``file:``
 references) or, when absent, come from botocore's standard chain.
@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import base64
 import builtins
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -73,15 +74,31 @@ _BUCKET_NAME_CHARACTERS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789
 _log = get_logger(__name__)
 
 
+RETAINED_PREFIXES: Final = ("data/", "manifests/")
+"""The blobs a locked vault keeps under Object Lock: packs and recovery-point manifests.
+Index fragments (rebuilt from packs), leases (deleted by design), keys and the config
+(never deleted) are written without retention."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteRetention:
-    """Object Lock retention set on every object a store writes.
+    """Object Lock retention set on every object a store writes under ``prefixes``.
 
-    ``mode`` is ``GOVERNANCE`` or ``COMPLIANCE``; ``until`` a timezone-aware time.
+    ``mode`` is ``GOVERNANCE`` or ``COMPLIANCE``; each object is retained ``period`` from
+    when it is written.
     """
 
     mode: Literal["GOVERNANCE", "COMPLIANCE"]
-    until: datetime
+    period: timedelta
+    prefixes: tuple[str, ...] = RETAINED_PREFIXES
+
+    def applies_to(self, name: str) -> bool:
+        """Tell whether blob ``name`` is written with this retention."""
+        return name.startswith(self.prefixes)
+
+    def until(self, now: datetime | None = None) -> datetime:
+        """Return the retention date of an object written ``now`` (default: the clock)."""
+        return (now or datetime.now(UTC)) + self.period
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +115,7 @@ class S3Connection:
     ``concurrency`` parts travel at once (and as many HTTP connections are pooled).
     ``overlapping_names``: false for servers that keep objects as files (versitygw's
     posix backend refuses ``a/b`` beside ``a``), true for AWS S3.
+    ``retention``: the Object Lock retention of what a locked vault writes.
     """
 
     endpoint_url: str | None = None
@@ -115,6 +133,7 @@ class S3Connection:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     overlapping_names: bool = True
+    retention: WriteRetention | None = None
 
     def __post_init__(self) -> None:
         if (self.access_key_id is None) != (self.secret_access_key is None):
@@ -178,15 +197,12 @@ class S3Store:
         bucket: str,
         prefix: str = "",
         connection: S3Connection | None = None,
-        *,
-        retention: WriteRetention | None = None,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         self._bucket = bucket
         self._prefix = prefix
         self._connection = connection or S3Connection()
-        self._retention = retention
         self._client = make_client(self._connection)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -196,12 +212,10 @@ class S3Store:
         cls,
         url: str,
         connection: S3Connection | None = None,
-        *,
-        retention: WriteRetention | None = None,
     ) -> S3Store:
         """Return the store of ``s3://bucket/prefix``; raises ``ConfigError`` for a bad URL."""
         bucket, prefix = parse_s3_url(url)
-        return cls(bucket, prefix, connection, retention=retention)
+        return cls(bucket, prefix, connection)
 
     @property
     def capabilities(self) -> StoreCapabilities:
@@ -239,7 +253,8 @@ class S3Store:
 
     def with_retention(self, retention: WriteRetention | None) -> S3Store:
         """Return a store on the same bucket and prefix whose writes carry ``retention``."""
-        return S3Store(self._bucket, self._prefix, self._connection, retention=retention)
+        connection = dataclasses.replace(self._connection, retention=retention)
+        return S3Store(self._bucket, self._prefix, connection)
 
     def put(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
         """Upload ``data`` (in parallel parts when large); see ``BlobStore.put``."""
@@ -256,7 +271,7 @@ class S3Store:
                         Key=key,
                         Body=data,
                         ChecksumSHA256=_checksum(data),
-                        **self._write_arguments(),
+                        **self._write_arguments(name),
                         **_condition(exclusive=exclusive),
                     ),
                 )
@@ -321,11 +336,14 @@ class S3Store:
         # A key with no version (nor delete marker) holds no blob: nothing to do. This
         # also keeps a folder's name away from servers that store folders as directories.
         for version_id in self.versions(name):
+            # The "null" version of an unversioned bucket goes with a plain DELETE (some
+            # servers refuse "null" as a version id there).
+            which = {} if version_id == "null" else {"VersionId": version_id}
             self._call(
                 "delete",
                 name,
-                lambda version_id=version_id: self._client.delete_object(  # type: ignore[misc]
-                    Bucket=self._bucket, Key=key, VersionId=version_id
+                lambda which=which: self._client.delete_object(  # type: ignore[misc]
+                    Bucket=self._bucket, Key=key, **which
                 ),
             )
 
@@ -357,7 +375,7 @@ class S3Store:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _write_arguments(self) -> dict[str, Any]:
+    def _write_arguments(self, name: str) -> dict[str, Any]:
         arguments: dict[str, Any] = {}
         connection = self._connection
         if connection.server_side_encryption is not None:
@@ -366,9 +384,10 @@ class S3Store:
             arguments["SSEKMSKeyId"] = connection.sse_kms_key_id
         if connection.storage_class is not None:
             arguments["StorageClass"] = connection.storage_class
-        if self._retention is not None:
-            arguments["ObjectLockMode"] = self._retention.mode
-            arguments["ObjectLockRetainUntilDate"] = self._retention.until
+        retention = connection.retention
+        if retention is not None and retention.applies_to(name):
+            arguments["ObjectLockMode"] = retention.mode
+            arguments["ObjectLockRetainUntilDate"] = retention.until()
         return arguments
 
     def _put_multipart(self, name: str, key: str, data: bytes, *, exclusive: bool) -> None:
@@ -377,7 +396,10 @@ class S3Store:
             "put",
             name,
             lambda: self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=key, ChecksumAlgorithm="SHA256", **self._write_arguments()
+                Bucket=self._bucket,
+                Key=key,
+                ChecksumAlgorithm="SHA256",
+                **self._write_arguments(name),
             ),
         )
         upload_id = created["UploadId"]

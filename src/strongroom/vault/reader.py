@@ -20,6 +20,7 @@ from strongroom.errors import IntegrityError, NotFoundError
 from strongroom.vault.cache import Location
 from strongroom.vault.crypto import GenerationKeys
 from strongroom.vault.fetch import ChunkFetcher, SegmentBuffers, group_segments, prefetch
+from strongroom.vault.format import manifest_name
 from strongroom.vault.manifest import LIST_CHUNK_IDS, RecoveryPoint, StreamRecord, parse_chunk_list
 
 if TYPE_CHECKING:
@@ -78,6 +79,22 @@ class VaultReader:
     def chunk_ids(self, record: StreamRecord) -> Iterator[bytes]:
         """Yield the stream's chunk ids in order (see :func:`stream_chunk_ids`)."""
         return stream_chunk_ids(self._fetcher, self._keys.generation, record, self._what(record))
+
+    def blob_names(self) -> set[str]:
+        """Return the names of the blobs this point needs: its manifest and every pack that
+        holds one of its chunks (chunk lists included).
+
+        Raises ``IntegrityError`` when a chunk cannot be located.
+        """
+        names = {manifest_name(self._point.id)}
+        for record in self._point.streams:
+            what = self._what(record)
+            list_ids = [bytes.fromhex(list_hex) for list_hex in record.chunk_lists or []]
+            if list_ids:
+                located = self._fetcher.locate_many(list_ids, self._keys.generation, what)
+                names.update(location.pack_name for location in located)
+            names.update(location.pack_name for location in self._locations(record, what))
+        return names
 
     def iter_stream(self, name: str) -> Generator[bytes, None, None]:
         """Yield stream ``name`` as checked pieces (one per chunk), reading ahead.

@@ -20,6 +20,7 @@ from strongroom.catalog.types import PointState
 from strongroom.errors import ConfigError
 from strongroom.services.context import AppContext
 from strongroom.services.retention import audit
+from strongroom.services.vaults.service import VaultService
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class LegalHoldService:
         if not reason.strip():
             raise ConfigError("a legal hold needs a reason (--reason TEXT); it is recorded")
         now = self.context.now()
+        self._mirror(point_id, on=True)
         with self.context.catalog.session() as session:
             point = catalog_points.find_recovery_point(session, point_id)
             if point.state == PointState.DELETED:
@@ -111,6 +113,7 @@ class LegalHoldService:
         Raises ConfigError when the point is not held, NotFoundError when unknown.
         """
         now = self.context.now()
+        self._mirror(point_id, on=False)
         with self.context.catalog.session() as session:
             point = catalog_points.find_recovery_point(session, point_id)
             if not point.legal_hold:
@@ -130,6 +133,17 @@ class LegalHoldService:
                 details={"reason": reason, "vault": point.vault.name, **placed},
             )
             return Hold.of(point)
+
+    def _mirror(self, point_id: str, *, on: bool) -> None:
+        """On an S3 vault, put or lift the server's legal hold first: a hold the catalog
+        records is then always one the server enforces too (a failure changes nothing)."""
+        with self.context.catalog.session(readonly=True) as session:
+            point = catalog_points.find_recovery_point(session, point_id)
+            if point.state == PointState.DELETED or point.legal_hold == on:
+                return  # refused below, with its message
+            vault, full_id = point.vault.name, point.id
+        others = [hold.point_id for hold in self.list(vault=vault) if hold.point_id != full_id]
+        VaultService(self.context).hold_point(vault, full_id, on=on, others=others)
 
     def list(self, *, vault: str | None = None) -> list[Hold]:
         """Every point on legal hold, oldest hold first."""

@@ -41,6 +41,7 @@ from strongroom.services.context import AppContext
 from strongroom.services.retention import audit
 from strongroom.services.retention.lock_state import LockState
 from strongroom.services.vaults.registry import register_vault
+from strongroom.services.vaults.store_lock import is_s3, prove_store_enforcement
 
 Action = Literal["set", "changed", "removed", "unchanged"]
 
@@ -193,6 +194,9 @@ def _apply(
     after = _after(before, new, now)
     action = _action(before, after)
     warnings = tuple(conflicting_rules(session, row, after)) if after.locked else ()
+    if action in {"set", "changed"} and is_s3(row.url):
+        # The pre-flight: an S3 vault is locked only on a server proven to enforce it.
+        prove_store_enforcement(VaultConfig.model_validate(row.settings))
     if action != "unchanged":
         _store(row, after, now)
         audit.record(

@@ -19,10 +19,18 @@ from strongroom.keys.derive import remember
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import KeyOptions, key_provider
 from strongroom.services.vaults.registry import register_vault, vault_config
+from strongroom.services.vaults.store_lock import (
+    enforced_by,
+    hold_point,
+    is_s3,
+    lock_retention,
+    protect_point,
+)
 from strongroom.services.vaults.stores import open_or_create_vault, open_vault_store
 
 if TYPE_CHECKING:
     from strongroom.keys.providers import KeyProvider
+    from strongroom.storage.s3 import WriteRetention
     from strongroom.vault import (
         GcReport,
         KeyInfo,
@@ -97,7 +105,8 @@ class VaultService:
         config = self.config(name)
         setting = (key.setting() if key else None) or config.key
         provider = key_provider(setting)
-        store = open_vault_store(config.url, config.s3)
+        retention = self.store_retention(name) if is_s3(config.url) else None
+        store = open_vault_store(config.url, config.s3, retention=retention)
         wrappings = prefetch_master_key(store, provider.material())
         from strongroom.vault import Vault  # the engine loads while the key derivation runs
 
@@ -106,6 +115,54 @@ class VaultService:
         ) as vault:
             _remember_derivation(self.context.cache_dir, name, setting, vault.key_id, wrappings)
             yield vault
+
+    def store_retention(self, name: str) -> WriteRetention | None:
+        """The Object Lock retention vault ``name`` writes with (None: not locked)."""
+        from strongroom.catalog.resources import get_vault
+
+        with self.context.catalog.session(readonly=True) as session:
+            row = get_vault(session, name)
+            return lock_retention(
+                row.lock_mode,
+                row.lock_min_retention_days,
+                row.lock_changeable_until,
+                self.context.now(),
+            )
+
+    def lock_enforcement(self, name: str) -> str:
+        """Say where the lock of vault ``name`` is enforced, for ``vault describe``."""
+        from strongroom.catalog.resources import get_vault
+
+        with self.context.catalog.session(readonly=True) as session:
+            row = get_vault(session, name)
+            mode, url = row.lock_mode, row.url
+        if mode is None:
+            return "not locked"
+        if enforced_by(url) == "store":
+            return (
+                f"{mode} lock, enforced by the S3 server (Object Lock on every pack and "
+                "manifest, proven at lock time) and by strongroom"
+            )
+        return f"{mode} lock, enforced by strongroom only (a file store cannot refuse a delete)"
+
+    def hold_point(self, name: str, point_id: str, *, on: bool, others: list[str]) -> int:
+        """Mirror a legal hold of point ``point_id`` onto vault ``name``'s S3 store (see
+        :func:`~strongroom.services.vaults.store_lock.hold_point`); 0 elsewhere."""
+        if not is_s3(self.config(name).url):
+            return 0
+        with self.open(name) as vault:
+            return hold_point(vault, point_id, on=on, others=others)
+
+    def protect_point(self, name: str, vault: Vault, point_id: str) -> int:
+        """On a locked S3 vault, extend the retention of every pack and the manifest point
+        ``point_id`` needs (see :mod:`~strongroom.services.vaults.store_lock`); return how
+        many blobs got a later date (0 elsewhere)."""
+        if not is_s3(self.config(name).url):
+            return 0
+        retention = self.store_retention(name)
+        if retention is None:
+            return 0
+        return protect_point(vault, point_id, retention, self.context.now())
 
     def backup_streams(
         self,
@@ -122,6 +179,7 @@ class VaultService:
                 for stream_name, source in streams.items():
                     writer.add_stream(stream_name, source)
                 point_id = writer.commit(metadata=metadata, tags=tags)
+            self.protect_point(name, vault, point_id)
             return vault.point(point_id)
 
     def points(self, name: str, key: KeyOptions | None = None) -> list[RecoveryPoint]:

@@ -7,6 +7,7 @@ create it with the settings its configuration declares.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from strongroom.keys.providers import KeyProvider
     from strongroom.storage.base import BlobStore
-    from strongroom.storage.s3 import S3Connection
+    from strongroom.storage.s3 import S3Connection, WriteRetention
     from strongroom.vault import Vault
 
 
@@ -49,14 +50,18 @@ def s3_connection(options: S3Options | None) -> S3Connection:
     )
 
 
-def open_vault_store(url: str, options: S3Options | None = None) -> BlobStore:
-    """Open the blob store at ``url``; an ``s3://`` one is reached with ``options``.
+def open_vault_store(
+    url: str, options: S3Options | None = None, *, retention: WriteRetention | None = None
+) -> BlobStore:
+    """Open the blob store at ``url``; an ``s3://`` one is reached with ``options`` and
+    writes its packs and manifests with the Object Lock ``retention`` given.
 
     Raises what :func:`~strongroom.storage.open.open_store` raises, and ``SecretError``
     for a credential reference that does not resolve.
     """
     if urlsplit(url).scheme.lower() == "s3":
-        return open_store(url, s3=s3_connection(options))
+        connection = dataclasses.replace(s3_connection(options), retention=retention)
+        return open_store(url, s3=connection)
     return open_store(url)
 
 

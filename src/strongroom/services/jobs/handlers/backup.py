@@ -121,6 +121,8 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
             if result.partial:
                 metadata["failed_parts"] = dict(result.failed_parts)
             point_id = writer.commit(metadata=metadata, tags=tags)
+        # A locked S3 vault: the older packs this point reuses stay retained as long as it.
+        VaultService(context).protect_point(vault_name, vault, point_id)
         point = vault.point(point_id)
     completed_at = job_context.clock.now()
     created_at = job.started_at or completed_at
