@@ -19,6 +19,7 @@ from strongroom.services.retention.lock import (
     register_vault_with_lock,
 )
 from strongroom.services.retention.lock_state import LockState
+from strongroom.services.vaults.service import VaultService
 from tests.support.catalog import T0
 from tests.unit.services.retention_support import DAY, World
 
@@ -216,3 +217,16 @@ def test_lock_descriptions_say_what_can_still_change() -> None:
     assert "changeable until" in grace.describe(now)
     assert "immutable since" in grace.describe(T0 + 2 * DAY)
     assert LockState("v", "compliance", 7).immutable(now)  # no recorded grace: immutable
+
+
+def test_a_file_vault_lock_is_said_to_be_enforced_by_strongroom_only(
+    world: World, locks: VaultLockService
+) -> None:
+    vaults = VaultService(world.context)
+    assert vaults.lock_enforcement("main") == "not locked"
+
+    locks.lock("main", parse_lock("governance", 7, None, None), actor="admin")
+
+    assert vaults.lock_enforcement("main") == (
+        "governance lock, enforced by strongroom only (a file store cannot refuse a delete)"
+    )
