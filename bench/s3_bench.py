@@ -139,7 +139,8 @@ class ResticS3(OnS3, Restic):
                 "AWS_DEFAULT_REGION": s3["REGION"],
             }
         )
-        self.repo = Path(f"s3:{s3['URL']}/{s3['BUCKET']}/{self.prefix}")
+        # restic's repository is a location, not a path (str() of it is all Restic uses).
+        self.repo = f"s3:{s3['URL']}/{s3['BUCKET']}/{self.prefix}"  # type: ignore[assignment]
 
     def init(self) -> None:
         run(["restic", "init", "--repo", str(self.repo)], env=self.env)

@@ -28,9 +28,10 @@ _SQLITE_TIMEOUT_SECONDS: Final = 30.0
 @dataclass(frozen=True, slots=True)
 class VaultRow:
     """What :func:`vault_settings_without_sqlalchemy` found: the vault's stored settings,
-    or None when the catalog has no vault of that name."""
+    or None when the catalog has no vault of that name, and its lock mode (None: unlocked)."""
 
     settings: Any | None
+    lock_mode: str | None = None
 
 
 def vault_settings_without_sqlalchemy(
@@ -63,14 +64,15 @@ def vault_settings_without_sqlalchemy(
             if versions != [head]:
                 return None
             row = connection.execute(
-                "SELECT settings FROM vaults WHERE name = ?", (name,)
+                "SELECT settings, lock_mode FROM vaults WHERE name = ?", (name,)
             ).fetchone()
         if row is None:
             return VaultRow(None)
         settings = json.loads(row[0]) if isinstance(row[0], str | bytes) else None
     except (sqlite3.Error, ValueError):
         return None
-    return VaultRow(settings) if isinstance(settings, dict) else None
+    lock_mode = row[1] if isinstance(row[1], str) else None
+    return VaultRow(settings, lock_mode) if isinstance(settings, dict) else None
 
 
 def sqlite_catalog_file(home: Path, catalog_url: str | None) -> Path | None:

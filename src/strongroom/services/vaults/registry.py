@@ -65,6 +65,13 @@ def vault_config(context: AppContext, name: str) -> VaultConfig:
     return _parse_settings(name, found.settings)
 
 
+def unlocked_without_catalog(context: AppContext, name: str) -> bool:
+    """Tell whether the embedded catalog file says, read without SQLAlchemy, that vault
+    ``name`` has no lock (False: locked, or not known without opening the catalog)."""
+    found = vault_settings_without_sqlalchemy(context.home, context.catalog_url, name)
+    return found is not None and found.settings is not None and found.lock_mode is None
+
+
 def no_vault(name: str) -> NotFoundError:
     """The error for a vault name the catalog does not know."""
     return NotFoundError(

@@ -18,7 +18,11 @@ from strongroom.errors import ConfigError, NotFoundError
 from strongroom.keys.derive import remember
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import KeyOptions, key_provider
-from strongroom.services.vaults.registry import register_vault, vault_config
+from strongroom.services.vaults.registry import (
+    register_vault,
+    unlocked_without_catalog,
+    vault_config,
+)
 from strongroom.services.vaults.store_lock import (
     enforced_by,
     hold_point,
@@ -119,6 +123,9 @@ class VaultService:
     def store_retention(self, name: str) -> WriteRetention | None:
         """The Object Lock retention vault ``name`` writes with (None: not locked)."""
         from strongroom.catalog.resources import get_vault
+
+        if unlocked_without_catalog(self.context, name):
+            return None  # the common case, answered without loading the catalog
 
         with self.context.catalog.session(readonly=True) as session:
             row = get_vault(session, name)
