@@ -400,3 +400,32 @@ class EventRecord(Base):
     type: Mapped[str] = mapped_column(String(100))
     subject: Mapped[str] = mapped_column(String(200))
     payload: Mapped[JSONObject] = mapped_column(default=dict)
+
+
+class AuditEntry(Base):
+    """One entry of the audit trail: who did what, when, from where, with which outcome.
+
+    Append-only and chained: ``entry_hash`` is the SHA-256 of the entry's canonical JSON,
+    which includes ``previous_hash`` (the hash of entry ``seq - 1``). ``seq`` is assigned
+    by the appender under a lock, never by a database sequence, so it has no gaps of its
+    own: a gap is a deleted entry (see ``catalog/audit.py``).
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_at", "at"),
+        Index("ix_audit_entries_action_seq", "action", "seq"),
+        Index("ix_audit_entries_actor_seq", "actor", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text())
+    details: Mapped[JSONObject] = mapped_column(default=dict)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.catalog import NewCatalogUrl
+from tests.support.catalog.suite_audit import AuditSuite
 from tests.support.catalog.suite_claims import ClaimSuite
 from tests.support.catalog.suite_jobs import JobSuite
 from tests.support.catalog.suite_records import RecordSuite
@@ -38,4 +39,8 @@ class TestClaimsOnSqlite(OnSqlite, ClaimSuite):
 
 
 class TestRecordsOnSqlite(OnSqlite, RecordSuite):
+    pass
+
+
+class TestAuditOnSqlite(OnSqlite, AuditSuite):
     pass
