@@ -6,8 +6,6 @@ recorded with every lock event: the operating-system user and host.
 
 from __future__ import annotations
 
-import getpass
-import socket
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -49,11 +47,9 @@ class LockMode(StrEnum):
 
 def current_actor() -> str:
     """Who runs this command, for the audit trail: ``user@host``."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    from strongroom.services.context import local_actor
+
+    return local_actor().name
 
 
 def register(app: typer.Typer) -> None:

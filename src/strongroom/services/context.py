@@ -1,7 +1,11 @@
-"""What every service is given: where home is, the catalog (opened on first use), the clock."""
+"""What every service is given: where home is, the catalog (opened on first use), the clock,
+and who is acting (recorded in the audit trail)."""
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +18,28 @@ if TYPE_CHECKING:
     from strongroom.catalog.database import Catalog
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for an operation and from where, as the audit trail records it.
+
+    ``name`` is ``user@host`` for the CLI and the daemon, the authenticated principal for
+    the API; ``origin`` says from where (``cli on HOST pid N``, a client address).
+    """
+
+    name: str
+    origin: str
+
+
+def local_actor(via: str = "cli") -> Actor:
+    """Return the local user as an actor: ``user@host``, origin ``VIA on HOST pid N``."""
+    host = socket.gethostname()
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for the uid (containers): keep the number
+        user = f"uid{os.getuid()}"
+    return Actor(name=f"{user}@{host}", origin=f"{via} on {host} pid {os.getpid()}")
+
+
 @dataclass
 class AppContext:
     """The shared state of one CLI invocation, API process or daemon."""
@@ -21,6 +47,7 @@ class AppContext:
     home: Path
     catalog_url: str | None = None
     clock: Clock = field(default_factory=SystemClock)
+    actor: Actor = field(default_factory=local_actor)
     _catalog: Catalog | None = field(default=None, init=False, repr=False)
 
     @property
@@ -40,6 +67,15 @@ class AppContext:
     def now(self) -> datetime:
         """The current time from the context's clock (aware, UTC)."""
         return self.clock.now()
+
+    def acting_as(self, actor: Actor) -> AppContext:
+        """Return a context for ``actor`` sharing this one's home, clock and open catalog
+        (an API request builds one per principal)."""
+        other = AppContext(
+            home=self.home, catalog_url=self.catalog_url, clock=self.clock, actor=actor
+        )
+        other._catalog = self.catalog  # shared: close this context, not the other one
+        return other
 
     def close(self) -> None:
         """Close the catalog if it was opened."""

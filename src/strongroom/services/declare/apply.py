@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from strongroom.config.issues import ConfigIssue
 from strongroom.config.load import LoadedConfig
 from strongroom.errors import ChangedMeanwhileError, StrongroomError
+from strongroom.services.audit.trail import record, record_refusal
 from strongroom.services.context import AppContext
 from strongroom.services.declare.checks import POLICY_CHECKS, ApplyCheck, PendingApply, run_checks
 from strongroom.services.declare.diff import Change, Changes, Declared, compute_changes
@@ -199,7 +200,21 @@ class ApplyService:
                     self.checks, PendingApply(session, declared, changes, self.context.now())
                 )
                 write_changes(session, declared, changes, self.context.now())
+                record(
+                    session,
+                    actor=self.context.actor,
+                    at=self.context.now(),
+                    action="config.apply",
+                    subject=source,
+                    details={
+                        "changes": [
+                            change.as_json() for change in changes.of("create", "update", "remove")
+                        ],
+                        "prune": prune,
+                    },
+                )
         except StrongroomError as error:
+            record_refusal(self.context, action="config.apply", subject=source, error=error)
             created = sorted(name for name, vault in prepared.items() if vault.created)
             kept = (
                 f" (created in their stores, adopted by the next apply: {', '.join(created)})"

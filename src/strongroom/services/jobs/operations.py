@@ -46,6 +46,7 @@ from strongroom.errors import (
     StrongroomError,
     TimeoutError_,
 )
+from strongroom.services.audit.trail import record_alone, record_refusal
 from strongroom.services.context import AppContext
 from strongroom.services.declare.records import selection_models
 from strongroom.services.declare.resources import resource_config
@@ -102,28 +103,40 @@ class OperationsService:
         unknown resource, vault or rule, ``UnsupportedError`` for a type without a source,
         ``ConflictError`` while another backup of the resource is queued or running.
         """
-        with self.context.catalog.session(readonly=True) as session:
-            model = resource_config(session, resource)
-            if vault is None and rule is None:
-                rule = _only_rule_selecting(session, resource)
-        entry_for(model.type, resource=resource)  # refuses a type without a source
-        busy = self.jobs.list(states=_ACTIVE, kinds=[JobKind.BACKUP], resource=resource, limit=1)
-        if busy:
-            other = busy[0]
-            raise BusyError(
-                f"a backup of {resource!r} is already {other.state.value}: job {other.id}",
-                hint=f"Wait for it ('strongroom describe-job {other.id}') or cancel it "
-                f"('strongroom cancel-job {other.id}').",
+        try:
+            with self.context.catalog.session(readonly=True) as session:
+                model = resource_config(session, resource)
+                if vault is None and rule is None:
+                    rule = _only_rule_selecting(session, resource)
+            entry_for(model.type, resource=resource)  # refuses a type without a source
+            busy = self.jobs.list(
+                states=_ACTIVE, kinds=[JobKind.BACKUP], resource=resource, limit=1
             )
-        job_id = self.jobs.create_job(
-            JobKind.BACKUP,
-            resource=resource,
-            vault=vault,
-            rule=rule,
-            params={"trigger": "on-demand"},
-            retry_policy=self.retry_policy(rule, retry),
-        )
-        return self.jobs.get(job_id)
+            if busy:
+                other = busy[0]
+                raise BusyError(
+                    f"a backup of {resource!r} is already {other.state.value}: job {other.id}",
+                    hint=f"Wait for it ('strongroom describe-job {other.id}') or cancel it "
+                    f"('strongroom cancel-job {other.id}').",
+                )
+            job_id = self.jobs.create_job(
+                JobKind.BACKUP,
+                resource=resource,
+                vault=vault,
+                rule=rule,
+                params={"trigger": "on-demand"},
+                retry_policy=self.retry_policy(rule, retry),
+            )
+        except StrongroomError as error:
+            record_refusal(
+                self.context,
+                action="backup.start",
+                subject=resource,
+                error=error,
+                details={"vault": vault, "rule": rule},
+            )
+            raise
+        return self._started("backup.start", job_id)
 
     def start_restore(
         self,
@@ -140,20 +153,24 @@ class OperationsService:
         ``ConfigError`` for a deleted point or a bad target (naming the allowed keys),
         ``UnsupportedError`` for a type without a source.
         """
-        point = self.point(point_id)
-        if point.state is PointState.DELETED:
-            raise ConfigError(f"recovery point {point.id} was deleted; its data is gone")
-        with self.context.catalog.session(readonly=True) as session:
-            model = resource_config(session, point.resource)
-        entry_for(model.type, resource=point.resource).parse_target(target)
-        job_id = self.jobs.create_job(
-            JobKind.RESTORE,
-            resource=point.resource,
-            vault=point.vault,
-            params={"point_id": point.id, "target": dict(target)},
-            retry_policy=self.retry_policy(None, retry),
-        )
-        return self.jobs.get(job_id)
+        try:
+            point = self.point(point_id)
+            if point.state is PointState.DELETED:
+                raise ConfigError(f"recovery point {point.id} was deleted; its data is gone")
+            with self.context.catalog.session(readonly=True) as session:
+                model = resource_config(session, point.resource)
+            entry_for(model.type, resource=point.resource).parse_target(target)
+            job_id = self.jobs.create_job(
+                JobKind.RESTORE,
+                resource=point.resource,
+                vault=point.vault,
+                params={"point_id": point.id, "target": dict(target)},
+                retry_policy=self.retry_policy(None, retry),
+            )
+        except StrongroomError as error:
+            record_refusal(self.context, action="restore.start", subject=point_id, error=error)
+            raise
+        return self._started("restore.start", job_id)
 
     def start_verify(
         self,
@@ -174,17 +191,45 @@ class OperationsService:
         if (point_id is None) == (vault is None):
             raise ConfigError("verify one recovery point (POINT) or a whole vault (--vault V)")
         resource = None
-        if point_id is not None:
-            point = self.point(point_id)
-            point_id, vault, resource = point.id, point.vault, point.resource
-        job_id = self.jobs.create_job(
-            JobKind.VERIFY,
-            resource=resource,
-            vault=vault,
-            params={"point_id": point_id, "read_data": read_data, "restore_test": restore_test},
-            retry_policy=self.retry_policy(None, retry),
+        try:
+            if point_id is not None:
+                point = self.point(point_id)
+                point_id, vault, resource = point.id, point.vault, point.resource
+            job_id = self.jobs.create_job(
+                JobKind.VERIFY,
+                resource=resource,
+                vault=vault,
+                params={
+                    "point_id": point_id,
+                    "read_data": read_data,
+                    "restore_test": restore_test,
+                },
+                retry_policy=self.retry_policy(None, retry),
+            )
+        except StrongroomError as error:
+            record_refusal(
+                self.context, action="verify.start", subject=str(point_id or vault), error=error
+            )
+            raise
+        return self._started("verify.start", job_id)
+
+    def _started(self, action: str, job_id: str) -> JobView:
+        """Record that ``action`` queued job ``job_id`` and return the job."""
+        job = self.jobs.get(job_id)
+        record_alone(
+            self.context,
+            action=action,
+            subject=job_id,
+            outcome="succeeded",
+            details={
+                "job_id": job_id,
+                "resource": job.resource,
+                "vault": job.vault,
+                "rule": job.rule,
+                "params": dict(job.params or {}),
+            },
         )
-        return self.jobs.get(job_id)
+        return job
 
     def retry_policy(self, rule: str | None, retry: Mapping[str, Any] | None) -> RetryPolicy | None:
         """The policy with ``retry``'s fields over the rule's (or the defaults); None: unchanged.
@@ -245,7 +290,22 @@ class OperationsService:
 
         Raises ``IllegalTransitionError`` for a job that already ended, ``NotFoundError``.
         """
-        return self.jobs.cancel(self.resolve_job_id(job_id), reason)
+        full_id = self.resolve_job_id(job_id)
+        action = f"{self.jobs.get(full_id).kind.value}.cancel"
+        try:
+            job = self.jobs.cancel(full_id, reason)
+        except StrongroomError as error:
+            record_refusal(self.context, action=action, subject=full_id, error=error)
+            raise
+        record_alone(
+            self.context,
+            action=action,
+            subject=full_id,
+            outcome="succeeded",
+            reason=reason,
+            details={"job_id": full_id, "state": job.state.value},
+        )
+        return job
 
     # --- reading ---------------------------------------------------------------------------
 

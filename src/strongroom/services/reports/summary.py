@@ -29,6 +29,7 @@ from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_resources
 from strongroom.catalog.types import JobKind, JobState, PointState
 from strongroom.engine.views import JobView, duration_seconds
+from strongroom.services.audit.trail import record_alone
 from strongroom.services.context import AppContext
 from strongroom.services.jobs.operations import OperationsService
 from strongroom.services.jobs.views import iso
@@ -179,6 +180,7 @@ class ReportService:
         ended = [job for job in backups if job.is_terminal]
         succeeded = [job for job in backups if job.state in _SUCCEEDED]
         durations = [value for job in succeeded if (value := duration_seconds(job)) is not None]
+        self._audit("summary", since, until)
         return Summary(
             since=since,
             until=until,
@@ -212,11 +214,21 @@ class ReportService:
         """One row per job created in ``[since, until)``, newest first."""
         until = until or self.context.now()
         since = since or until - DEFAULT_PERIOD
+        self._audit("detailed", since, until)
         return [
             detail_row(job)
             for job in self.operations.list_jobs(since=since, kinds=kinds)
             if job.created_at < until
         ]
+
+    def _audit(self, kind: str, since: datetime, until: datetime) -> None:
+        record_alone(
+            self.context,
+            action="report.generate",
+            subject=kind,
+            outcome="succeeded",
+            details={"since": since.isoformat(), "until": until.isoformat()},
+        )
 
     def _resources(
         self, backups: list[JobView], until: datetime, max_age: timedelta

@@ -36,11 +36,11 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def parse_since(text: str, now: datetime) -> datetime:
+def parse_since(text: str, now: datetime, *, future: bool = False) -> datetime:
     """Return the instant ``text`` names: a duration back from ``now``, or an ISO 8601 time.
 
     The result is aware (UTC). Raises ``ConfigError`` for text that is neither, or for a
-    time in the future.
+    time in the future unless ``future`` allows it (the end of a period).
     """
     value = text.strip()
     if _DURATION.fullmatch(value.lower()):
@@ -55,6 +55,6 @@ def parse_since(text: str, now: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
-    if moment > now:
+    if moment > now and not future:
         raise ConfigError(f"{text!r} lies in the future ({moment.isoformat()})")
     return moment

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from strongroom.config.vaults import EnvKey, KeyFileKey, PassphraseKey, VaultConfig
-from strongroom.errors import ConfigError, NotFoundError
+from strongroom.errors import ConfigError, NotFoundError, StrongroomError
 from strongroom.keys.derive import remember
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.keyref import KeyOptions, key_provider
@@ -274,19 +274,56 @@ class VaultService:
         setting = new_key.setting()
         if setting is None:
             raise ConfigError("give the new key as --new-passphrase-env VAR or --new-key-file F")
-        new_provider = key_provider(setting, create_key_file=True)
-        with self.open(name, key) as vault:
-            return vault.add_key(new_provider, label=label)
+        try:
+            new_provider = key_provider(setting, create_key_file=True)
+            with self.open(name, key) as vault:
+                key_id = vault.add_key(new_provider, label=label)
+        except StrongroomError as error:
+            self._refused("vault.key.add", name, error)
+            raise
+        self._audit("vault.key.add", name, {"key_id": key_id, "label": label})
+        return key_id
 
     def remove_key(self, name: str, key_id: str, key: KeyOptions | None = None) -> None:
         """Remove one wrapping (never the last one)."""
-        with self.open(name, key) as vault:
-            vault.remove_key(key_id)
+        try:
+            with self.open(name, key) as vault:
+                vault.remove_key(key_id)
+        except StrongroomError as error:
+            self._refused("vault.key.remove", name, error, {"key_id": key_id})
+            raise
+        self._audit("vault.key.remove", name, {"key_id": key_id})
 
     def rotate_data_key(self, name: str, key: KeyOptions | None = None) -> int:
         """Start a new data-key generation for new recovery points; return its number."""
-        with self.open(name, key) as vault:
-            return vault.rotate_data_key()
+        try:
+            with self.open(name, key) as vault:
+                generation = vault.rotate_data_key()
+        except StrongroomError as error:
+            self._refused("vault.key.rotate", name, error)
+            raise
+        self._audit("vault.key.rotate", name, {"generation": generation})
+        return generation
+
+    # The audit trail lives in the catalog, which the other vault commands never load (they
+    # read it with the standard library, catalog/embedded.py): imported only when recording.
+    def _audit(self, action: str, name: str, details: Mapping[str, Any]) -> None:
+        from strongroom.services.audit.trail import record_alone
+
+        record_alone(
+            self.context, action=action, subject=name, outcome="succeeded", details=details
+        )
+
+    def _refused(
+        self,
+        action: str,
+        name: str,
+        error: StrongroomError,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        from strongroom.services.audit.trail import record_refusal
+
+        record_refusal(self.context, action=action, subject=name, error=error, details=details)
 
     def copy_stream(
         self,
