@@ -42,7 +42,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     if only_vault:
         application.add_typer(vault.app, name="vault")
         return application
-    from strongroom.cli import declare, legal_hold, lifecycle, quickstart, schedule, serve
+    from strongroom.cli import audit, declare, legal_hold, lifecycle, quickstart, schedule, serve
     from strongroom.cli import operations as operations_cli
 
     application.command(name="quickstart")(quickstart.quickstart)
@@ -55,6 +55,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     application.add_typer(declare.catalog_app, name="catalog")
     application.add_typer(lifecycle.app, name="lifecycle")
     application.add_typer(legal_hold.app, name="legal-hold")
+    application.add_typer(audit.app, name="audit")
     operations_cli.register(application)
     application.add_typer(schedule.app, name="schedule")
     application.command(name="serve")(serve.serve)
