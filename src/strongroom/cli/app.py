@@ -116,9 +116,22 @@ def root(
     ctx.call_on_close(ctx.obj.close)
 
 
+def seed_spelling(args: list[str]) -> list[str]:
+    """Accept the seed's ``report --type KIND …`` as ``report KIND …``."""
+    if command_word(args) != "report":
+        return args
+    index = args.index("report") + 1
+    rest = args[index:]
+    if len(rest) >= 2 and rest[0] == "--type":
+        return [*args[:index], rest[1], *rest[2:]]
+    if rest and rest[0].startswith("--type="):
+        return [*args[:index], rest[0].removeprefix("--type="), *rest[1:]]
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn errors into one line, a hint and an exit code (traceback on --debug)."""
-    args = sys.argv[1:] if argv is None else argv
+    args = seed_spelling(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         module = sys.modules[__name__]  # its ``app`` attribute, built or set

@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
     app.command(name="describe-job")(jobs.describe_job)
     app.command(name="wait-job")(jobs.wait_job)
     app.command(name="cancel-job")(jobs.cancel_job)
+    from strongroom.cli import compliance
+
+    compliance.register(report_app)
     app.add_typer(report_app, name="report")
 
 
