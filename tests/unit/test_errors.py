@@ -206,6 +206,8 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ConflictError", "topic {topic} partition {partition} already holds {high -", False),
     ("ConflictError", "{doing}: {candidate.str()}", False),
     ("ConflictError", "{topic}/{partition}: this point continues point {after.po", False),
+    # services/reports/signing: a report signing key is never overwritten.
+    ("ConflictError", "a signing key exists at {key_path}", False),
     ("ConflictError", "{source}: plan {', '.join(map(repr, existing))} already e", False),
     ("ConflictError", "{store.url} already holds a vault", False),
     ("ConflictError", "{where} already holds {found} of the keys to restore (e.g", False),
