@@ -1,7 +1,7 @@
 """What cannot run yet is refused by ``validate``, ``apply`` and ``create-plan``, at its path.
 
-A resource type without a source, a copy action and an ``s3://`` vault would be stored and
-then fail at every backup or be ignored; the CLI refuses each with exit status 2, an error
+A resource type without a source and a copy action would be stored and then fail at
+every backup or be ignored; the CLI refuses each with exit status 2, an error
 naming its path and line, and changes nothing.
 """
 
@@ -82,12 +82,14 @@ def test_a_resource_type_without_a_source_is_refused(cli: Cli, tmp_path: Path) -
     _refused(cli, path, "resources.other.type", f"resources of type {kind!r} cannot be backed up")
 
 
-def test_an_s3_vault_is_refused(cli: Cli, tmp_path: Path) -> None:
+def test_an_s3_vault_is_no_longer_refused(cli: Cli, tmp_path: Path) -> None:
+    """The S3 store is served, so ``validate`` accepts an ``s3://`` vault without touching it."""
     config = _config(tmp_path)
     config["vaults"]["dr"]["url"] = "s3://dr-bucket/strongroom"
     path = write_config(tmp_path / "strongroom.yaml", config)
-    _refused(cli, path, "vaults.dr.url", "s3:// stores are not supported yet")
-    assert not (tmp_path / "vault").exists()
+    result = cli.run("validate", "-f", str(path), "--output", "json")
+    assert result.returncode == 0, text(result)
+    assert json.loads(result.stdout)["errors"] == []
 
 
 def test_a_copy_action_is_refused_by_validate_apply_and_create_plan(
