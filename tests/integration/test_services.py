@@ -23,6 +23,7 @@ from redis.retry import Retry
 
 from tests.support.services import (
     KafkaService,
+    KubeService,
     MariaDBService,
     PostgresService,
     RedisService,
@@ -227,3 +228,40 @@ def test_s3_keeps_versions_and_refuses_to_delete_a_locked_one(s3_service: S3Serv
     assert len(versions) == 2
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert kept["Body"].read() == b"kept"
+
+
+def test_kube_apiserver_stores_objects_in_etcd_and_enforces_rbac(
+    kube_service: KubeService,
+) -> None:
+    from kubernetes.client import ApiException, CoreV1Api, VersionApi
+
+    namespace = unique_name("sr-smoke").replace("_", "-").lower()
+    value = "caf\u00e9\n\u2603"
+    with kube_service.connect() as admin_client:
+        version = VersionApi(admin_client).get_code()
+        core = CoreV1Api(admin_client)
+        core.create_namespace({"metadata": {"name": namespace}})
+        try:
+            core.create_namespaced_config_map(
+                namespace, {"metadata": {"name": "smoke"}, "data": {"text": value}}
+            )
+            stored = core.read_namespaced_config_map("smoke", namespace).data
+            with (
+                kube_service.connect(kube_service.limited_context) as limited_client,
+                pytest.raises(ApiException) as refused,
+            ):
+                CoreV1Api(limited_client).read_namespaced_config_map("smoke", namespace)
+            core.delete_namespaced_config_map("smoke", namespace)
+            with pytest.raises(ApiException) as gone:
+                core.read_namespaced_config_map("smoke", namespace)
+        finally:
+            # No namespace controller runs: the namespace is emptied above, then finalized.
+            core.delete_namespace(namespace)
+            core.replace_namespace_finalize(
+                namespace, {"metadata": {"name": namespace}, "spec": {"finalizers": []}}
+            )
+
+    assert version.git_version.startswith("v1.37.")
+    assert stored == {"text": value}
+    assert refused.value.status == 403
+    assert gone.value.status == 404

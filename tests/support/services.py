@@ -256,6 +256,32 @@ class S3Service(Server):
                     continue  # kept by Object Lock until its retention ends
 
 
+@dataclass(frozen=True, kw_only=True)
+class KubeService:
+    """kube-apiserver on etcd, no controllers; `kubeconfig` has two contexts.
+
+    `context` is in group system:masters; `limited_context` (user `strongroom-limited`) may
+    do only what a test grants it with RBAC.
+    """
+
+    host: str
+    port: int
+    url: str
+    kubeconfig: str
+    context: str
+    limited_context: str
+
+    def connect(self, context: str | None = None) -> Any:
+        """Return an ApiClient of the official `kubernetes` client for `context` (default: admin)."""
+        from kubernetes import config
+
+        return config.new_client_from_config(
+            config_file=self.kubeconfig,
+            context=context or self.context,
+            persist_config=False,
+        )
+
+
 def load_settings(name: str) -> dict[str, str]:
     """Return the `STRONGROOM_TEST_<NAME>_*` settings of one service, keys without the prefix.
 
@@ -412,6 +438,31 @@ def _probe_s3(service: S3Service) -> None:
         raise ServiceUnavailableError(f"{service.url} does not answer: {exc}") from exc
 
 
+def _build_kube(settings: Mapping[str, str]) -> KubeService:
+    fields = _server_fields(settings)
+    kubeconfig = settings.get("KUBECONFIG") or ""
+    if not Path(kubeconfig).is_file():
+        raise ServiceUnavailableError(f"no kubeconfig at {kubeconfig!r}")
+    return KubeService(
+        host=fields["host"],
+        port=fields["port"],
+        url=fields["url"],
+        kubeconfig=kubeconfig,
+        context=settings.get("CONTEXT") or "strongroom",
+        limited_context=settings.get("LIMITED_CONTEXT") or "strongroom-limited",
+    )
+
+
+def _probe_kube(service: KubeService) -> None:
+    from kubernetes.client import VersionApi
+
+    try:
+        with service.connect() as api_client:
+            VersionApi(api_client).get_code(_request_timeout=CONNECT_TIMEOUT_SECONDS)
+    except Exception as exc:  # any client failure means: not answering
+        raise ServiceUnavailableError(f"{service.url} does not answer: {exc}") from exc
+
+
 def provide(
     name: str,
     title: str,
@@ -463,3 +514,9 @@ def kafka_service() -> KafkaService:
 def s3_service() -> S3Service:
     """The S3 server (versitygw) of `dev/services up s3`."""
     return provide("s3", "S3 (versitygw)", _build_s3, _probe_s3)
+
+
+@pytest.fixture(scope="session")
+def kube_service() -> KubeService:
+    """The kube-apiserver (with etcd) of `dev/services up kube`."""
+    return provide("kube", "Kubernetes API server", _build_kube, _probe_kube)
