@@ -127,6 +127,9 @@ INTERNAL_SIGNALS = {
     "_ReadFailed",  # a file that cannot be read becomes a "skipped" entry of the backup
     "_ToolGone",  # the tool stopped reading its stdin: the feeder stops, the tool's exit says why
     "XattrUnsupportedError",  # an OSError: a file system without xattrs is read without them
+    # An API server's error answer inside sources/kubernetes, where restore and restore test
+    # read its status (409: exists, 404: gone); what leaves the source is translated.
+    "KubeError",
 }
 
 
@@ -187,6 +190,7 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ConflictError", "recovery point prefix {point_id!r} is ambiguous", False),
     ("ConflictError", "recovery point {point_id} is already recorded", False),
     ("ConflictError", "refusing to replace {'/'.join(parts)!r} with a folder", False),
+    ("ConflictError", "text", False),  # sources/kubernetes: an API server's 409 answer
     ("ConflictError", "refusing to replace {path!r}: it is a folder", False),
     ("ConflictError", "refusing to restore through {shown!r}: it is a symlink or", False),
     ("ConflictError", "refusing to restore {destination}: {destination}{end} exi", False),

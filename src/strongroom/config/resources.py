@@ -179,7 +179,7 @@ class KafkaResource(_Resource):
 
 
 class KubernetesResource(_Resource):
-    """Kubernetes objects (manifests) of a cluster, exported through its API server."""
+    """The API objects of a Kubernetes cluster (not its volumes), through its API server."""
 
     type: Literal["kubernetes"] = Field(description="Selects this resource type.")
     kubeconfig: AbsolutePath | None = Field(
@@ -187,17 +187,33 @@ class KubernetesResource(_Resource):
     )
     context: str | None = Field(default=None, description="kubeconfig context; unset for current.")
     namespaces: list[NonEmptyString] = Field(
-        default_factory=list, description="Namespaces to export; empty means all of them."
+        default_factory=list,
+        description="Namespaces to back up, as globs (team-*); empty means all of them.",
     )
-    include_kinds: list[NonEmptyString] = Field(
-        default_factory=list, description="Kinds to export (e.g. Deployment); empty means all."
+    exclude_namespaces: list[NonEmptyString] = Field(
+        default_factory=list, description="Namespace globs left out; they win over namespaces."
     )
-    exclude_kinds: list[NonEmptyString] = Field(
-        default_factory=lambda: ["Event"], description="Kinds never exported."
+    include_resources: list[NonEmptyString] = Field(
+        default_factory=list,
+        description="Resource types to back up, as plural (deployments), RESOURCE.GROUP "
+        "(deployments.apps) or kind (Deployment); empty means every type.",
+    )
+    exclude_resources: list[NonEmptyString] = Field(
+        default_factory=list,
+        description="Resource types left out, named as in include_resources; they win.",
+    )
+    label_selector: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Only objects matching this label selector (app=web,tier!=cache); the "
+        "selected namespaces themselves are always kept.",
     )
     cluster_scoped: bool = Field(
         default=True,
-        description="Also export cluster-scoped objects (CRDs, ClusterRoles, namespaces …).",
+        description="Also back up cluster-scoped objects (CRDs, cluster roles, storage classes …).",
+    )
+    include_status: bool = Field(
+        default=False, description="Keep each object's status (stripped by default)."
     )
 
 

@@ -110,6 +110,12 @@ REGISTRY: Final[dict[str, SourceEntry]] = {
             keeps_cache=True,
         ),
         SourceEntry(
+            "kubernetes",
+            "the API objects of a Kubernetes cluster, restored in dependency order",
+            source="strongroom.sources.kubernetes.source:KubernetesSource",
+            target="strongroom.sources.kubernetes.target:KubernetesRestoreTarget",
+        ),
+        SourceEntry(
             "mysql",
             "every database of a MySQL or MariaDB server, and its accounts",
             source="strongroom.sources.mysql.source:MysqlSource",
