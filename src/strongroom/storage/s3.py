@@ -74,6 +74,11 @@ _BUCKET_NAME_CHARACTERS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789
 _log = get_logger(__name__)
 
 
+COLD_CLASS_PREFIXES: Final = ("data/",)
+"""The blobs written in a cold storage class: packs, the bulk of the bytes. The config,
+keys, index fragments and manifests stay STANDARD, so the vault opens, lists its points
+and plans a restore without a thaw."""
+
 RETAINED_PREFIXES: Final = ("data/", "manifests/")
 """The blobs a locked vault keeps under Object Lock: packs and recovery-point manifests.
 Index fragments (rebuilt from packs), leases (deleted by design), keys and the config
@@ -109,7 +114,8 @@ class S3Connection:
     caller), both or neither; neither uses botocore's standard credential chain.
     ``addressing_style``: ``path`` for most self-hosted servers, ``virtual`` for AWS.
     ``server_side_encryption``: ``AES256`` or ``aws:kms`` (with ``sse_kms_key_id``).
-    ``storage_class``: the class objects are written in (unset: the bucket's default).
+    ``storage_class``: the class packs are written in (unset: the bucket's default); the
+    small objects stay STANDARD (:data:`COLD_CLASS_PREFIXES`).
     Blobs larger than ``multipart_threshold`` bytes are uploaded in parts of
     ``part_size`` bytes; reads of more than ``part_size`` bytes are split the same way;
     ``concurrency`` parts travel at once (and as many HTTP connections are pooled).
@@ -382,7 +388,7 @@ class S3Store:
             arguments["ServerSideEncryption"] = connection.server_side_encryption
         if connection.sse_kms_key_id is not None:
             arguments["SSEKMSKeyId"] = connection.sse_kms_key_id
-        if connection.storage_class is not None:
+        if connection.storage_class is not None and name.startswith(COLD_CLASS_PREFIXES):
             arguments["StorageClass"] = connection.storage_class
         retention = connection.retention
         if retention is not None and retention.applies_to(name):

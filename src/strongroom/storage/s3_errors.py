@@ -34,6 +34,7 @@ from strongroom.errors import (
     StrongroomError,
     ThrottlingError,
     TimeoutError_,
+    UnsupportedError,
 )
 
 MISSING_KEY_CODES: Final = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
@@ -108,6 +109,12 @@ def translate_client_error(
         return ServiceUnavailableError(message)
     if code == "InternalError" or status >= 500:
         return InternalServerError(message)
+    if code == "InvalidObjectState":
+        return UnsupportedError(
+            f"{message} (the object is in an archive storage class and must be thawed first)",
+            hint="Issue an S3 restore (thaw) of the vault's packs in that class and retry once "
+            "it completes; strongroom does not issue thaw requests yet (docs/s3.md).",
+        )
     if code in _CORRUPTED:
         return NetworkError(
             f"{message} (the bytes changed on the way; the server stored nothing)",

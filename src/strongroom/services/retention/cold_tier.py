@@ -39,7 +39,7 @@ def open_cold_vault(context: AppContext, config: VaultConfig, *, create: bool) -
     tier = config.cold_tier
     if not isinstance(tier, SeparateStoreColdTier):
         raise NotFoundError(f"the vault at {config.url} has no separate-store cold tier")
-    store = open_vault_store(tier.url, tier.s3)
+    store = open_vault_store(tier.url, tier.s3, storage_class=tier.storage_class)
     provider = key_provider(config.key)
     vault, _ = open_or_create_vault(
         store, provider, config, cache_dir=context.cache_dir, label="cold tier", create=create

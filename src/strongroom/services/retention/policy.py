@@ -31,7 +31,7 @@ from strongroom.config.checks import check_references
 from strongroom.config.issues import Finding
 from strongroom.config.plans import PlanConfig
 from strongroom.config.types import Location
-from strongroom.config.vaults import SeparateStoreColdTier, VaultConfig
+from strongroom.config.vaults import SameStoreColdTier, VaultConfig
 from strongroom.errors import PolicyError
 from strongroom.services.retention.lock_state import LockState
 
@@ -176,8 +176,8 @@ def check_plan_policy(
     it reports each rule or copy action whose lifecycle deletes sooner than a vault lock's
     ``min_retention_days`` or later than its ``max_retention_days`` (or never), moves
     points into a vault without a cold tier, leaves fewer days in a cold tier than its
-    minimum storage time, or uses an s3:// cold tier in a storage class strongroom does not
-    write in yet.
+    minimum storage time, or asks a same-store cold tier of an S3 vault for a storage class
+    (only a separate-store tier writes points in one).
     Each finding names the plan, the rule and the numbers; an empty list means the plan
     may be applied. Locations start at ``plans.<plan_name>``.
     """
@@ -244,8 +244,8 @@ def _unsupported_cold_tiers(
                 continue
             tier = config.cold_tier
             if (
-                isinstance(tier, SeparateStoreColdTier)
-                and urlsplit(tier.url).scheme == "s3"
+                isinstance(tier, SameStoreColdTier)
+                and urlsplit(config.url).scheme == "s3"
                 and tier.storage_class is not None
             ):
                 findings.append(
@@ -253,10 +253,10 @@ def _unsupported_cold_tiers(
                         (*where, "lifecycle", "move_to_cold_after_days"),
                         COLD_TIER_UNSUPPORTED,
                         f"rule {rule.name!r} of plan {plan_name!r} moves recovery points to "
-                        f"the cold tier of vault {vault_name!r} after {cold_days} days, but "
-                        f"that tier asks for storage class {tier.storage_class}, which "
-                        "strongroom does not write in yet; remove storage_class to move "
-                        "points to the bucket in its default class",
+                        f"the same-store cold tier of vault {vault_name!r} after {cold_days} "
+                        f"days in storage class {tier.storage_class}, but a same-store move "
+                        "only marks the point cold and writes nothing in that class; use a "
+                        "separate-store cold tier (another bucket or prefix) for a storage class",
                     )
                 )
     return findings

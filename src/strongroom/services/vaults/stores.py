@@ -51,16 +51,23 @@ def s3_connection(options: S3Options | None) -> S3Connection:
 
 
 def open_vault_store(
-    url: str, options: S3Options | None = None, *, retention: WriteRetention | None = None
+    url: str,
+    options: S3Options | None = None,
+    *,
+    retention: WriteRetention | None = None,
+    storage_class: str | None = None,
 ) -> BlobStore:
-    """Open the blob store at ``url``; an ``s3://`` one is reached with ``options`` and
-    writes its packs and manifests with the Object Lock ``retention`` given.
+    """Open the blob store at ``url``; an ``s3://`` one is reached with ``options``,
+    writes its packs and manifests with the Object Lock ``retention`` given and its packs
+    in ``storage_class``.
 
     Raises what :func:`~strongroom.storage.open.open_store` raises, and ``SecretError``
     for a credential reference that does not resolve.
     """
     if urlsplit(url).scheme.lower() == "s3":
-        connection = dataclasses.replace(s3_connection(options), retention=retention)
+        connection = dataclasses.replace(
+            s3_connection(options), retention=retention, storage_class=storage_class
+        )
         return open_store(url, s3=connection)
     return open_store(url)
 
