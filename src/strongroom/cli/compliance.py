@@ -72,7 +72,7 @@ def compliance(
         raise ConfigError(
             f"unknown report format {output_format!r}", hint="Use json, html or pdf."
         ) from None
-    end = parse_since(until, context.now()) if until else None
+    end = parse_since(until, context.now(), future=True) if until else None
     service = ComplianceService(context)
     document = service.build(
         framework,

@@ -22,7 +22,7 @@ def backup_coverage_daily(data: Catalogued, params: dict[str, Any]) -> ControlRe
     (from the day after it was declared); a missed day is a finding naming the day."""
     title = "A completed backup of every resource on every day"
     days = data.period.days()
-    resources = [r for r in data.resources if r.type not in params.get("exclude_types", [])]
+    resources = [r for r in data.protected if r.type not in params.get("exclude_types", [])]
     if not resources or not days:
         return result(
             "backup-coverage-daily",
@@ -163,27 +163,46 @@ def verification_within(data: Catalogued, params: dict[str, Any]) -> ControlResu
             "no backup in the period",
             params=params,
         )
+    verifies = [
+        job
+        for job in data.jobs
+        if job.kind is JobKind.VERIFY and job.state is JobState.COMPLETED and job.finished_at
+    ]
     findings: list[str] = []
     evidence: list[Evidence] = []
     for point in due:
         name = data.resource_name(point.resource_id)
-        verified = point.verification_result or {}
-        if point.verified_at is None:
+        deadline = point.created_at + window
+        latest = point.verification_result or {}
+        # A point keeps only its latest verification; the verify jobs keep every one.
+        covering = [
+            job
+            for job in verifies
+            if point.created_at <= job.finished_at <= deadline  # type: ignore[operator]
+            and (job.params.get("point_id") or None) in (None, point.id)
+            and (job.params.get("point_id") or job.vault_id == point.vault_id)
+        ]
+        if latest.get("ok") is False:
             findings.append(
-                f"point {point.id} ({name}, {point.created_at:%Y-%m-%d}) was never verified"
+                f"point {point.id} ({name}) failed its verification on {point.verified_at:%Y-%m-%d}"
             )
-        elif point.verified_at > point.created_at + window:
-            findings.append(
-                f"point {point.id} ({name}) was verified {point.verified_at - point.created_at} "
-                "after the backup"
-            )
-        elif verified.get("ok") is False:
-            findings.append(f"point {point.id} ({name}) failed its verification")
-        else:
+        elif covering:
+            evidence.append(Evidence("job", covering[0].id, f"verified point {point.id} ({name})"))
+            continue
+        elif point.verified_at is not None and point.verified_at <= deadline:
             evidence.append(
                 Evidence("point", point.id, f"verified {point.verified_at:%Y-%m-%d %H:%M}")
             )
             continue
+        elif point.verified_at is None:
+            findings.append(
+                f"point {point.id} ({name}, {point.created_at:%Y-%m-%d}) was never verified"
+            )
+        else:
+            findings.append(
+                f"point {point.id} ({name}, {point.created_at:%Y-%m-%d %H:%M}) was not verified "
+                f"within {hours:g} hours"
+            )
         evidence.append(Evidence("point", point.id, "not verified in time"))
     return result(
         "verification-within",
@@ -202,9 +221,13 @@ def restore_test_recent(data: Catalogued, params: dict[str, Any]) -> ControlResu
     days = int(params.get("days", 92))
     title = f"Every resource restore-tested within {days} days"
     since = data.period.end - timedelta(days=days)
-    if not data.resources:
+    if not data.protected:
         return result(
-            "restore-test-recent", title, Status.NO_EVIDENCE, "no resources declared", params=params
+            "restore-test-recent",
+            title,
+            Status.NO_EVIDENCE,
+            "no resource to protect",
+            params=params,
         )
     tests: dict[int, list[tuple[datetime, bool, str, str]]] = defaultdict(list)
     for point in data.points:
@@ -216,7 +239,7 @@ def restore_test_recent(data: Catalogued, params: dict[str, Any]) -> ControlResu
             )
     findings: list[str] = []
     evidence: list[Evidence] = []
-    for resource in data.resources:
+    for resource in data.protected:
         history = sorted(tests.get(resource.id, []))
         for at, ok, point_id, job_id in history:
             evidence.append(
@@ -238,7 +261,7 @@ def restore_test_recent(data: Catalogued, params: dict[str, Any]) -> ControlResu
         "restore-test-recent",
         title,
         Status.FAIL if findings else Status.PASS,
-        f"{len(data.resources) - len(findings)} of {len(data.resources)} resources restore-tested",
+        f"{len(data.protected) - len(findings)} of {len(data.protected)} resources restore-tested",
         findings,
         evidence,
         params,

@@ -29,6 +29,15 @@ class Catalogued:
     audit_check: ChainCheck
     extra: dict[str, Any]
 
+    @property
+    def protected(self) -> list[Resource]:
+        """The resources backups are expected of: those named in ``extra["protected"]``
+        (the resources some plan selects), or every resource when it is not given."""
+        names = self.extra.get("protected")
+        if names is None:
+            return self.resources
+        return [resource for resource in self.resources if resource.name in set(names)]
+
     def resource_name(self, resource_id: int | None) -> str:
         """The name of a resource by id (``?`` for an unknown one)."""
         for resource in self.resources:

@@ -230,3 +230,16 @@ def test_unknown_frameworks_controls_and_parameters_are_named(tmp_path: Path) ->
 def test_the_days_of_a_period_are_whole_utc_days() -> None:
     period = Period(START + timedelta(hours=5), START + timedelta(days=3, hours=1))
     assert [day.isoformat() for day in period.days()] == ["2030-03-02", "2030-03-03"]
+
+
+def test_a_point_verified_only_late_fails_naming_it(catalog: Catalog) -> None:
+    seed(catalog, skip=None)
+    with catalog.session() as session:
+        catalog_points.record_verification(
+            session, "p0305", result={"ok": True}, at=START + timedelta(days=7)
+        )
+    verification = controls(catalog)["verification-within"]
+    assert verification.status is Status.FAIL
+    assert verification.findings == (
+        "point p0305 (orders-db, 2030-03-05 03:00) was not verified within 24 hours",
+    )

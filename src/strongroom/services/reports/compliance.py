@@ -17,13 +17,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from sqlalchemy.orm import Session
+
 import strongroom
+from strongroom.catalog.resources import list_plans, list_resources
 from strongroom.compliance.charts import coverage_calendar, restore_test_history
 from strongroom.compliance.evidence import gather
 from strongroom.compliance.frameworks import evaluate, resolve
 from strongroom.compliance.model import Period, worst
 from strongroom.services.audit.trail import record_alone
 from strongroom.services.context import AppContext
+from strongroom.services.declare.records import selected_resources, selection_models
 from strongroom.services.reports import html
 from strongroom.services.reports.signing import default_key_path, load_private_key, sign_file
 
@@ -48,6 +52,21 @@ class WrittenReport:
     frameworks: dict[str, str]
 
 
+def protected_resources(session: Session) -> list[str]:
+    """The resources some plan's rules back up: those a coverage or restore-test control
+    expects evidence for (a declared resource no plan selects is not expected to have
+    backups)."""
+    resources = {
+        row.name: (row.type, {str(key): str(value) for key, value in row.tags.items()})
+        for row in list_resources(session)
+    }
+    chosen: set[str] = set()
+    for plan in list_plans(session):
+        if plan.rules:
+            chosen.update(selected_resources(selection_models(plan), resources))
+    return sorted(chosen)
+
+
 class ComplianceService:
     """Builds and writes compliance reports from one context's catalog."""
 
@@ -70,8 +89,11 @@ class ComplianceService:
         chosen = resolve(frameworks)
         end = until or self.context.now()
         window = Period(end - period, end)
-        extra = {"restore_procedure": str(restore_procedure) if restore_procedure else None}
         with self.context.catalog.session(readonly=True) as session:
+            extra = {
+                "restore_procedure": str(restore_procedure) if restore_procedure else None,
+                "protected": protected_resources(session),
+            }
             data = gather(session, window, extra)
         results = [evaluate(framework, data) for framework in chosen]
         check = data.audit_check
