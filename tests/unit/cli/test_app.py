@@ -81,3 +81,19 @@ def test_restore_help_lists_the_target_keys_of_every_registered_source(
         for key in target_keys(entry.target_model()):
             assert f"{key.name}=<{key.kind}>" in listed, (type_name, key.name)
     assert "database_map=<mapping>" in listed  # MySQL's keys, once missing from the help
+
+
+def test_the_seed_report_type_spelling_names_the_report() -> None:
+    assert cli_app.seed_spelling(["report", "--type", "compliance", "--period", "7d"]) == [
+        "report",
+        "compliance",
+        "--period",
+        "7d",
+    ]
+    assert cli_app.seed_spelling(["--debug", "report", "--type=summary"]) == [
+        "--debug",
+        "report",
+        "summary",
+    ]
+    assert cli_app.seed_spelling(["report", "summary"]) == ["report", "summary"]
+    assert cli_app.seed_spelling(["audit", "--type", "x"]) == ["audit", "--type", "x"]
