@@ -159,10 +159,12 @@ def main_run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         backup, reported = run_step(work, "backup", topic, work / "vault")
+        print(f"backup: {backup}", file=sys.stderr)
         kcat_file = work / "kcat.out"
         kcat = f"kcat -C -e -q -b {broker} -t {topic} -o beginning -K '\\t'"
         plain = measure.run(f"{kcat} > {kcat_file}")
         zstd = measure.run(f"{kcat} | zstd -q -3 > {work / 'kcat.out.zst'}")
+        print(f"kcat: {plain}; kcat|zstd: {zstd}", file=sys.stderr)
         restore, restored = run_step(
             work, "restore", topic, work / "vault", point=reported["point"], target=ours
         )

@@ -42,7 +42,7 @@ from strongroom.sources.kafka.records import ContentHash, Record, content_of
 
 FORMAT: Final = "strongroom-kafka"
 VERSION: Final = 1
-BATCH: Final = 10_000
+BATCH: Final = 2_000
 _log = get_logger(__name__)
 IDLE_POLLS: Final = 120
 """Empty one-second polls after which a partition that has not reached its end fails."""

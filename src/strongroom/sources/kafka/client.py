@@ -49,6 +49,11 @@ _ACCESS: Final = frozenset(
 _UNREACHABLE: Final = frozenset(
     {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
 )
+_LEADER_MOVING: Final = frozenset(
+    {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+)
+"""A new topic's partition whose broker has not taken up leadership yet: retried, although
+librdkafka does not flag these as retriable when they answer a watermark query."""
 _NOT_FOUND: Final = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
 
 
@@ -118,6 +123,10 @@ class Cluster:
                     "enable.partition.eof": True,
                     "isolation.level": "read_committed",
                     "auto.offset.reset": "earliest",
+                    # Bounds what the client prefetches (its default is 64 MiB a
+                    # partition), so memory does not grow with the records waiting.
+                    "queued.max.messages.kbytes": 16384,
+                    "fetch.max.bytes": 16 * 1024 * 1024,
                     **extra,
                 }
             )
@@ -148,7 +157,9 @@ class Cluster:
                 return function()
             except KafkaException as exc:
                 error = exc.args[0] if exc.args else None
-                retriable = isinstance(error, KafkaError) and error.retriable()
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _LEADER_MOVING
+                )
                 if not retriable or time.monotonic() >= deadline:
                     raise self.translate(exc, doing) from exc
             time.sleep(0.5)
