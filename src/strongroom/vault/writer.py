@@ -187,6 +187,11 @@ class VaultWriter:
                     stream.write(piece)
         return self._records[name]
 
+    def stream_record(self, name: str) -> StreamRecord | None:
+        """Return the record of the closed stream ``name``, or None if none was recorded."""
+        with self._lock:
+            return self._records.get(name)
+
     def stream_reference(self, name: str) -> dict[str, Any] | None:
         """Return a reference to the content of the closed stream ``name`` (a JSON
         object to keep, e.g. in a files cache), or None if no such stream was recorded.
