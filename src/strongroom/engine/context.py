@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ from strongroom.engine.views import JobView
 from strongroom.errors import AbortedError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
 
@@ -114,6 +116,10 @@ class JobContext:
 Recorder = Callable[["Session"], None]
 """Writes what a finished job leaves in the catalog, in the session that ends the job."""
 
+FollowUps = Callable[["Session", "datetime"], Sequence[JobView]]
+"""Returns the jobs a finished job queues (PENDING, attempt 1), read in the session that
+ends the job at its time: a backup's copy actions."""
+
 
 @dataclass(frozen=True)
 class JobResult:
@@ -128,6 +134,9 @@ class JobResult:
     longer holds the job (its lease was recovered by another worker): nothing was
     recorded, and it removes what the handler left outside the catalog (a backup's
     manifest in its vault), so the job's retry leaves the only recovery point.
+    ``follow_ups`` (if any) runs after ``record`` in the same transaction and returns
+    jobs to queue with the job's end (a backup's copy actions): they exist if and only if
+    the job's end committed.
     """
 
     data: Mapping[str, Any] = field(default_factory=dict)
@@ -135,6 +144,7 @@ class JobResult:
     message: str = ""
     record: Recorder | None = field(default=None, repr=False, compare=False)
     discard: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    follow_ups: FollowUps | None = field(default=None, repr=False, compare=False)
 
 
 Handler = Callable[[JobContext], JobResult]

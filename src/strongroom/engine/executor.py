@@ -19,10 +19,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Final, Protocol
 
 from sqlalchemy.orm import Session
@@ -343,6 +344,15 @@ class ThreadPoolJobExecutor:
                 failed.append(error)
                 raise
 
+        follow_ups = result.follow_ups
+
+        def follow_ups_or_remember(session: Session, now: datetime) -> Sequence[JobView]:
+            try:
+                return follow_ups(session, now) if follow_ups is not None else ()
+            except BaseException as error:
+                failed.append(error)
+                raise
+
         try:
             with self.machine.work() as work:
                 ended = complete(
@@ -353,6 +363,7 @@ class ThreadPoolJobExecutor:
                     message=result.message,
                     guard=running.guard,
                     record=record_or_remember if record is not None else None,
+                    follow_ups=follow_ups_or_remember if follow_ups is not None else None,
                 )
         except Exception as error:
             if not failed:

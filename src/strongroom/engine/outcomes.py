@@ -13,7 +13,7 @@ from typing import Any
 from strongroom.catalog import failures
 from strongroom.catalog.jobs import JobGuard
 from strongroom.catalog.types import JobState
-from strongroom.engine.context import Recorder
+from strongroom.engine.context import FollowUps, Recorder
 from strongroom.engine.retry import failure_component, handle_failure
 from strongroom.engine.states import Work
 from strongroom.engine.views import JobView
@@ -31,6 +31,7 @@ def complete(
     message: str = "",
     guard: JobGuard | None = None,
     record: Recorder | None = None,
+    follow_ups: FollowUps | None = None,
 ) -> JobView:
     """End a RUNNING job as COMPLETED, or PARTIAL when ``partial`` and the job allows it.
 
@@ -38,8 +39,9 @@ def complete(
     and ``record`` is not run. Otherwise ``record`` writes what the job leaves (a recovery
     point) in ``work``'s transaction, after the transition: when the guard's lease check
     loses (ConflictError) nothing is recorded, and whatever ``record`` raises undoes the
-    transition with it once the caller's transaction rolls back. A success resolves the
-    component's failure record.
+    transition with it once the caller's transaction rolls back. ``follow_ups`` then
+    returns the jobs to queue in the same transaction (see ``JobResult``). A success
+    resolves the component's failure record.
     """
     if partial and not job.allow_partial:
         return handle_failure(
@@ -69,6 +71,10 @@ def complete(
     ended = work.view(row)
     if record is not None:
         record(work.session)
+    if follow_ups is not None:
+        queued = list(follow_ups(work.session, work.now))
+        if queued:
+            work.create_pending(queued, reason=f"queued by {job.kind.value} job {job.id}")
     failures.resolve(work.session, failure_component(job), at=work.now)
     return ended
 
