@@ -317,6 +317,7 @@ class RecoveryPoint(Base):
     ``cold_since`` is when the point reached the cold tier; ``cold_point_id`` is the id of
     its copy in a separate-store cold tier (a vault of its own, so another manifest id).
     A legal hold keeps its reason, who placed it and when with the point itself.
+    ``source_point_id`` is set on a copy: the id of the point it was copied from.
     """
 
     __tablename__ = "recovery_points"
@@ -353,6 +354,7 @@ class RecoveryPoint(Base):
     restore_test_result: Mapped[JSONObject | None]
     restore_tested_at: Mapped[datetime | None]
     metadata_: Mapped[JSONObject] = mapped_column("metadata", JSON(), default=dict)
+    source_point_id: Mapped[str | None] = mapped_column(String(128), index=True)
 
     vault: Mapped[Vault] = relationship()
     resource: Mapped[Resource] = relationship()

@@ -36,8 +36,10 @@ def record_recovery_point(
     metadata: Mapping[str, Any] | None = None,
     state: PointState = PointState.AVAILABLE,
     tier: Tier = Tier.WARM,
+    source_point_id: str | None = None,
 ) -> RecoveryPoint:
-    """Insert a recovery point; raises ConflictError (not retryable) if the id exists."""
+    """Insert a recovery point (a copy names its ``source_point_id``); raises
+    ConflictError (not retryable) if the id exists."""
     if session.get(RecoveryPoint, point_id) is not None:
         raise ConflictError(f"recovery point {point_id} is already recorded")
     point = RecoveryPoint(
@@ -56,6 +58,7 @@ def record_recovery_point(
         tier=tier,
         legal_hold=False,
         metadata_=dict(metadata or {}),
+        source_point_id=source_point_id,
     )
     session.add(point)
     session.flush()
