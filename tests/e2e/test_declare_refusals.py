@@ -1,7 +1,7 @@
 """What cannot run yet is refused by ``validate``, ``apply`` and ``create-plan``, at its path.
 
-A resource type without a source and a copy action would be stored and then fail at
-every backup or be ignored; the CLI refuses each with exit status 2, an error
+A resource type without a source would be stored and then fail at every backup; the CLI
+refuses it with exit status 2, an error
 naming its path and line, and changes nothing.
 """
 
@@ -92,20 +92,16 @@ def test_an_s3_vault_is_no_longer_refused(cli: Cli, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["errors"] == []
 
 
-def test_a_copy_action_is_refused_by_validate_apply_and_create_plan(
+def test_a_copy_action_runs_so_validate_apply_and_create_plan_accept_it(
     cli: Cli, tmp_path: Path
 ) -> None:
     config = _config(tmp_path)
     rule = config["plans"]["nightly"]["rules"][0]
     rule["copy_actions"] = [{"destination_vault": "dr"}]
     path = write_config(tmp_path / "strongroom.yaml", config)
-    _refused(cli, path, "plans.nightly.rules[0].copy_actions", "copy actions are not run yet")
-
-    del rule["copy_actions"]
-    cli.ok("apply", "-f", str(write_config(tmp_path / "ok.yaml", config)))
+    cli.ok("validate", "-f", str(path))
+    cli.ok("apply", "-f", str(path))
     plan = {"name": "weekly", **config["plans"]["nightly"]}
     plan["rules"] = [{**rule, "name": "weekly", "copy_actions": [{"destination_vault": "dr"}]}]
-    result = cli.run("create-plan", "-f", str(write_config(tmp_path / "plan.yaml", plan)))
-    assert result.returncode == 2, text(result)
-    assert "rules[0].copy_actions: copy actions are not run yet" in text(result)
-    assert [item["name"] for item in cli.json("list-plans")] == ["nightly"]
+    cli.ok("create-plan", "-f", str(write_config(tmp_path / "plan.yaml", plan)))
+    assert [item["name"] for item in cli.json("list-plans")] == ["nightly", "weekly"]

@@ -55,12 +55,19 @@ class JobShape(_Shape):
     id: str = Field(description="The job's id (a UUID); `describe-job` takes any unique prefix.")
     kind: JobKind = Field(description="What the job does.")
     state: JobState = Field(description="Where the job stands (docs/catalog.md: state machine).")
-    resource: str | None = Field(description="The resource's name (backup, restore, verify).")
+    resource: str | None = Field(
+        description="The resource's name (backup, restore, verify; a copy: the source point's)."
+    )
     resource_type: str | None = Field(description="The resource's type (`postgres`, `files` …).")
-    vault: str | None = Field(description="The vault the job reads or writes.")
+    vault: str | None = Field(
+        description="The vault the job reads or writes (a copy: the destination vault)."
+    )
     rule: str | None = Field(description="`plan/rule` for a job a rule started; null if ad hoc.")
     run_id: str | None = Field(description="The run (one firing of a rule) the job belongs to.")
-    params: dict[str, Any] = Field(description="The job's parameters (restore target, …).")
+    params: dict[str, Any] = Field(
+        description="The job's parameters (restore target; a copy's `point_id`, "
+        "`source_vault`, `lifecycle`, `trigger` …)."
+    )
     attempt: int = Field(
         description="Which attempt this is, from 1: a retry is the next attempt of the job."
     )
@@ -93,6 +100,27 @@ class JobShape(_Shape):
     result: dict[str, Any] | None = Field(
         description="What the job produced (`point_id`, sizes, counts …), by kind."
     )
+
+
+class CopyResultShape(_Shape):
+    """The `result` of a completed copy job (docs/copies.md)."""
+
+    point_id: str = Field(description="The copy: a recovery point of the destination vault.")
+    source_point_id: str = Field(description="The point it was copied from.")
+    source_vault: str = Field(description="The vault of the source point.")
+    resource: str | None = Field(description="The source point's resource.")
+    vault: str = Field(description="The destination vault.")
+    streams: int = Field(description="Streams copied.")
+    bytes_copied: int = Field(description="Bytes read from the source and written.")
+    logical_size: int = Field(description="Sum of the copy's stream sizes.")
+    stored_size: int = Field(description="Stored bytes of the chunks the copy references.")
+    new_stored_size: int = Field(
+        description="Bytes the copy stored: what the destination did not hold already."
+    )
+    chunk_count: int = Field(description="Distinct chunks the copy references.")
+    new_chunk_count: int = Field(description="Chunks the copy stored.")
+    move_to_cold_at: Time | None = Field(description="When the copy moves to the cold tier.")
+    delete_at: Time | None = Field(description="When the copy is deleted.")
 
 
 class TransitionShape(_Shape):
@@ -165,6 +193,7 @@ DOCUMENTED: Final[tuple[type[BaseModel], ...]] = (
     JobErrorShape,
     TransitionShape,
     JobDescriptionShape,
+    CopyResultShape,
 )
 """The shapes docs/events.md shows a table of, in its order."""
 

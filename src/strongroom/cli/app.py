@@ -42,7 +42,16 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     if only_vault:
         application.add_typer(vault.app, name="vault")
         return application
-    from strongroom.cli import audit, declare, legal_hold, lifecycle, quickstart, schedule, serve
+    from strongroom.cli import (
+        audit,
+        copies,
+        declare,
+        legal_hold,
+        lifecycle,
+        quickstart,
+        schedule,
+        serve,
+    )
     from strongroom.cli import operations as operations_cli
 
     application.command(name="quickstart")(quickstart.quickstart)
@@ -57,6 +66,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     application.add_typer(legal_hold.app, name="legal-hold")
     application.add_typer(audit.app, name="audit")
     operations_cli.register(application)
+    copies.register(application, operations_cli.report_app)
     application.add_typer(schedule.app, name="schedule")
     application.command(name="serve")(serve.serve)
     return application

@@ -1,7 +1,7 @@
 """What this strongroom can run, and the findings for a configuration that asks for more.
 
 The schema describes every resource type, store URL and rule field of the design, some of
-which nothing runs yet (a ``redis`` resource, a copy action, an ``s3://`` vault). Accepting
+which nothing runs yet (a resource type without a source, an unserved store scheme). Accepting
 them would store a declaration that fails at every backup or is silently ignored, so
 ``validate`` and ``apply`` refuse them, at their path, like any other invalid setting.
 

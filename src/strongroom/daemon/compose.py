@@ -25,8 +25,8 @@ from strongroom.services.jobs.handlers import handlers
 from strongroom.services.jobs.history import HistoryService
 from strongroom.services.retention.lifecycle import LifecycleService
 
-PLANNED_KINDS: Final = frozenset({JobKind.COPY, JobKind.DELETE})
-"""Job kinds the catalog knows but nothing creates yet (copy actions, delete jobs), so the
+PLANNED_KINDS: Final = frozenset({JobKind.DELETE})
+"""Job kinds the catalog knows but nothing creates yet (delete jobs), so the
 daemon has no handler for them; a test keeps this and :func:`job_handlers` covering
 every :class:`~strongroom.catalog.types.JobKind` exactly once."""
 

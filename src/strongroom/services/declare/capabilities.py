@@ -2,8 +2,7 @@
 
 The resource types come from the source registry and the store schemes from
 ``storage.open``, so registering a source or serving a scheme lifts its refusal with no
-edit here. No job copies a recovery point to another vault yet, so copy actions are
-refused rather than stored and ignored.
+edit here. Copy actions run (as copy jobs, between vaults of any served scheme).
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from strongroom.storage.open import SERVED_SCHEMES
 
 
 def capabilities() -> Capabilities:
-    """Return what can run: resource types with a source, served store schemes, no copies."""
+    """Return what can run: resource types with a source, served store schemes, copies."""
     return Capabilities(
         source_types=frozenset(source_types()),
         store_schemes=SERVED_SCHEMES,
-        copy_actions=False,
+        copy_actions=True,
     )

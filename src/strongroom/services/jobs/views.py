@@ -41,6 +41,8 @@ class PointView:
     restore_tested_at: datetime | None = None
     restore_test: Mapping[str, Any] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    source_point_id: str | None = None
+    """Set on a copy: the point it was copied from."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def point_view(row: PointRow) -> PointView:
         restore_tested_at=row.restore_tested_at,
         restore_test=dict(row.restore_test_result) if row.restore_test_result else None,
         metadata=dict(row.metadata_),
+        source_point_id=row.source_point_id,
     )
 
 
@@ -104,6 +107,7 @@ def point_json(point: PointView, *, with_metadata: bool = False) -> dict[str, An
         "verification_ok": _verdict(point.verification),
         "restore_tested_at": iso(point.restore_tested_at),
         "restore_test_ok": _verdict(point.restore_test),
+        "source_point_id": point.source_point_id,
     }
     if with_metadata:
         data["verification"] = dict(point.verification) if point.verification else None

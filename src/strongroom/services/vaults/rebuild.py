@@ -7,7 +7,9 @@ one), the vault is opened with its registered key, every manifest is read, and:
   ``strongroom:resource`` tag (or its metadata's ``source.resource``), job from its
   ``strongroom:job`` tag when that job is in the catalog, lifecycle dates from the rule
   its ``strongroom:rule`` tag (``plan/rule``) names when that rule exists, sizes, tags and
-  metadata from the manifest; PARTIAL when the metadata lists ``failed_parts``;
+  metadata from the manifest; PARTIAL when the metadata lists ``failed_parts``; a copy
+  (metadata ``copy_of``) gets its ``source_point_id`` and the lifecycle of its rule's
+  copy action into this vault;
 - a row marked DELETED whose manifest exists is made usable again (the data is there);
 - a row whose manifest is gone is marked DELETED (counted as *missing*);
 - rows that exist are otherwise left alone (verification, restore-test evidence, legal
@@ -29,7 +31,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from strongroom.catalog.models import Job, RecoveryPoint, Resource
+from strongroom.catalog.models import Job, RecoveryPoint, Resource, Vault
 from strongroom.catalog.points import list_recovery_points, record_recovery_point
 from strongroom.catalog.resources import get_resource, get_rule, get_vault, list_vaults
 from strongroom.catalog.types import PointState
@@ -37,6 +39,7 @@ from strongroom.errors import NotFoundError, StrongroomError
 from strongroom.services.context import AppContext
 from strongroom.services.vaults.service import VaultService
 from strongroom.vault import RecoveryPoint as VaultPoint
+from strongroom.vault.copy import COPY_OF_KEY
 
 RESOURCE_TAG: Final = "strongroom:resource"
 JOB_TAG: Final = "strongroom:job"
@@ -122,17 +125,38 @@ def _resource(session: Session, point: VaultPoint) -> tuple[Resource | None, str
         return None, f"resource {name!r} is not registered"
 
 
-def _record(session: Session, vault_id: int, resource: Resource, point: VaultPoint) -> None:
+def _source_point_id(point: VaultPoint) -> str | None:
+    """The point a copy was made from (its metadata's ``copy_of.point_id``), or None."""
+    link = point.metadata.get(COPY_OF_KEY)
+    source = link.get("point_id") if isinstance(link, dict) else None
+    return source if isinstance(source, str) and source else None
+
+
+def _lifecycle(session: Session, point: VaultPoint, vault: Vault) -> dict[str, Any]:
+    """The lifecycle of the rule the point's ``strongroom:rule`` tag names, or for a copy
+    that rule's copy action into ``vault``; empty when there is none."""
+    plan, _, rule_name = point.tags.get(RULE_TAG, "").partition("/")
+    if not plan or not rule_name:
+        return {}
+    try:
+        rule = get_rule(session, plan, rule_name)
+    except NotFoundError:
+        return {}
+    if _source_point_id(point) is None:
+        return dict(rule.lifecycle or {})
+    for action in rule.copy_actions:
+        if action.get("destination_vault") == vault.name:
+            return dict(action.get("lifecycle") or {})
+    return {}
+
+
+def _record(session: Session, vault: Vault, resource: Resource, point: VaultPoint) -> None:
     job_id = point.tags.get(JOB_TAG)
     if job_id is not None and session.get(Job, job_id) is None:
         job_id = None
     move_to_cold_at = delete_at = None
-    plan, _, rule_name = point.tags.get(RULE_TAG, "").partition("/")
-    if plan and rule_name:
-        try:
-            lifecycle = get_rule(session, plan, rule_name).lifecycle
-        except NotFoundError:
-            lifecycle = {}
+    lifecycle = _lifecycle(session, point, vault)
+    if lifecycle:
         if cold := lifecycle.get("move_to_cold_after_days"):
             move_to_cold_at = point.created + timedelta(days=int(cold))
         if delete := lifecycle.get("delete_after_days"):
@@ -140,7 +164,7 @@ def _record(session: Session, vault_id: int, resource: Resource, point: VaultPoi
     record_recovery_point(
         session,
         point_id=point.id,
-        vault_id=vault_id,
+        vault_id=vault.id,
         resource_id=resource.id,
         created_at=point.created,
         job_id=job_id,
@@ -152,6 +176,7 @@ def _record(session: Session, vault_id: int, resource: Resource, point: VaultPoi
         delete_at=delete_at,
         metadata=point.metadata,
         state=_point_state(point),
+        source_point_id=_source_point_id(point),
     )
 
 
@@ -171,7 +196,7 @@ def _write(session: Session, result: VaultRebuild, ids: set[str], points: list[V
             if resource is None:
                 result.skipped[point.id] = reason
             else:
-                _record(session, vault_row.id, resource, point)
+                _record(session, vault_row, resource, point)
                 result.recorded += 1
     for row in list_recovery_points(session, vault=result.vault):
         if row.id not in ids and row.state != PointState.DELETED:

@@ -94,7 +94,7 @@ def test_rules_carry_every_column_the_scheduler_reads(context: AppContext, tmp_p
         assert daily.vault.name == "prod"
         assert daily.lifecycle == {"move_to_cold_after_days": None, "delete_after_days": 30}
         assert daily.recovery_point_tags == {"BackupType": "daily"}
-        assert daily.copy_actions == []  # refused by validate and apply until copies run
+        assert daily.copy_actions == []
         # default (max_attempts 5) <- plan (interval 60) <- rule (backoff 3.0); the catalog
         # counts every attempt: 5 retries after the first make 6 attempts
         assert daily.retry_policy == {

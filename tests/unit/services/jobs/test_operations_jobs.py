@@ -526,5 +526,5 @@ def test_jobs_and_points_are_listed_and_found_by_prefix(ops: Ops, tmp_path: Path
         ops.service.point("abc")  # too short to be a prefix
 
 
-def test_the_handlers_cover_backup_restore_and_verify(ops: Ops) -> None:
-    assert {kind.value for kind in handlers(ops.context)} == {"backup", "restore", "verify"}
+def test_the_handlers_cover_backup_restore_verify_and_copy(ops: Ops) -> None:
+    assert {kind.value for kind in handlers(ops.context)} == {"backup", "restore", "verify", "copy"}

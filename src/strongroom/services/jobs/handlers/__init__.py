@@ -1,4 +1,4 @@
-"""The work behind backup, restore and verify jobs, one handler per job kind.
+"""The work behind backup, restore, verify and copy jobs, one handler per job kind.
 
 :func:`handlers` binds them to an application context for an executor::
 
@@ -8,7 +8,8 @@ The CLI (``--wait``) and the daemon register the same handlers, so a job does th
 work whoever runs it. Each handler raises what the layers below raise
 (``StrongroomError`` subclasses) and lets the engine's retry policy decide. The work
 itself: :mod:`~strongroom.services.jobs.handlers.backup` (backup) and
-:mod:`~strongroom.services.jobs.handlers.restore` (restore, verify with restore tests).
+:mod:`~strongroom.services.jobs.handlers.restore` (restore, verify with restore tests),
+:mod:`~strongroom.services.jobs.handlers.copy` (a point into another vault).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from strongroom.catalog.types import JobKind
 from strongroom.engine.context import Handler, JobContext, JobResult
 from strongroom.services.context import AppContext
 from strongroom.services.jobs.handlers.backup import run_backup
+from strongroom.services.jobs.handlers.copy import run_copy
 from strongroom.services.jobs.handlers.restore import run_restore, run_verify
 
 __all__ = ["handlers"]
@@ -34,4 +36,12 @@ def handlers(context: AppContext) -> dict[JobKind, Handler]:
     def verify(job: JobContext) -> JobResult:
         return run_verify(context, job)
 
-    return {JobKind.BACKUP: backup, JobKind.RESTORE: restore, JobKind.VERIFY: verify}
+    def copy(job: JobContext) -> JobResult:
+        return run_copy(context, job)
+
+    return {
+        JobKind.BACKUP: backup,
+        JobKind.RESTORE: restore,
+        JobKind.VERIFY: verify,
+        JobKind.COPY: copy,
+    }

@@ -15,6 +15,9 @@ The manifest's metadata is ``{"source": {"type", "resource"}, "result": <the sou
 metadata>}`` (plus ``failed_parts`` for a partial point); the tags are the rule's
 recovery-point tags plus ``strongroom:resource``, ``strongroom:job`` and, for a rule's
 job, ``strongroom:rule`` (``plan/rule``). The catalog can be rebuilt from these.
+
+The rule's copy actions are queued as copy jobs in the transaction that completes the
+backup (``JobResult.follow_ups``, :func:`~strongroom.services.jobs.copies.copy_action_jobs`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from strongroom.catalog.models import RecoveryPoint as RecoveryPointRow
 from strongroom.catalog.models import Rule
 from strongroom.catalog.points import record_recovery_point
 from strongroom.catalog.types import PointState
@@ -34,8 +36,10 @@ from strongroom.engine.context import JobContext, JobResult
 from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
 from strongroom.services.declare.resources import resource_config
+from strongroom.services.jobs.copies import copy_action_jobs
 from strongroom.services.jobs.handlers.common import (
     build_source,
+    discard_unrecorded,
     required,
     required_id,
     scratch_folder,
@@ -79,12 +83,13 @@ def rule_settings(session: Session, rule_id: int | None) -> RuleSettings:
     lifecycle = rule.lifecycle or {}
     return RuleSettings(
         tags={str(key): str(value) for key, value in (rule.recovery_point_tags or {}).items()},
-        move_to_cold_after_days=_days(lifecycle.get("move_to_cold_after_days")),
-        delete_after_days=_days(lifecycle.get("delete_after_days")),
+        move_to_cold_after_days=lifecycle_days(lifecycle.get("move_to_cold_after_days")),
+        delete_after_days=lifecycle_days(lifecycle.get("delete_after_days")),
     )
 
 
-def _days(value: Any) -> int | None:
+def lifecycle_days(value: Any) -> int | None:
+    """A stored lifecycle day count as a positive int, or None (unset or invalid)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
     return int(value)
@@ -155,22 +160,6 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
             # refused never advances the checkpoint (the next backup reads that data again).
             source.commit_checkpoint(result.metadata, point.id)
 
-    def discard() -> None:
-        # The point was not recorded (this worker lost the job, or the row was refused):
-        # remove its manifest, unless the catalog does refer to a point of that id.
-        with context.catalog.session(readonly=True) as session:
-            if session.get(RecoveryPointRow, point.id) is not None:
-                return
-        with VaultService(context).open(vault_name) as vault:
-            vault.delete_point(point.id)
-        _log.warning(
-            "recovery point %s of job %s was removed from vault %s: it could not be recorded "
-            "(the job was taken over by another worker, or the catalog refused the row)",
-            point.id,
-            job.id,
-            vault_name,
-        )
-
     data = {
         "point_id": point.id,
         "resource": name,
@@ -191,7 +180,10 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
         partial=result.partial,
         message=_partial_message(result) if result.partial else f"recovery point {point.id}",
         record=record,
-        discard=discard,
+        discard=lambda: discard_unrecorded(context, vault_name, point.id, job.id),
+        follow_ups=lambda session, now: copy_action_jobs(
+            session, now, backup=job, point_id=point.id
+        ),
     )
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from strongroom.catalog.models import RecoveryPoint as RecoveryPointRow
 from strongroom.engine.context import CancellationToken, JobContext
 from strongroom.engine.views import JobView
 from strongroom.errors import ConfigError, StrongroomError
 from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
+from strongroom.services.vaults.service import VaultService
 from strongroom.sources import entry_for
 from strongroom.sources.base import Check, RestoreReport, Source, SourceContext
 from strongroom.sources.files.check import unlock_and_remove
@@ -62,6 +64,11 @@ class _ByteProgress:
             self._done += count
             done = self._done
         self._job.progress(done, None, self._message)
+
+
+def byte_progress(job: JobContext, message: str) -> Callable[[int], None]:
+    """Return a callback that adds up byte counts into the job's progress."""
+    return _ByteProgress(job, message)
 
 
 def source_context(job: JobContext, scratch: Path, message: str) -> SourceContext:
@@ -163,3 +170,21 @@ def failures_text(report: RestoreReport, limit: int = 5) -> str:
     shown = "; ".join(failure_text(check) for check in failed[:limit])
     more = len(failed) - limit
     return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def discard_unrecorded(context: AppContext, vault: str, point_id: str, job_id: str) -> None:
+    """Remove the manifest of point ``point_id`` from ``vault`` unless the catalog has a
+    row for it: the job that wrote it lost its lease (another worker took the job over)
+    or the catalog refused the row, so no later ``catalog rebuild`` finds a second point."""
+    with context.catalog.session(readonly=True) as session:
+        if session.get(RecoveryPointRow, point_id) is not None:
+            return
+    with VaultService(context).open(vault) as opened:
+        opened.delete_point(point_id)
+    _log.warning(
+        "recovery point %s of job %s was removed from vault %s: it could not be recorded "
+        "(the job was taken over by another worker, or the catalog refused the row)",
+        point_id,
+        job_id,
+        vault,
+    )
