@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -19,11 +20,12 @@ from strongroom.catalog.settings import ConcurrencyLimits, write_concurrency_lim
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.engine.clock import ManualClock
 from strongroom.engine.context import JobContext, JobResult
-from strongroom.engine.events import EventBus
+from strongroom.engine.events import Event, EventBus
 from strongroom.engine.jobs import JobService
 from strongroom.engine.recovery import recover_expired_leases
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.states import JobStateMachine
+from strongroom.engine.views import JobView
 from strongroom.errors import ConflictError
 from tests.support.catalog import T0, most_running_at_once
 from tests.support.waiting import PATIENCE
@@ -231,3 +233,75 @@ def test_a_partial_result_the_job_may_not_keep_records_nothing(
     assert job.state is JobState.FAILED
     assert job.error is not None and job.error.code == "PartialResultNotAllowed"
     assert points_of(catalog, job_id) == []
+
+
+def _follow_up(session: Session, now: datetime, *, of: str) -> JobView:
+    vault = get_vault(session, "dr")
+    resource = get_resource(session, "orders-db")
+    return JobView(
+        id=f"copy-of-{of}"[:36],
+        kind=JobKind.COPY,
+        state=JobState.PENDING,
+        resource=resource.name,
+        resource_type=resource.type,
+        vault=vault.name,
+        rule=None,
+        run_id=None,
+        attempt=1,
+        max_attempts=1,
+        retry_interval_seconds=0,
+        retry_backoff_rate=1.0,
+        allow_partial=False,
+        created_at=now,
+        updated_at=now,
+        resource_id=resource.id,
+        vault_id=vault.id,
+    )
+
+
+def test_follow_ups_are_queued_with_the_end_and_announced(
+    catalog: Catalog, service: JobService, make_executor: MakeExecutor, events: list[Event]
+) -> None:
+    job_id = service.create_job(BACKUP, "orders-db", "main")
+
+    def handler(context: JobContext) -> JobResult:
+        result = recorder(catalog, job_id, "with-a-copy")
+        return JobResult(
+            result.data,
+            record=result.record,
+            follow_ups=lambda session, now: [_follow_up(session, now, of=job_id)],
+        )
+
+    make_executor({BACKUP: handler}).run_until_idle(timeout=PATIENCE)
+
+    assert service.get(job_id).state is JobState.COMPLETED
+    [copy] = service.list(kinds=[JobKind.COPY])
+    assert (copy.state, copy.vault) == (JobState.PENDING, "dr")
+    assert [t.reason for t in service.transitions(copy.id)][-1] == f"queued by backup job {job_id}"
+    announced = {event.type for event in events if event.subject == copy.id}
+    assert {"copy.job.created", "copy.job.queued"} <= announced
+
+
+def test_follow_ups_that_fail_undo_the_end_and_fail_the_attempt(
+    catalog: Catalog, service: JobService, make_executor: MakeExecutor
+) -> None:
+    job_id = service.create_job(BACKUP, "orders-db", "main")
+    discarded: list[str] = []
+
+    def broken(session: Session, now: datetime) -> list[JobView]:
+        raise ConflictError("the follow-up cannot be queued")
+
+    def handler(context: JobContext) -> JobResult:
+        result = recorder(catalog, job_id, "no-copy", discarded)
+        return JobResult(
+            result.data, record=result.record, discard=result.discard, follow_ups=broken
+        )
+
+    make_executor({BACKUP: handler}).run_until_idle(timeout=PATIENCE)
+
+    job = service.get(job_id)
+    assert job.state is JobState.FAILED
+    assert job.error is not None and "follow-up" in job.error.message
+    assert points_of(catalog, job_id) == []
+    assert discarded == ["no-copy"]
+    assert service.list(kinds=[JobKind.COPY]) == []
