@@ -203,7 +203,7 @@ def validate_text(text: str, capabilities: Capabilities | None = None) -> list[C
     """Return every error and warning of a configuration given as text (never raises).
 
     With ``capabilities``, what cannot run (a resource type without a source, a store
-    scheme not served, a copy action) is an error too.
+    scheme not served, copy actions where they cannot run) is an error too.
     """
     return _analyse(text, capabilities)[0]
 

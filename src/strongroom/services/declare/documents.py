@@ -131,7 +131,7 @@ def _plan_issues(
 ) -> tuple[list[ConfigIssue], dict[str, PlanConfig]]:
     """Every problem of a plan document (located in it) and its plans when it has none.
 
-    What cannot run yet (a copy action) is one of them.
+    What cannot run yet (see ``config.capabilities``) is one of them.
     """
     refused = [
         located_issue(finding, document, finding.location)
