@@ -14,8 +14,17 @@ from strongroom.cli import jobs
 from strongroom.cli.common import OutputOption, app_context
 from strongroom.cli.render import OutputFormat, print_result, print_table
 
-DaysOption = Annotated[
-    int | None, typer.Option(min=1, help="Days after the copy's creation.", show_default=False)
+ColdOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Days after the copy's creation to move it to the cold tier.",
+        show_default=False,
+    ),
+]
+DeleteOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Days after the copy's creation to delete it.", show_default=False),
 ]
 
 
@@ -31,8 +40,8 @@ def copy(
     to_vault: Annotated[
         str, typer.Option("--to-vault", help="The registered vault to copy it into.")
     ],
-    move_to_cold_after_days: DaysOption = None,
-    delete_after_days: DaysOption = None,
+    move_to_cold_after_days: ColdOption = None,
+    delete_after_days: DeleteOption = None,
     wait: jobs.WaitOption = False,
     max_attempts: jobs.MaxAttemptsOption = None,
     retry_interval: jobs.RetryIntervalOption = None,

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from strongroom.catalog.models import RecoveryPoint as PointRow
@@ -30,6 +31,7 @@ from strongroom.catalog.models import Rule
 from strongroom.catalog.points import find_recovery_point
 from strongroom.catalog.resources import get_vault
 from strongroom.catalog.types import JobKind, JobState, PointState
+from strongroom.config.plans import Lifecycle
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.views import JobView
 from strongroom.errors import ConfigError, NotFoundError
@@ -137,8 +139,16 @@ class CopyService:
         ``lifecycle`` (``move_to_cold_after_days``, ``delete_after_days``) dates the copy
         from its creation; ``retry`` overrides fields of the default retry policy. Raises
         ``NotFoundError`` for an unknown point or vault, ``ConfigError`` for a deleted
-        point or a copy into the point's own vault.
+        point, a copy into the point's own vault or an invalid lifecycle.
         """
+        try:
+            checked = Lifecycle.model_validate(dict(lifecycle or {})).model_dump(mode="json")
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise ConfigError(
+                f"invalid lifecycle of the copy: {where + ': ' if where else ''}{problem['msg']}"
+            ) from error
         with self.context.catalog.session(readonly=True) as session:
             point = find_recovery_point(session, point_id)
             destination = get_vault(session, to_vault)
@@ -148,7 +158,7 @@ class CopyService:
             JobKind.COPY,
             resource=resource,
             vault=to_vault,
-            params=copy_params(full_id, source_vault, lifecycle or {}, TRIGGER_ON_DEMAND),
+            params=copy_params(full_id, source_vault, checked, TRIGGER_ON_DEMAND),
             retry_policy=self.operations.retry_policy(None, retry),
         )
         return self.operations.jobs.get(job_id)

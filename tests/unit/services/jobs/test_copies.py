@@ -132,3 +132,15 @@ def test_replication_lag_counts_the_points_behind(ops: Ops, tmp_path: Path) -> N
     assert (lag.behind, lag.lag_seconds) == (0, 0)
     assert lag.newest_copied_point == third.result["point_id"]  # type: ignore[index]
     assert ops.point(str(lag.newest_copy_point)).state is PointState.AVAILABLE
+
+
+def test_a_copy_lifecycle_that_deletes_before_it_moves_to_cold_is_refused(
+    ops: Ops, tmp_path: Path
+) -> None:
+    ops.files("docs", make_tree(tmp_path / "data"))
+    point_id = ops.backup("docs").result["point_id"]  # type: ignore[index]
+    with pytest.raises(ConfigError, match="delete_after_days"):
+        CopyService(ops.context).start_copy(
+            point_id, "dr", lifecycle={"move_to_cold_after_days": 30, "delete_after_days": 10}
+        )
+    assert _copy_jobs(ops) == []
