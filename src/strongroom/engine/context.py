@@ -134,7 +134,7 @@ class JobResult:
     longer holds the job (its lease was recovered by another worker): nothing was
     recorded, and it removes what the handler left outside the catalog (a backup's
     manifest in its vault), so the job's retry leaves the only recovery point.
-    ``follow_ups`` (if any) runs after ``record`` in the same transaction and returns
+    ``follow_ups`` (if any) runs before ``record`` in the same transaction and returns
     jobs to queue with the job's end (a backup's copy actions): they exist if and only if
     the job's end committed.
     """

@@ -39,8 +39,8 @@ def complete(
     and ``record`` is not run. Otherwise ``record`` writes what the job leaves (a recovery
     point) in ``work``'s transaction, after the transition: when the guard's lease check
     loses (ConflictError) nothing is recorded, and whatever ``record`` raises undoes the
-    transition with it once the caller's transaction rolls back. ``follow_ups`` then
-    returns the jobs to queue in the same transaction (see ``JobResult``). A success
+    transition with it once the caller's transaction rolls back. ``follow_ups``, before
+    ``record``, returns the jobs to queue in the same transaction (see ``JobResult``). A success
     resolves the component's failure record.
     """
     if partial and not job.allow_partial:
@@ -69,12 +69,14 @@ def complete(
         },
     )
     ended = work.view(row)
-    if record is not None:
-        record(work.session)
     if follow_ups is not None:
         queued = list(follow_ups(work.session, work.now))
         if queued:
             work.create_pending(queued, reason=f"queued by {job.kind.value} job {job.id}")
+    if record is not None:
+        # Last: a record may end with a step outside the catalog (a source's checkpoint)
+        # that must only happen once nothing else in the transaction can fail.
+        record(work.session)
     failures.resolve(work.session, failure_component(job), at=work.now)
     return ended
 
