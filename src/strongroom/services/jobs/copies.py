@@ -34,8 +34,9 @@ from strongroom.catalog.types import JobKind, JobState, PointState
 from strongroom.config.plans import Lifecycle
 from strongroom.engine.retry import RetryPolicy
 from strongroom.engine.views import JobView
-from strongroom.errors import ConfigError, NotFoundError
+from strongroom.errors import ConfigError, NotFoundError, StrongroomError
 from strongroom.logs import get_logger
+from strongroom.services.audit.trail import SUCCEEDED, record_alone, record_refusal
 from strongroom.services.context import AppContext
 
 TRIGGER_ON_DEMAND: Final = "on-demand"
@@ -139,8 +140,42 @@ class CopyService:
         ``lifecycle`` (``move_to_cold_after_days``, ``delete_after_days``) dates the copy
         from its creation; ``retry`` overrides fields of the default retry policy. Raises
         ``NotFoundError`` for an unknown point or vault, ``ConfigError`` for a deleted
-        point, a copy into the point's own vault or an invalid lifecycle.
+        point, a copy into the point's own vault or an invalid lifecycle. The start, or
+        its refusal, is recorded in the audit trail (``copy.start``).
         """
+        try:
+            job_id = self._queue(point_id, to_vault, lifecycle, retry)
+        except StrongroomError as error:
+            record_refusal(
+                self.context,
+                action="copy.start",
+                subject=point_id,
+                error=error,
+                details={"vault": to_vault},
+            )
+            raise
+        job = self.operations.jobs.get(job_id)
+        record_alone(
+            self.context,
+            action="copy.start",
+            subject=job_id,
+            outcome=SUCCEEDED,
+            details={
+                "job_id": job_id,
+                "resource": job.resource,
+                "vault": job.vault,
+                "params": dict(job.params),
+            },
+        )
+        return job
+
+    def _queue(
+        self,
+        point_id: str,
+        to_vault: str,
+        lifecycle: Mapping[str, Any] | None,
+        retry: Mapping[str, Any] | None,
+    ) -> str:
         try:
             checked = Lifecycle.model_validate(dict(lifecycle or {})).model_dump(mode="json")
         except ValidationError as error:
@@ -154,14 +189,13 @@ class CopyService:
             destination = get_vault(session, to_vault)
             _check_copyable(point, destination.id)
             full_id, resource, source_vault = point.id, point.resource.name, point.vault.name
-        job_id = self.operations.jobs.create_job(
+        return self.operations.jobs.create_job(
             JobKind.COPY,
             resource=resource,
             vault=to_vault,
             params=copy_params(full_id, source_vault, checked, TRIGGER_ON_DEMAND),
             retry_policy=self.operations.retry_policy(None, retry),
         )
-        return self.operations.jobs.get(job_id)
 
 
 def _check_copyable(point: PointRow, destination_id: int) -> None:

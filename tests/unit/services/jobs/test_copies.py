@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.catalog.audit import EntryFilter
 from strongroom.catalog.types import JobKind, JobState, PointState
 from strongroom.errors import ConfigError, NotFoundError
+from strongroom.services.audit.service import AuditService
 from strongroom.services.jobs.copies import CopyService
 from strongroom.services.reports.lag import ReplicationService
 from strongroom.services.retention.deletion import delete_recovery_point
@@ -50,6 +52,7 @@ def test_a_backup_queues_its_rules_copy_and_the_copy_keeps_its_link(
     assert backup.state is JobState.COMPLETED
     [copy_id] = _copy_jobs(ops)
     queued = ops.service.jobs.get(copy_id)
+    assert AuditService(ops.context).list(EntryFilter(action="copy.start")) == []  # by a rule
     assert (queued.state, queued.vault, queued.rule, queued.max_attempts) == (
         JobState.PENDING,
         "dr",
@@ -59,6 +62,9 @@ def test_a_backup_queues_its_rules_copy_and_the_copy_keeps_its_link(
     assert queued.params["point_id"] == backup.result["point_id"]  # type: ignore[index]
 
     done = ops.service.run(copy_id, poll_interval=0.05)
+    by_hand = CopyService(ops.context).start_copy(backup.result["point_id"], "dr")  # type: ignore[index]
+    [started] = AuditService(ops.context).list(EntryFilter(action="copy.start"))
+    assert (started["subject"], started["outcome"]) == (by_hand.id, "succeeded")
     assert done.state is JobState.COMPLETED, done.error
     copy = ops.point(done.result["point_id"])  # type: ignore[index]
     source = ops.point(backup.result["point_id"])  # type: ignore[index]
@@ -97,6 +103,8 @@ def test_start_copy_refuses_what_cannot_be_copied(ops: Ops, tmp_path: Path) -> N
     service = CopyService(ops.context)
     with pytest.raises(ConfigError, match="already"):
         service.start_copy(point_id, "main")
+    [refused] = AuditService(ops.context).list(EntryFilter(action="copy.start"))
+    assert (refused["subject"], refused["outcome"]) == (point_id, "refused")
     with pytest.raises(NotFoundError):
         service.start_copy(point_id, "elsewhere")
     with pytest.raises(NotFoundError):
