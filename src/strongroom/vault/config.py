@@ -163,8 +163,10 @@ def parse_config(data: bytes) -> VaultConfig:
         raise IntegrityError(f"vault config is malformed: {validation_message(exc)}") from exc
     if not config.mac:
         raise IntegrityError("vault config has no MAC")
-    if canonical_json(config.model_dump(mode="json")) != canonical_json(raw):
-        raise IntegrityError("vault config has fields in a form this version does not write")
+    # Byte-exact: JSON would also take added whitespace, and a config that is not the bytes
+    # strongroom wrote was changed by something else, even where the MAC still holds.
+    if config.to_bytes() != data:
+        raise IntegrityError("vault config is not in the exact form strongroom writes")
     return config
 
 

@@ -179,6 +179,14 @@ def test_config_parser(data: bytes) -> None:
     _refuses(parse, data)
 
 
+@pytest.mark.parametrize("tail", [b" ", b"\t", b"\r", b"\n"])
+def test_config_with_added_whitespace_is_refused(tail: bytes) -> None:
+    with pytest.raises(IntegrityError, match="exact form"):
+        parse_config(CONFIG + tail)
+    with pytest.raises(IntegrityError, match="exact form"):
+        parse_config(tail + CONFIG)
+
+
 @EXAMPLES
 @given(_mutations(GENERATION))
 def test_generation_parser(data: bytes) -> None:

@@ -15,7 +15,13 @@ from strongroom.errors import (
     NotFoundError,
     WrongKeyError,
 )
-from strongroom.keys import KeyFileProvider, PassphraseProvider, StaticKeyProvider, write_key_file
+from strongroom.keys import (
+    KeyFileProvider,
+    PassphraseProvider,
+    StaticKeyProvider,
+    canonical_json,
+    write_key_file,
+)
 from strongroom.storage.memory import MemoryStore
 from strongroom.vault import Vault
 
@@ -124,7 +130,8 @@ def test_tampered_config_is_detected(make_vault: VaultFactory) -> None:
     store = vault.store
     document = json.loads(store.get("config"))
     document["compression"]["level"] = 19
-    store.put("config", json.dumps(document).encode())
+    # Written in the canonical form, so that only the MAC can tell.
+    store.put("config", canonical_json(document))
     with pytest.raises(IntegrityError, match="MAC"):
         Vault.open(store, PassphraseProvider(PASSPHRASE))
 
