@@ -1,8 +1,9 @@
-"""What cannot run yet is refused by ``validate``, ``apply`` and ``create-plan``, at its path.
+"""What ``validate`` and ``apply`` once refused because it could not run is accepted now.
 
-A resource type without a source would be stored and then fail at every backup; the CLI
-refuses it with exit status 2, an error
-naming its path and line, and changes nothing.
+Every resource type of the schema has a source, ``s3://`` vaults are served and copy
+actions run; the refusal itself (for what a later schema may add before it runs) is
+tested in ``tests/unit/config/test_capabilities.py`` and
+``tests/unit/services/declare/test_capabilities.py`` with a source taken out of the registry.
 """
 
 from __future__ import annotations
@@ -13,26 +14,10 @@ from typing import Any
 
 import pytest
 
-from strongroom.config.resources import RESOURCE_TYPES
-from strongroom.sources import REGISTRY
 from tests.support.cli import text
 from tests.support.declare_flow import Cli, write_config
 
 pytestmark = pytest.mark.e2e
-
-_SETTINGS: dict[str, dict[str, Any]] = {
-    "redis": {"url": "redis://127.0.0.1:6379/0"},
-    "kafka": {"bootstrap_servers": ["127.0.0.1:9092"], "topics": ["orders"]},
-    "kubernetes": {},
-}
-"""Valid settings of each type the schema knows, for the types without a source."""
-
-
-def _unregistered_type() -> str:
-    unregistered = sorted(set(RESOURCE_TYPES) - REGISTRY.keys())
-    if not unregistered:
-        pytest.skip("every resource type of the schema has a source")
-    return unregistered[0]
 
 
 @pytest.fixture
@@ -57,29 +42,6 @@ def _config(root: Path) -> dict[str, Any]:
             }
         },
     }
-
-
-def _refused(cli: Cli, path: Path, where: str, says: str) -> None:
-    """validate and apply both exit 2 naming ``where``; the catalog stays empty."""
-    result = cli.run("validate", "-f", str(path), "--output", "json")
-    assert result.returncode == 2, text(result)
-    errors = {error["path"]: error for error in json.loads(result.stdout)["errors"]}
-    assert list(errors) == [where], text(result)
-    assert says in errors[where]["message"] and errors[where]["line"] is not None
-
-    result = cli.run("apply", "-f", str(path))
-    assert result.returncode == 2, text(result)
-    assert f"{path}:{errors[where]['line']}: {where}: " in text(result)
-    assert says in text(result)
-    assert cli.json("list-resources") == [] and cli.json("list-plans") == []
-
-
-def test_a_resource_type_without_a_source_is_refused(cli: Cli, tmp_path: Path) -> None:
-    kind = _unregistered_type()
-    config = _config(tmp_path)
-    config["resources"]["other"] = {"type": kind, **_SETTINGS[kind]}
-    path = write_config(tmp_path / "strongroom.yaml", config)
-    _refused(cli, path, "resources.other.type", f"resources of type {kind!r} cannot be backed up")
 
 
 def test_an_s3_vault_is_no_longer_refused(cli: Cli, tmp_path: Path) -> None:
