@@ -85,14 +85,20 @@ def mark_escalated(session: Session, component: str, *, at: datetime) -> Failure
     return get_failure_record(session, component)
 
 
-def resolve(session: Session, component: str, *, at: datetime) -> None:
-    """Close the open record of ``component`` after a success (no-op when there is none)."""
+def resolve(session: Session, component: str, *, at: datetime) -> bool:
+    """Close the open record of ``component`` after a success (no-op when there is none).
+
+    Returns True when the record it closed had escalated (the success resolves a page).
+    """
+    record = get_failure_record(session, component)
+    escalated = record is not None and record.resolved_at is None and record.escalated
     session.execute(
         update(FailureRecord)
         .where(FailureRecord.component == component, FailureRecord.resolved_at.is_(None))
         .values(resolved_at=at)
         .execution_options(synchronize_session=False)
     )
+    return escalated
 
 
 def get_failure_record(session: Session, component: str) -> FailureRecord | None:

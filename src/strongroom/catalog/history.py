@@ -4,7 +4,8 @@ A backup job leaves about a dozen rows besides itself: a transition per state ch
 two events per transition (``{kind}.job.state_changed`` and its own). At thousands of
 resources that is most of the catalog's growth. :func:`prune_job_history` deletes, for
 jobs that ended before a cutoff, their transitions, and every job event (type
-``*.job.*`` or ``backup.escalation``) published before it. It keeps the job rows
+``*.job.*``, or one of :data:`JOB_DERIVED_EVENTS`: an escalation, its resolution, a
+recovery point created, a restore test's verdict) published before it. It keeps the job rows
 themselves (recovery points and runs refer to them), every job still pending or
 running, and every other event: the audit trail of retention (lifecycle moves and
 deletions, vault locks, legal holds) is never pruned here.
@@ -23,6 +24,15 @@ from sqlalchemy.orm import Session
 from strongroom.catalog.models import EventRecord, Job, JobTransition
 
 ESCALATION_EVENT: Final = "backup.escalation"
+JOB_DERIVED_EVENTS: Final = (
+    ESCALATION_EVENT,
+    "backup.escalation.resolved",
+    "recovery_point.created",
+    "restore_test.passed",
+    "restore_test.failed",
+)
+"""Events that report a job's outcome in other words: job history, pruned with it (unlike
+the audit trail: deletions, holds, locks)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ def prune_job_history(
     ended = select(Job.id).where(Job.finished_at.is_not(None), Job.finished_at < before)
     transitions = JobTransition.job_id.in_(ended)
     events = (EventRecord.at < before) & or_(
-        EventRecord.type.like("%.job.%"), EventRecord.type == ESCALATION_EVENT
+        EventRecord.type.like("%.job.%"), EventRecord.type.in_(JOB_DERIVED_EVENTS)
     )
     if dry_run:
         return HistoryPruned(

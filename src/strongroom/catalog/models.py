@@ -431,3 +431,52 @@ class AuditEntry(Base):
     details: Mapped[JSONObject] = mapped_column(default=dict)
     previous_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class EventDelivery(Base):
+    """The outbox: one event owed to one target of one event rule, until delivered.
+
+    The delivery loop creates these rows for every stored event its rules match (in the
+    transaction that advances its cursor), claims due ones, delivers and marks them. A
+    delivery that runs out of attempts, or whose event grew too old, ends ``dead``: the
+    dead-letter record, kept with its last error.
+    """
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "rule", "target"),
+        Index("ix_event_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("events.id", ondelete="CASCADE"),
+        index=True,
+    )
+    rule: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text())
+
+
+class Escalation(Base):
+    """One open or resolved page, by its stable dedup key (``rule/channel/component``).
+
+    A page is sent only while no open escalation holds the key (repeats do not page
+    again) and resolved only when one is open.
+    """
+
+    __tablename__ = "escalations"
+
+    dedup_key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    event_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))

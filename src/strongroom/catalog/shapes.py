@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from strongroom.catalog.event_types import type_table
 from strongroom.catalog.types import JobKind, JobState
 
 SCHEMA_VERSION: Final = 1
@@ -184,6 +185,20 @@ class EventShape(_Shape):
     payload: dict[str, Any] = Field(description="The details; their shape depends on `type`.")
 
 
+class DeliveryFailedPayload(_Shape):
+    """The payload of ``delivery.failed``: a delivery the outbox gave up on (dead letter)."""
+
+    event_id: int = Field(description="The event that was not delivered.")
+    event_type: str = Field(description="Its type.")
+    rule: str = Field(description="The event rule whose target it was.")
+    target: str = Field(
+        description="The target inside the rule: `channel:NAME`, `start_job:KIND` or "
+        "`webhook:INDEX`."
+    )
+    attempts: int = Field(description="Attempts made.")
+    error: str = Field(description="Why the last attempt failed, or why none was made.")
+
+
 # --- the tables of docs/events.md -----------------------------------------------------------
 
 DOCUMENTED: Final[tuple[type[BaseModel], ...]] = (
@@ -194,6 +209,7 @@ DOCUMENTED: Final[tuple[type[BaseModel], ...]] = (
     TransitionShape,
     JobDescriptionShape,
     CopyResultShape,
+    DeliveryFailedPayload,
 )
 """The shapes docs/events.md shows a table of, in its order."""
 
@@ -253,6 +269,8 @@ def refresh_tables(text: str) -> str:
     shapes = {model.__name__: model for model in DOCUMENTED}
 
     def table(match: re.Match[str]) -> str:
+        if match["name"] == "EventTypes":
+            return match[1] + type_table() + match[4]
         return match[1] + field_table(shapes[match["name"]]) + match[4]
 
     return _GENERATED.sub(table, text)

@@ -36,6 +36,14 @@ _logger = get_logger(__name__)
 ESCALATION: Final = "backup.escalation"
 """The engine gave up on a job (not retryable, or out of attempts): page someone."""
 
+ESCALATION_RESOLVED: Final = "backup.escalation.resolved"
+"""A job succeeded whose component had escalated: resolve the page."""
+POINT_CREATED: Final = "recovery_point.created"
+"""A backup job committed a recovery point (subject: the point's id)."""
+RESTORE_TEST_PASSED: Final = "restore_test.passed"
+RESTORE_TEST_FAILED: Final = "restore_test.failed"
+"""A verify job with a restore test completed, or failed past its retries."""
+
 STATE_CHANGED: Final = "state_changed"
 CREATED: Final = "created"
 QUEUED: Final = "queued"

@@ -12,11 +12,12 @@ from typing import Any
 
 from strongroom.catalog import failures
 from strongroom.catalog.jobs import JobGuard
-from strongroom.catalog.types import JobState
+from strongroom.catalog.types import JobKind, JobState
 from strongroom.engine.context import FollowUps, Recorder
+from strongroom.engine.events import ESCALATION_RESOLVED, POINT_CREATED, RESTORE_TEST_PASSED
 from strongroom.engine.retry import failure_component, handle_failure
 from strongroom.engine.states import Work
-from strongroom.engine.views import JobView
+from strongroom.engine.views import JobView, job_event_payload
 from strongroom.errors import AbortedError, PartialNotAllowedError
 
 __all__ = ["PartialNotAllowedError", "abort", "complete", "handle_failure"]
@@ -73,12 +74,26 @@ def complete(
         queued = list(follow_ups(work.session, work.now))
         if queued:
             work.create_pending(queued, reason=f"queued by {job.kind.value} job {job.id}")
+    component = failure_component(job)
+    if failures.resolve(work.session, component, at=work.now):
+        work.publish(ESCALATION_RESOLVED, job.id, job_event_payload(ended, component=component))
+    _publish_outcome_events(work, ended)
     if record is not None:
         # Last: a record may end with a step outside the catalog (a source's checkpoint)
         # that must only happen once nothing else in the transaction can fail.
         record(work.session)
-    failures.resolve(work.session, failure_component(job), at=work.now)
     return ended
+
+
+def _publish_outcome_events(work: Work, ended: JobView) -> None:
+    """Publish what a completed job means beyond its state: a new recovery point, a passed
+    restore test (docs/events.md)."""
+    payload = job_event_payload(ended)
+    point_id = (ended.result or {}).get("point_id")
+    if ended.kind is JobKind.BACKUP and isinstance(point_id, str):
+        work.publish(POINT_CREATED, point_id, payload)
+    if ended.kind is JobKind.VERIFY and ended.params.get("restore_test"):
+        work.publish(RESTORE_TEST_PASSED, ended.id, payload)
 
 
 def abort(

@@ -28,8 +28,8 @@ from typing import Any, Final
 
 from strongroom.catalog import failures
 from strongroom.catalog.jobs import JobGuard
-from strongroom.catalog.types import JobState
-from strongroom.engine.events import ESCALATION
+from strongroom.catalog.types import JobKind, JobState
+from strongroom.engine.events import ESCALATION, RESTORE_TEST_FAILED
 from strongroom.engine.states import Work
 from strongroom.engine.views import JobError, JobView, job_event_payload
 from strongroom.errors import ConfigError, StrongroomError, is_retryable
@@ -202,6 +202,8 @@ def handle_failure(
     )
     failures.mark_escalated(work.session, record.component, at=work.now)
     failed = work.view(row)
+    if failed.kind is JobKind.VERIFY and failed.params.get("restore_test"):
+        work.publish(RESTORE_TEST_FAILED, job.id, job_event_payload(failed, reason=decision.reason))
     work.publish(
         ESCALATION,
         job.id,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from strongroom.catalog.history import JOB_DERIVED_EVENTS
 from strongroom.catalog.models import EventRecord, Job, JobTransition
 from strongroom.catalog.types import JobState
 from strongroom.daemon.compose import open_daemon
@@ -42,7 +43,9 @@ def counts(ops: Ops) -> dict[str, int]:
                 session.scalar(
                     select(func.count())
                     .select_from(EventRecord)
-                    .where(EventRecord.type.like("%.job.%"))
+                    .where(
+                        EventRecord.type.like("%.job.%") | EventRecord.type.in_(JOB_DERIVED_EVENTS)
+                    )
                 )
                 or 0
             ),
@@ -50,7 +53,10 @@ def counts(ops: Ops) -> dict[str, int]:
                 session.scalar(
                     select(func.count())
                     .select_from(EventRecord)
-                    .where(EventRecord.type.not_like("%.job.%"))
+                    .where(
+                        EventRecord.type.not_like("%.job.%"),
+                        EventRecord.type.not_in(JOB_DERIVED_EVENTS),
+                    )
                 )
                 or 0
             ),
