@@ -12,10 +12,13 @@ The tree (details in the section modules)::
     ├── resources      name -> ResourceConfig       (resources.py)
     │                  one model per type: postgres, mysql, redis, kafka, kubernetes, files,
     │                  sqlite; each with tags
-    └── plans          name -> PlanConfig           (plans.py)
-                       rules [BackupRule: schedule, windows, target_vault, lifecycle,
-                       recovery_point_tags, copy_actions, allow_partial, missed_run_policy,
-                       retry], selections [Selection], retry, tags
+    ├── plans          name -> PlanConfig           (plans.py)
+    │                  rules [BackupRule: schedule, windows, target_vault, lifecycle,
+    │                  recovery_point_tags, copy_actions, allow_partial, missed_run_policy,
+    │                  retry], selections [Selection], retry, tags
+    ├── notifications  NotificationsConfig          (notifications.py)
+    │                  channels (apprise, email, pagerduty, webhook), event rules
+    └── metrics        MetricsConfig                (notifications.py): storage prices
 
 Validating a :class:`StrongroomConfig` also runs :func:`~strongroom.config.checks.check_references`
 (unless the validation context sets :data:`SKIP_REFERENCE_CHECKS`, which the file loader does
@@ -31,6 +34,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from strongroom.config.checks import check_references
 from strongroom.config.issues import Finding
+from strongroom.config.notifications import MetricsConfig, NotificationsConfig
 from strongroom.config.plans import (
     BackupRule,
     CopyAction,
@@ -164,6 +168,15 @@ class StrongroomConfig(ConfigModel):
     plans: dict[Name, PlanConfig] = Field(
         default_factory=dict, description="Backup plans by name: when, where and what."
     )
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig,
+        description="Notification channels and the event rules routing events to them "
+        "and to follow-up jobs (docs/notifications.md).",
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig,
+        description="Settings of the Prometheus metrics (docs/metrics.md): storage prices.",
+    )
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> StrongroomConfig:
@@ -215,8 +228,10 @@ __all__ = [
     "KeyProvider",
     "KubernetesResource",
     "Lifecycle",
+    "MetricsConfig",
     "MysqlResource",
     "NoColdTier",
+    "NotificationsConfig",
     "PassphraseKey",
     "PlanConfig",
     "PostgresResource",

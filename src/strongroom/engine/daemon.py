@@ -53,6 +53,10 @@ _logger = get_logger(__name__)
 LifecycleHook = Callable[[], object]
 """Runs the lifecycle (cold-tier moves, deletions) once; returns a report to log."""
 
+OutboxHook = Callable[[bool], object]
+"""Runs one pass of event delivery (``engine/outbox.py``); given whether this daemon leads
+(only the leader routes new events, any daemon delivers). Returns a report to log."""
+
 
 @dataclass(frozen=True)
 class DaemonSettings:
@@ -67,6 +71,7 @@ class DaemonSettings:
     job_lease_seconds: float = DEFAULT_LEASE_SECONDS
     poll_interval: float = 1.0
     lifecycle_interval: timedelta = timedelta(hours=1)
+    outbox_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:
@@ -110,12 +115,16 @@ class Daemon:
         settings: DaemonSettings | None = None,
         *,
         lifecycle: LifecycleHook | None = None,
+        outbox: OutboxHook | None = None,
         leadership: Leadership | None = None,
         limits: ConcurrencyLimits | None = None,
     ) -> None:
         self.machine = machine
         self.settings = settings or DaemonSettings()
         self.lifecycle = lifecycle
+        self.outbox = outbox
+        self._leading = False
+        self._outbox_thread: threading.Thread | None = None
         self.executor = ThreadPoolJobExecutor(
             machine,
             handlers,
@@ -153,8 +162,14 @@ class Daemon:
             )
         if not leading:
             _logger.warning("standing by: %s", self.leadership.describe_other())
+        self._leading = leading
         if background:
             self.executor.start()
+            if self.outbox is not None:
+                self._outbox_thread = threading.Thread(
+                    target=self._outbox_loop, name="strongroom-outbox", daemon=True
+                )
+                self._outbox_thread.start()
         return leading
 
     def stop(self) -> None:
@@ -171,7 +186,8 @@ class Daemon:
 
     def tick(self) -> DaemonTick:
         """Renew the lease; as leader, run the scheduler and (when due) the lifecycle hook."""
-        if not self.leadership.acquire():
+        self._leading = self.leadership.acquire()
+        if not self._leading:
             return DaemonTick(leading=False)
         report = self.scheduler.tick()
         return DaemonTick(leading=True, report=report, lifecycle=self._lifecycle_if_due())
@@ -210,6 +226,8 @@ class Daemon:
         self._wait_for_jobs(self.settings.abort_grace, interruptible=False)
         unresponsive = tuple(self.executor.running_job_ids())
         forced = self._abort_leftovers()
+        if self._outbox_thread is not None:
+            self._outbox_thread.join(timeout=self.settings.shutdown_timeout)
         self.executor.shutdown(wait=not unresponsive, cancel=True)
         try:
             self.leadership.release()
@@ -245,6 +263,22 @@ class Daemon:
             worker.join(_POLL_SECONDS)
         if not self._stop.is_set():
             finish_ended_runs(self.machine)
+            self.deliver_events()
+
+    def deliver_events(self) -> object | None:
+        """Run one pass of event delivery now (routing only as leader); log, never raise."""
+        if self.outbox is None:
+            return None
+        try:
+            return self.outbox(self._leading)
+        except Exception:
+            _logger.exception("event delivery failed; it runs again at the next pass")
+            return None
+
+    def _outbox_loop(self) -> None:
+        while not self._stop.is_set():
+            self.deliver_events()
+            self._stop.wait(self.settings.outbox_seconds)
 
     def _lifecycle_if_due(self) -> object | None:
         if self.lifecycle is None:

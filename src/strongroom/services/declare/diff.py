@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalog.jobs import list_jobs
 from strongroom.catalog.models import Resource, Vault
+from strongroom.catalog.outbox import METRICS, NOTIFICATIONS, read_section
 from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_plans, list_resources, list_vaults
 from strongroom.catalog.settings import ConcurrencyLimits, read_concurrency_limits
 from strongroom.config.models import StrongroomConfig
+from strongroom.config.notifications import MetricsConfig, NotificationsConfig
 from strongroom.config.plans import PlanConfig, RetryPolicy
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError
@@ -68,6 +70,8 @@ class Declared:
     records: Mapping[str, PlanRecord]
     whole: bool
     concurrency: ConcurrencyLimits | None = None
+    notifications: Mapping[str, Any] | None = None
+    metrics: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, config: StrongroomConfig) -> Declared:
@@ -82,6 +86,8 @@ class Declared:
             },
             whole=True,
             concurrency=concurrency_limits(config.concurrency),
+            notifications=config.notifications.model_dump(mode="json"),
+            metrics=config.metrics.model_dump(mode="json"),
         )
 
     @classmethod
@@ -213,6 +219,17 @@ def _settings_changes(session: Session, declared: Declared, changes: Changes) ->
         fields = changed_fields(limits_as_config(before), limits_as_config(declared.concurrency))
     if fields:
         changes.items.append(Change("update", "settings", "concurrency", tuple(fields)))
+    sections = (
+        (NOTIFICATIONS, declared.notifications, NotificationsConfig),
+        (METRICS, declared.metrics, MetricsConfig),
+    )
+    for name, section, model in sections:
+        if section is None:
+            continue
+        stored = read_section(session, name) or model().model_dump(mode="json")
+        fields = changed_fields(stored, dict(section))
+        if fields:
+            changes.items.append(Change("update", "settings", name, tuple(fields)))
 
 
 def _vault_changes(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalog.models import JSONObject
 from strongroom.catalog.models import Plan as PlanRow
+from strongroom.catalog.outbox import METRICS, write_notifications, write_section
 from strongroom.catalog.resources import (
     get_resource,
     get_rule,
@@ -66,6 +67,10 @@ def write_changes(session: Session, declared: Declared, changes: Changes, at: da
     and the declared concurrency limits unless the catalog holds exactly those."""
     if declared.concurrency is not None:
         write_limits(session, declared.concurrency, at)
+    if declared.notifications is not None:
+        write_notifications(session, declared.notifications, at=at)
+    if declared.metrics is not None:
+        write_section(session, METRICS, declared.metrics, at=at)
     for change in changes.of("create", "update"):
         if change.kind == "vault" and declared.vaults is not None:
             register_vault_with_lock(
