@@ -5,8 +5,9 @@ application context: the event bus and job state machine of its catalog, the exe
 job handlers (:func:`job_handlers`, one per job kind strongroom runs) and the lifecycle
 runner, with job-history pruning when asked. Every part is imported here by name, so
 mypy and import-linter see the wiring and a renamed part breaks the build instead of
-giving a daemon that silently runs nothing. The API server, the metrics endpoint and
-the event rules join here when they exist.
+giving a daemon that silently runs nothing. The event delivery (``daemon/notifications.py``)
+and the metrics registry (``daemon/metrics.py``, served by ``cli/serve.py``) join here; the
+API server will too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from strongroom.catalog.types import JobKind
+from strongroom.daemon.notifications import open_outbox
 from strongroom.engine.context import Handler
 from strongroom.engine.daemon import Daemon, DaemonSettings, LifecycleHook
 from strongroom.engine.events import EventBus
@@ -71,4 +73,9 @@ def open_daemon(
     bus = EventBus(context.catalog, context.clock)
     machine = JobStateMachine(context.catalog, bus, context.clock)
     lifecycle = lifecycle_hook(context, history_days=history_days)
-    return Daemon(machine, job_handlers(context), settings, lifecycle=lifecycle)
+    outbox = open_outbox(context, bus)
+
+    def deliver(leading: bool) -> object:
+        return outbox.run_pass(fan_out=leading)
+
+    return Daemon(machine, job_handlers(context), settings, lifecycle=lifecycle, outbox=deliver)
