@@ -8,6 +8,7 @@ because several test runs may share the servers.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -26,10 +27,12 @@ from tests.support.services import (
     KubeService,
     MariaDBService,
     PostgresService,
+    PrometheusService,
     RedisService,
     S3Service,
     unique_name,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -265,3 +268,18 @@ def test_kube_apiserver_stores_objects_in_etcd_and_enforces_rbac(
     assert stored == {"text": value}
     assert refused.value.status == 403
     assert gone.value.status == 404
+
+
+def test_prometheus_scrapes_a_target_file_dropped_into_its_folder(
+    prometheus_service: PrometheusService,
+) -> None:
+    name = unique_name("sr_smoke")
+    target = prometheus_service.targets / f"{name}.json"
+    # Prometheus scrapes itself through the file: the target shows up as `up == 1`.
+    address = prometheus_service.url.removeprefix("http://")
+    target.write_text(json.dumps([{"targets": [address], "labels": {"smoke": name}}]))
+    try:
+        result = wait_for(lambda: prometheus_service.query(f'up{{smoke="{name}"}} == 1'))
+    finally:
+        target.unlink()
+    assert result[0]["metric"]["smoke"] == name

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
+from urllib.request import urlopen
 
 import boto3
 import psycopg
@@ -282,6 +283,25 @@ class KubeService:
         )
 
 
+@dataclass(frozen=True)
+class PrometheusService:
+    """Prometheus scraping every target file dropped into ``targets`` (file service
+    discovery, every second), and the path of its ``promtool``."""
+
+    url: str
+    targets: Path
+    promtool: str
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        """Evaluate ``expression`` now through the HTTP API; return the result vector."""
+        address = f"{self.url}/api/v1/query?" + urlencode({"query": expression})
+        with urlopen(address, timeout=CONNECT_TIMEOUT_SECONDS) as response:  # noqa: S310 - a loopback URL from the settings
+            document = json.loads(response.read())
+        if document.get("status") != "success":
+            raise AssertionError(f"{expression}: {document}")
+        return list(document["data"]["result"])
+
+
 def load_settings(name: str) -> dict[str, str]:
     """Return the `STRONGROOM_TEST_<NAME>_*` settings of one service, keys without the prefix.
 
@@ -463,6 +483,26 @@ def _probe_kube(service: KubeService) -> None:
         raise ServiceUnavailableError(f"{service.url} does not answer: {exc}") from exc
 
 
+def _build_prometheus(settings: Mapping[str, str]) -> PrometheusService:
+    if "TARGETS" not in settings:
+        raise ServiceUnavailableError("the settings name no targets folder")
+    return PrometheusService(
+        url=settings["URL"].rstrip("/"),
+        targets=Path(settings["TARGETS"]),
+        promtool=settings.get("PROMTOOL") or "promtool",
+    )
+
+
+def _probe_prometheus(service: PrometheusService) -> None:
+    try:
+        with urlopen(f"{service.url}/-/ready", timeout=CONNECT_TIMEOUT_SECONDS):  # noqa: S310 - a loopback URL from the settings
+            pass
+    except OSError as exc:
+        raise ServiceUnavailableError(f"no answer from {service.url}: {exc}") from exc
+    if not service.targets.is_dir() or not Path(service.promtool).exists():
+        raise ServiceUnavailableError(f"no {service.targets} or no {service.promtool}")
+
+
 def provide(
     name: str,
     title: str,
@@ -520,3 +560,9 @@ def s3_service() -> S3Service:
 def kube_service() -> KubeService:
     """The kube-apiserver (with etcd) of `dev/services up kube`."""
     return provide("kube", "Kubernetes API server", _build_kube, _probe_kube)
+
+
+@pytest.fixture(scope="session")
+def prometheus_service() -> PrometheusService:
+    """The Prometheus server (and promtool) of `dev/services up prometheus`."""
+    return provide("prometheus", "Prometheus", _build_prometheus, _probe_prometheus)

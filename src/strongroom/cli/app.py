@@ -48,6 +48,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
         declare,
         legal_hold,
         lifecycle,
+        metrics,
         quickstart,
         schedule,
         serve,
@@ -69,6 +70,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     copies.register(application, operations_cli.report_app)
     application.add_typer(schedule.app, name="schedule")
     application.command(name="serve")(serve.serve)
+    application.command(name="metrics")(metrics.metrics)
     return application
 
 

@@ -65,8 +65,17 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the scheduler, the job executor and the lifecycle runner until stopped.
+    """Run the scheduler, the job executor, the lifecycle runner and event delivery until
+    stopped; with --metrics-address, serve the Prometheus metrics too.
 
     Only one daemon schedules a catalog at a time (a lease in the catalog); others refuse
     to start, or wait with --standby. SIGTERM or SIGINT stops taking work, lets running
@@ -90,6 +99,16 @@ def serve(
         raise ConfigError(str(error)) from None
     context = app_context(ctx)
     daemon = open_daemon(context, settings, history_days=history_days)
+    endpoint = None
+    if metrics_address is not None:
+        from strongroom.daemon.metrics import open_registry
+        from strongroom.metrics.server import serve_metrics
+
+        registry = open_registry(context, daemon_up=lambda: not daemon.stopping)
+        endpoint = serve_metrics(registry, metrics_address)
+        stderr.print(
+            f"strongroom serve: metrics at http://{metrics_address}/metrics", highlight=False
+        )
     previous = {number: signal.signal(number, _stopper(daemon)) for number in _STOP_SIGNALS}
     stderr.print(
         f"strongroom serve: catalog {context.catalog.display_url}, tick {tick:g}s, "
@@ -101,6 +120,8 @@ def serve(
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        if endpoint is not None:
+            endpoint.stop()
     stderr.print(
         f"strongroom serve: stopped; {len(report.finished)} running job(s) finished, "
         f"{len(report.aborted)} aborted",
