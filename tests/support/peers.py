@@ -60,7 +60,8 @@ def smtp_server() -> Iterator[Mailbox]:
 
 @dataclass
 class Endpoint:
-    """What the HTTP endpoint received: (path, headers, JSON body) per POST."""
+    """What the HTTP endpoint received: (path, headers, JSON body) per POST, and (path,
+    headers, None) per GET."""
 
     port: int
     received: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
@@ -75,7 +76,7 @@ class Endpoint:
 
 @pytest.fixture
 def http_endpoint() -> Iterator[Endpoint]:
-    """An HTTP server on a free loopback port recording every POST; yields the record."""
+    """An HTTP server on a free loopback port recording every POST and GET; yields the record."""
     endpoint = Endpoint(port=0)
 
     class Handler(BaseHTTPRequestHandler):
@@ -88,6 +89,11 @@ def http_endpoint() -> Iterator[Endpoint]:
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(b'{"status": "success"}')
+
+        def do_GET(self) -> None:
+            endpoint.received.append((self.path, dict(self.headers.items()), None))
+            self.send_response(endpoint.status.get(self.path, 200))
+            self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -97,6 +97,8 @@ class ResourcePoints:
 
     resource: str
     resource_type: str
+    declared_at: datetime
+    oldest_at: datetime | None
     newest_at: datetime | None
     newest_logical_size: int
     newest_stored_size: int
@@ -134,6 +136,8 @@ def resource_points(session: Session) -> list[ResourcePoints]:
             ResourcePoints(
                 resource=resource.name,
                 resource_type=resource.type,
+                declared_at=resource.created_at,
+                oldest_at=points[-1].created_at if points else None,
                 newest_at=newest.created_at if newest else None,
                 newest_logical_size=newest.logical_size if newest else 0,
                 newest_stored_size=newest.stored_size if newest else 0,
@@ -204,6 +208,44 @@ def queue_depth(session: Session) -> dict[str, int]:
     for kind, count in session.execute(statement):
         depth[JobKind(kind).value] = int(count)
     return depth
+
+
+@dataclass(frozen=True)
+class RecentFailures:
+    """Jobs of one kind and resource that failed since a time."""
+
+    kind: str
+    resource: str
+    count: int
+    last_error_code: str
+    last_at: datetime
+
+
+def recent_failures(session: Session, *, since: datetime) -> list[RecentFailures]:
+    """Return, per job kind and resource (or vault), the jobs that ended FAILED, ABORTED or
+    EXPIRED since ``since``; newest error last."""
+    statement = (
+        select(Job, Resource.name, Vault.name)
+        .outerjoin(Resource, Job.resource_id == Resource.id)
+        .outerjoin(Vault, Job.vault_id == Vault.id)
+        .where(
+            Job.state.in_((JobState.FAILED, JobState.ABORTED, JobState.EXPIRED)),
+            Job.finished_at >= since,
+        )
+        .order_by(Job.finished_at)
+    )
+    found: dict[tuple[str, str], RecentFailures] = {}
+    for job, resource, vault in session.execute(statement):
+        key = (job.kind.value, resource or vault or "-")
+        before = found.get(key)
+        found[key] = RecentFailures(
+            kind=key[0],
+            resource=key[1],
+            count=(before.count if before else 0) + 1,
+            last_error_code=job.error_code or "",
+            last_at=job.finished_at or since,
+        )
+    return list(found.values())
 
 
 def last_scheduler_tick(session: Session, lease_name: str) -> datetime | None:

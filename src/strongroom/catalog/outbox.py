@@ -28,6 +28,8 @@ NOTIFICATIONS: Final = "notifications"
 """The ``settings`` row holding the declared notifications section (channels, rules)."""
 METRICS: Final = "metrics"
 """The ``settings`` row holding the declared metrics section (storage prices)."""
+MONITOR: Final = "monitor"
+"""The ``settings`` row holding the declared monitor section (thresholds)."""
 CURSOR: Final = "outbox_cursor"
 """The ``settings`` row holding the id of the last event the rules were matched against."""
 

@@ -199,6 +199,20 @@ class DeliveryFailedPayload(_Shape):
     error: str = Field(description="Why the last attempt failed, or why none was made.")
 
 
+class MonitorAlertPayload(_Shape):
+    """The payload of a ``monitor.*`` alert event (``strongroom monitor``)."""
+
+    check: str = Field(description="The alert's event type: `monitor.backup_age_exceeded` …")
+    subject: str = Field(
+        description="What it is about: a resource, `kind/resource`, a vault, a point."
+    )
+    message: str = Field(description="What is wrong, in words.")
+    value: float = Field(description="The measured value (seconds, bytes or a count).")
+    threshold: float = Field(description="The threshold it crossed, in the same unit.")
+    resource: str | None = Field(description="The resource concerned, if one.")
+    vault: str | None = Field(description="The vault concerned, if one.")
+
+
 # --- the tables of docs/events.md -----------------------------------------------------------
 
 DOCUMENTED: Final[tuple[type[BaseModel], ...]] = (
@@ -210,6 +224,7 @@ DOCUMENTED: Final[tuple[type[BaseModel], ...]] = (
     JobDescriptionShape,
     CopyResultShape,
     DeliveryFailedPayload,
+    MonitorAlertPayload,
 )
 """The shapes docs/events.md shows a table of, in its order."""
 

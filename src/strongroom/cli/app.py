@@ -49,6 +49,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
         legal_hold,
         lifecycle,
         metrics,
+        monitor,
         quickstart,
         schedule,
         serve,
@@ -71,6 +72,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     application.add_typer(schedule.app, name="schedule")
     application.command(name="serve")(serve.serve)
     application.command(name="metrics")(metrics.metrics)
+    application.command(name="monitor")(monitor.monitor)
     return application
 
 

@@ -18,7 +18,8 @@ The tree (details in the section modules)::
     │                  retry], selections [Selection], retry, tags
     ├── notifications  NotificationsConfig          (notifications.py)
     │                  channels (apprise, email, pagerduty, webhook), event rules
-    └── metrics        MetricsConfig                (notifications.py): storage prices
+    ├── metrics        MetricsConfig                (notifications.py): storage prices
+    └── monitor        MonitorConfig                (notifications.py): alert thresholds
 
 Validating a :class:`StrongroomConfig` also runs :func:`~strongroom.config.checks.check_references`
 (unless the validation context sets :data:`SKIP_REFERENCE_CHECKS`, which the file loader does
@@ -34,7 +35,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from strongroom.config.checks import check_references
 from strongroom.config.issues import Finding
-from strongroom.config.notifications import MetricsConfig, NotificationsConfig
+from strongroom.config.notifications import MetricsConfig, MonitorConfig, NotificationsConfig
 from strongroom.config.plans import (
     BackupRule,
     CopyAction,
@@ -177,6 +178,10 @@ class StrongroomConfig(ConfigModel):
         default_factory=MetricsConfig,
         description="Settings of the Prometheus metrics (docs/metrics.md): storage prices.",
     )
+    monitor: MonitorConfig = Field(
+        default_factory=MonitorConfig,
+        description="Thresholds of `strongroom monitor` (docs/monitor.md).",
+    )
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> StrongroomConfig:
@@ -229,6 +234,7 @@ __all__ = [
     "KubernetesResource",
     "Lifecycle",
     "MetricsConfig",
+    "MonitorConfig",
     "MysqlResource",
     "NoColdTier",
     "NotificationsConfig",

@@ -268,3 +268,46 @@ class MetricsConfig(ConfigModel):
         description="USD per GB-month by tier, for `strongroom_storage_monthly_cost_dollars` "
         "(default: AWS Backup's list prices, warm 0.05 and cold 0.01).",
     )
+
+
+class MonitorResource(ConfigModel):
+    """A resource's own thresholds, over the monitor's defaults."""
+
+    backup_age_hours: float | None = Field(
+        default=None, gt=0, le=24 * 366, description="Alert when its newest point is older."
+    )
+
+
+class MonitorConfig(ConfigModel):
+    """The thresholds of ``strongroom monitor`` (docs/monitor.md)."""
+
+    backup_age_hours: float = Field(
+        default=24, gt=0, le=24 * 366, description="Alert when a resource's newest point is older."
+    )
+    resources: dict[Name, MonitorResource] = Field(
+        default_factory=dict, description="Per-resource thresholds, by resource name."
+    )
+    failure_window_hours: float = Field(
+        default=24, gt=0, le=24 * 31, description="Alert on jobs that failed within this window."
+    )
+    storage_bytes: dict[Name, int] = Field(
+        default_factory=dict, description="Alert when a vault stores more bytes than this."
+    )
+    verification_max_age_days: float = Field(
+        default=7,
+        gt=0,
+        le=366,
+        description="Alert when a resource's points were last verified longer ago than this "
+        "(or never, once its oldest live point is that old).",
+    )
+    lifecycle_grace_hours: float = Field(
+        default=2,
+        gt=0,
+        le=24 * 31,
+        description="Alert when a point's cold move or deletion is overdue by more than this.",
+    )
+    dead_mans_switch_url: HttpUrl | None = Field(
+        default=None,
+        description="Pinged (GET) after every pass that found nothing alerting, so an outside "
+        "service notices when strongroom stops.",
+    )

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalog.jobs import list_jobs
 from strongroom.catalog.models import Resource, Vault
-from strongroom.catalog.outbox import METRICS, NOTIFICATIONS, read_section
+from strongroom.catalog.outbox import METRICS, MONITOR, NOTIFICATIONS, read_section
 from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_plans, list_resources, list_vaults
 from strongroom.catalog.settings import ConcurrencyLimits, read_concurrency_limits
 from strongroom.config.models import StrongroomConfig
-from strongroom.config.notifications import MetricsConfig, NotificationsConfig
+from strongroom.config.notifications import MetricsConfig, MonitorConfig, NotificationsConfig
 from strongroom.config.plans import PlanConfig, RetryPolicy
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError
@@ -72,6 +72,7 @@ class Declared:
     concurrency: ConcurrencyLimits | None = None
     notifications: Mapping[str, Any] | None = None
     metrics: Mapping[str, Any] | None = None
+    monitor: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, config: StrongroomConfig) -> Declared:
@@ -88,6 +89,7 @@ class Declared:
             concurrency=concurrency_limits(config.concurrency),
             notifications=config.notifications.model_dump(mode="json"),
             metrics=config.metrics.model_dump(mode="json"),
+            monitor=config.monitor.model_dump(mode="json"),
         )
 
     @classmethod
@@ -222,6 +224,7 @@ def _settings_changes(session: Session, declared: Declared, changes: Changes) ->
     sections = (
         (NOTIFICATIONS, declared.notifications, NotificationsConfig),
         (METRICS, declared.metrics, MetricsConfig),
+        (MONITOR, declared.monitor, MonitorConfig),
     )
     for name, section, model in sections:
         if section is None:
