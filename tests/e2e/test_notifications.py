@@ -97,6 +97,9 @@ notifications:
       sender: strongroom@example.com
       recipients: [ops@example.com]
       min_severity: warning
+    chat:
+      type: apprise
+      url: env:CHAT_URL
     pager:
       type: pagerduty
       routing_key: env:PD_KEY
@@ -113,6 +116,9 @@ notifications:
         tags: {{team: shop}}
       targets:
         - webhook: {{url: "{endpoint.url("/hook")}", headers: {{Authorization: env:HOOK_TOKEN}}}}
+    - name: chat-failures
+      pattern: {{types: [backup.job.failed]}}
+      targets: [{{channel: chat}}]
     - name: verify-every-backup
       pattern: {{types: [backup.job.completed]}}
       targets: [{{start_job: {{kind: verify, read_data: true}}}}]
@@ -123,7 +129,11 @@ notifications:
 def test_a_failure_emails_and_pages_once_and_the_next_success_resolves_it(
     tmp_path: Path, smtp_server: Mailbox, http_endpoint: Endpoint
 ) -> None:
-    cli = Cli(home=tmp_path / "home", env={"PD_KEY": ROUTING_KEY, "HOOK_TOKEN": HOOK_TOKEN})
+    chat_url = f"json://127.0.0.1:{http_endpoint.port}/chat"
+    cli = Cli(
+        home=tmp_path / "home",
+        env={"PD_KEY": ROUTING_KEY, "HOOK_TOKEN": HOOK_TOKEN, "CHAT_URL": chat_url},
+    )
     cli(
         "vault",
         "create",
@@ -161,6 +171,9 @@ def test_a_failure_emails_and_pages_once_and_the_next_success_resolves_it(
     assert [body["type"] for _, body in hooks] == ["backup.job.failed"]
     assert hooks[0][0]["Authorization"] == HOOK_TOKEN
     assert hooks[0][1]["payload"]["job"]["id"] == failed["id"]
+    (chat,) = http_endpoint.bodies("/chat")  # Apprise's JSON notifier, a real HTTP POST
+    assert chat["title"] == "FAILED: backup/app-db/ops/nightly"
+    assert "ResourceNotFoundException" in chat["message"]
 
     # The same failure again: the incident is open, so no second email and no second page.
     cli.json("start-backup", "app-db", "--rule", "ops/nightly", "--wait", expect=3)
@@ -168,6 +181,7 @@ def test_a_failure_emails_and_pages_once_and_the_next_success_resolves_it(
     assert len(smtp_server.messages) == 1
     assert len(http_endpoint.bodies("/pagerduty")) == 1
     assert len(http_endpoint.bodies("/hook")) == 2
+    assert len(http_endpoint.bodies("/chat")) == 2  # a plain failure notice is not an incident
 
     # The next success resolves the page (once) and starts the verify the rule asks for.
     make_database(tmp_path / "app.db")

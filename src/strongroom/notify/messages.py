@@ -20,7 +20,7 @@ from strongroom import errors
 
 _ENVIRONMENT: Final = jinja2.Environment(
     loader=jinja2.PackageLoader("strongroom.notify", "templates"),
-    autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+    autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=False),
     trim_blocks=True,
     lstrip_blocks=True,
     undefined=jinja2.StrictUndefined,
