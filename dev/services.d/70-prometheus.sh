@@ -72,7 +72,7 @@ EOF2
             --storage.tsdb.path="$PROM_DATA" \
             --storage.tsdb.retention.time=1d \
             --web.listen-address="$HOST:$PROM_PORT" \
-            </dev/null >>"$PROM_LOG" 2>&1 &
+            </dev/null >>"$PROM_LOG" 2>&1 9>&- &
     fi
     wait_until prometheus "$PROM_LOG" prometheus_answering
 }
