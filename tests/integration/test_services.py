@@ -10,19 +10,24 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from contextlib import closing
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
 from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
+from playwright.sync_api import sync_playwright
 from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.support.services import (
+    ChromiumService,
     KafkaService,
     KubeService,
     MariaDBService,
@@ -283,3 +288,56 @@ def test_prometheus_scrapes_a_target_file_dropped_into_its_folder(
     finally:
         target.unlink()
     assert result[0]["metric"]["smoke"] == name
+
+
+SMOKE_PAGE = b"""<!doctype html><title>smoke</title>
+<button id="press">press</button><p id="said">not pressed</p>
+<script>document.getElementById("press").onclick =
+  () => { document.getElementById("said").textContent = "pressed"; };</script>"""
+
+
+class _SmokePageHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(SMOKE_PAGE)))
+        self.end_headers()
+        self.wfile.write(SMOKE_PAGE)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test's output quiet."""
+
+
+@contextmanager
+def _serving_smoke_page() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SmokePageHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_chromium_runs_a_pages_script_and_matches_its_driver(
+    chromium_service: ChromiumService,
+) -> None:
+    driver = subprocess.run(
+        [chromium_service.driver, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    with _serving_smoke_page() as address, sync_playwright() as playwright:
+        browser = chromium_service.connect(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(address)
+            page.click("#press")
+            said = page.text_content("#said")
+            screenshot = page.screenshot()
+            version = browser.version
+        finally:
+            browser.close()
+    assert said == "pressed"
+    assert screenshot.startswith(b"\x89PNG")
+    # Debian ships both from one source package: the driver speaks to this very browser.
+    assert driver.split()[1] == version

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -302,6 +304,33 @@ class PrometheusService:
         return list(document["data"]["result"])
 
 
+@dataclass(frozen=True)
+class ChromiumService:
+    """Debian's Chromium and ChromeDriver; no daemon: ``connect`` starts a headless browser.
+
+    ``flags`` are the command-line flags that work on a closed network as root (the
+    background-networking ones keep Chromium from calling Google's hosts); Playwright adds
+    ``--headless`` and a fresh profile of its own to every launch.
+    """
+
+    executable: str
+    driver: str
+    flags: tuple[str, ...]
+
+    def connect(self, playwright: Any) -> Any:
+        """Launch a headless Chromium through ``playwright`` (a started ``sync_playwright()``)
+        with the system executable, never a downloaded browser; return the ``Browser``.
+
+        The caller closes it.
+        """
+        return playwright.chromium.launch(
+            executable_path=self.executable,
+            headless=True,
+            chromium_sandbox=False,
+            args=[flag for flag in self.flags if flag != "--headless"],
+        )
+
+
 def load_settings(name: str) -> dict[str, str]:
     """Return the `STRONGROOM_TEST_<NAME>_*` settings of one service, keys without the prefix.
 
@@ -503,6 +532,43 @@ def _probe_prometheus(service: PrometheusService) -> None:
         raise ServiceUnavailableError(f"no {service.targets} or no {service.promtool}")
 
 
+def _build_chromium(settings: Mapping[str, str]) -> ChromiumService:
+    executable = settings.get("EXECUTABLE") or urlsplit(settings["URL"]).path
+    return ChromiumService(
+        executable=executable,
+        driver=settings.get("DRIVER") or "/usr/bin/chromedriver",
+        flags=tuple((settings.get("FLAGS") or "--headless --no-sandbox").split()),
+    )
+
+
+def _probe_chromium(service: ChromiumService) -> None:
+    for program in (service.executable, service.driver):
+        if not os.access(program, os.X_OK):
+            raise ServiceUnavailableError(f"no executable {program}")
+    with tempfile.TemporaryDirectory(prefix="strongroom-chromium-") as profile:
+        try:
+            rendered = subprocess.run(
+                [
+                    service.executable,
+                    *service.flags,
+                    f"--user-data-dir={profile}",
+                    "--dump-dom",
+                    "data:text/html,<p>strongroom-probe</p>",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ServiceUnavailableError(f"{service.executable} rendered nothing: {exc}") from exc
+    if "strongroom-probe" not in rendered.stdout:
+        raise ServiceUnavailableError(
+            f"{service.executable} rendered nothing (exit {rendered.returncode}): "
+            f"{rendered.stderr.strip()[-300:]}"
+        )
+
+
 def provide(
     name: str,
     title: str,
@@ -566,3 +632,9 @@ def kube_service() -> KubeService:
 def prometheus_service() -> PrometheusService:
     """The Prometheus server (and promtool) of `dev/services up prometheus`."""
     return provide("prometheus", "Prometheus", _build_prometheus, _probe_prometheus)
+
+
+@pytest.fixture(scope="session")
+def chromium_service() -> ChromiumService:
+    """Chromium and ChromeDriver of `dev/services up chromium` (for the browser tests)."""
+    return provide("chromium", "Chromium", _build_chromium, _probe_chromium)
