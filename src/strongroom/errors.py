@@ -18,7 +18,9 @@ drawing against the classes below)::
     │   └── BlobNotFoundError                  a blob store holds no blob of that name
     ├── AccessDeniedError                      AccessDeniedException
     │   ├── WrongKeyError                      wrong passphrase / key for a vault
-    │   └── SnapshotRefusedError               a server refuses the commands a snapshot needs
+    │   ├── SnapshotRefusedError               a server refuses the commands a snapshot needs
+    │   ├── AuthenticationError                no credentials, or ones nobody issued (HTTP 401)
+    │   └── PermissionDeniedError              the principal's role lacks the permission (403)
     ├── InsufficientStorageError               InsufficientStorageException (disk or quota full)
     ├── IntegrityError                         stored data is corrupt or missing; never restored
     ├── ConflictError                          the state of things forbids it (it exists, ...)
@@ -118,6 +120,20 @@ class SnapshotRefusedError(AccessDeniedError):
 
     code = "SnapshotRefused"
     default_hint = "Back the resource up in a mode that needs no snapshot (e.g. logical)."
+
+
+class AuthenticationError(AccessDeniedError):
+    """A request carries no API token, or one that is unknown, expired or revoked."""
+
+    code = "UnrecognizedClientException"
+    default_hint = "Send a valid API token ('strongroom token create' issues one)."
+
+
+class PermissionDeniedError(AccessDeniedError):
+    """An authenticated principal asked for something its role does not permit."""
+
+    code = "PermissionDenied"
+    default_hint = "Ask an admin for a token with a role that grants it (see docs/api.md)."
 
 
 class InsufficientStorageError(StrongroomError):

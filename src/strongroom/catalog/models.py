@@ -480,3 +480,24 @@ class Escalation(Base):
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     event_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+
+
+class ApiToken(Base):
+    """One API token: its public id, a name, a role and the SHA-256 of its secret.
+
+    The secret itself is shown once when the token is made and never stored. A token is
+    usable until ``expires_at`` (``None``: no expiry) unless ``revoked_at`` is set.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    last_used_at: Mapped[datetime | None]

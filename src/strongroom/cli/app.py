@@ -53,6 +53,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
         quickstart,
         schedule,
         serve,
+        token,
     )
     from strongroom.cli import operations as operations_cli
 
@@ -73,6 +74,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     application.command(name="serve")(serve.serve)
     application.command(name="metrics")(metrics.metrics)
     application.command(name="monitor")(monitor.monitor)
+    application.add_typer(token.app, name="token")
     return application
 
 
