@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -73,9 +74,34 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    api_address: Annotated[
+        str | None,
+        typer.Option(
+            "--api-address",
+            help="Serve the REST API at http://HOST:PORT/api/v1 (e.g. 127.0.0.1:8470); "
+            "off by default. See docs/api.md.",
+            show_default=False,
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Accept an --api-address other machines can reach (use TLS or a TLS proxy).",
+        ),
+    ] = False,
+    tls_cert_file: Annotated[
+        Path | None,
+        typer.Option(help="TLS certificate (PEM) for the API.", show_default=False),
+    ] = None,
+    tls_key_file: Annotated[
+        Path | None,
+        typer.Option(help="TLS private key (PEM) for the API.", show_default=False),
+    ] = None,
 ) -> None:
     """Run the scheduler, the job executor, the lifecycle runner and event delivery until
-    stopped; with --metrics-address, serve the Prometheus metrics too.
+    stopped; with --metrics-address, serve the Prometheus metrics too; with --api-address,
+    the REST API (docs/api.md).
 
     Only one daemon schedules a catalog at a time (a lease in the catalog); others refuse
     to start, or wait with --standby. SIGTERM or SIGINT stops taking work, lets running
@@ -97,6 +123,12 @@ def serve(
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if api_address is not None:
+        from strongroom.api.server import check_api_address
+
+        check_api_address(
+            api_address, allow_remote=allow_remote, tls_cert=tls_cert_file, tls_key=tls_key_file
+        )
     context = app_context(ctx)
     daemon = open_daemon(context, settings, history_days=history_days)
     endpoint = None
@@ -109,6 +141,20 @@ def serve(
         stderr.print(
             f"strongroom serve: metrics at http://{metrics_address}/metrics", highlight=False
         )
+    api = None
+    if api_address is not None:
+        from strongroom.api.app import create_app
+        from strongroom.api.server import serve_api
+
+        api = serve_api(
+            create_app(context),
+            api_address,
+            allow_remote=allow_remote,
+            tls_cert=tls_cert_file,
+            tls_key=tls_key_file,
+        )
+        scheme = "https" if tls_cert_file is not None else "http"
+        stderr.print(f"strongroom serve: API at {scheme}://{api_address}/api/v1", highlight=False)
     previous = {number: signal.signal(number, _stopper(daemon)) for number in _STOP_SIGNALS}
     stderr.print(
         f"strongroom serve: catalog {context.catalog.display_url}, tick {tick:g}s, "
@@ -122,6 +168,8 @@ def serve(
             signal.signal(number, handler)
         if endpoint is not None:
             endpoint.stop()
+        if api is not None:
+            api.stop()
     stderr.print(
         f"strongroom serve: stopped; {len(report.finished)} running job(s) finished, "
         f"{len(report.aborted)} aborted",

@@ -1,0 +1,49 @@
+"""The FastAPI application: ``create_app(context)`` builds it around one AppContext.
+
+Every endpoint lives under ``/api/v1``; the OpenAPI document is at
+``/api/v1/openapi.json`` and its browsable form at ``/api/v1/docs``. Errors answer with
+one JSON body (:mod:`strongroom.api.errors`); request bodies over ``max_body_bytes``
+are refused with 413 (:class:`~strongroom.api.limits.BodySizeLimit`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import FastAPI
+
+import strongroom
+from strongroom.api.auth import ApiState
+from strongroom.api.errors import install_error_handlers
+from strongroom.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, FailedLogins
+from strongroom.api.routes import declared, system, tokens
+from strongroom.services.context import AppContext
+
+API_PREFIX: Final = "/api/v1"
+
+
+def create_app(
+    context: AppContext,
+    *,
+    failed_logins: FailedLogins | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """Return the API application serving ``context``'s catalog.
+
+    ``failed_logins`` limits refused tokens per client address (default: 10 in 5
+    minutes); ``max_body_bytes`` caps a request body.
+    """
+    app = FastAPI(
+        title="strongroom",
+        version=strongroom.__version__,
+        description="Backup automation: resources, plans, jobs, recovery points, vaults.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.strongroom = ApiState(context=context, failed_logins=failed_logins or FailedLogins())
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    for router in (system.router, declared.router, tokens.router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app
