@@ -16,7 +16,17 @@ import strongroom
 from strongroom.api.auth import ApiState
 from strongroom.api.errors import install_error_handlers
 from strongroom.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, FailedLogins
-from strongroom.api.routes import declared, system, tokens
+from strongroom.api.routes import (
+    declared,
+    jobs,
+    planning,
+    points,
+    reports,
+    stream,
+    system,
+    tokens,
+    vaults,
+)
 from strongroom.services.context import AppContext
 
 API_PREFIX: Final = "/api/v1"
@@ -27,11 +37,13 @@ def create_app(
     *,
     failed_logins: FailedLogins | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    poll_seconds: float = 0.5,
 ) -> FastAPI:
     """Return the API application serving ``context``'s catalog.
 
     ``failed_logins`` limits refused tokens per client address (default: 10 in 5
-    minutes); ``max_body_bytes`` caps a request body.
+    minutes); ``max_body_bytes`` caps a request body; ``poll_seconds`` is how often a
+    waiting request or an event stream looks at the catalog again.
     """
     app = FastAPI(
         title="strongroom",
@@ -41,9 +53,22 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.strongroom = ApiState(context=context, failed_logins=failed_logins or FailedLogins())
+    app.state.strongroom = ApiState(
+        context=context, failed_logins=failed_logins or FailedLogins(), poll_seconds=poll_seconds
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    for router in (system.router, declared.router, tokens.router):
+    routers = (
+        system.router,
+        declared.router,
+        planning.router,
+        jobs.router,
+        stream.router,
+        points.router,
+        vaults.router,
+        reports.router,
+        tokens.router,
+    )
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -32,6 +32,10 @@ class ApiState:
 
     context: AppContext
     failed_logins: FailedLogins
+    poll_seconds: float = 0.5
+    """How often a waiting request or an event stream looks at the catalog again."""
+    open_streams: int = 0
+    """Event streams being served now (each ends when its client goes or its job ends)."""
 
 
 @dataclass(frozen=True)

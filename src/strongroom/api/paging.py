@@ -11,10 +11,16 @@ events, audit entries) by an opaque ``cursor`` that stays stable while rows are 
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Final, TypeVar
 
 from fastapi import Query, Request, Response
+
+from strongroom.errors import ConfigError
 
 MAX_LIMIT: Final = 1000
 DEFAULT_LIMIT: Final = 100
@@ -51,3 +57,55 @@ def next_cursor(request: Request, response: Response, cursor: str | None, limit:
     next_url = request.url.include_query_params(cursor=cursor, limit=limit)
     response.headers["Link"] = f'<{next_url}>; rel="next"'
     response.headers["X-Next-Cursor"] = cursor
+
+
+def encode_cursor(created_at: datetime, item_id: str) -> str:
+    """An opaque cursor naming the last item of a page (its creation time and id)."""
+    raw = json.dumps([created_at.isoformat(), item_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (creation time, id) a cursor names; None for None.
+
+    Raises ConfigError (422) for a cursor this server did not make.
+    """
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, item_id = json.loads(raw)
+        created_at = datetime.fromisoformat(moment)
+        if created_at.tzinfo is None or not isinstance(item_id, str):
+            raise ValueError("not a cursor")
+    except (ValueError, TypeError) as error:
+        raise ConfigError(
+            f"cursor {cursor!r} is not one this server made",
+            hint="Use the X-Next-Cursor header (or the Link URL) of the previous page.",
+        ) from error
+    return created_at, item_id
+
+
+@dataclass
+class CursorPage:
+    """Query parameters of a keyset-paged list."""
+
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT
+    cursor: Annotated[
+        str | None, Query(description="X-Next-Cursor of the previous page; none for the first.")
+    ] = None
+
+
+def keyset_page(
+    request: Request,
+    response: Response,
+    page: CursorPage,
+    rows: list[Item],
+    key: Callable[[Item], tuple[datetime, str]],
+) -> list[Item]:
+    """Return the first ``page.limit`` of ``rows`` (fetched with one more, to know whether a
+    next page exists), setting the next-page headers."""
+    chosen = rows[: page.limit]
+    if len(rows) > page.limit and chosen:
+        next_cursor(request, response, encode_cursor(*key(chosen[-1])), page.limit)
+    return chosen

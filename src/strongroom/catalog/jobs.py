@@ -504,10 +504,17 @@ def list_jobs(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> list[Job]:
     """Return jobs newest first, filtered by state, kind, resource or vault name, run and
-    creation time (``since`` inclusive, ``until`` exclusive)."""
+    creation time (``since`` inclusive, ``until`` exclusive); ``after`` (the creation time
+    and id of the last job of the previous page) starts after that job (keyset paging)."""
     statement = select(Job)
+    if after is not None:
+        created_at, job_id = after
+        statement = statement.where(
+            or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id))
+        )
     if states is not None:
         statement = statement.where(Job.state.in_(list(states)))
     if kinds is not None:

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from strongroom.catalog.models import RecoveryPoint, Resource, Vault
@@ -82,10 +82,20 @@ def list_recovery_points(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> list[RecoveryPoint]:
     """Return recovery points newest first, by vault and/or resource name, state and
-    creation time (``since`` inclusive, ``until`` exclusive)."""
+    creation time (``since`` inclusive, ``until`` exclusive); ``after`` (the creation time
+    and id of the last point of the previous page) starts after that point (keyset paging)."""
     statement = select(RecoveryPoint)
+    if after is not None:
+        created_at, point_id = after
+        statement = statement.where(
+            or_(
+                RecoveryPoint.created_at < created_at,
+                and_(RecoveryPoint.created_at == created_at, RecoveryPoint.id > point_id),
+            )
+        )
     if vault is not None:
         statement = statement.join(Vault, RecoveryPoint.vault_id == Vault.id).where(
             Vault.name == vault

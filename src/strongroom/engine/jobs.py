@@ -125,6 +125,7 @@ class JobService:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> builtins.list[JobView]:
         """Return jobs newest first (see :func:`strongroom.catalog.jobs.list_jobs`)."""
         with self.machine.catalog.session(readonly=True) as session:
@@ -138,6 +139,7 @@ class JobService:
                 since=since,
                 until=until,
                 limit=limit,
+                after=after,
             )
             return [job_view(row) for row in rows]
 

@@ -323,10 +323,18 @@ class OperationsService:
         vault: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> builtins.list[JobView]:
-        """Jobs newest first, by kind, state, resource, vault and creation time."""
+        """Jobs newest first, by kind, state, resource, vault and creation time; ``after``
+        (creation time and id of the previous page's last job) pages by keyset."""
         return self.jobs.list(
-            kinds=kinds, states=states, resource=resource, vault=vault, since=since, limit=limit
+            kinds=kinds,
+            states=states,
+            resource=resource,
+            vault=vault,
+            since=since,
+            limit=limit,
+            after=after,
         )
 
     def list_backups(
@@ -349,11 +357,13 @@ class OperationsService:
         resource: str | None = None,
         states: Collection[PointState] | None = None,
         limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> builtins.list[PointView]:
-        """Recovery points the catalog records, newest first."""
+        """Recovery points the catalog records, newest first; ``after`` (creation time and
+        id of the previous page's last point) pages by keyset."""
         with self.context.catalog.session(readonly=True) as session:
             rows = list_recovery_points(
-                session, vault=vault, resource=resource, states=states, limit=limit
+                session, vault=vault, resource=resource, states=states, limit=limit, after=after
             )
             return [point_view(row) for row in rows]
 
@@ -402,6 +412,11 @@ def _error_classes() -> dict[str, type[StrongroomError]]:
         classes.setdefault(current.code, current)
         pending.extend(current.__subclasses__())
     return classes
+
+
+def error_class_of(code: str | None) -> type[StrongroomError]:
+    """The error class a job's recorded error code names (StrongroomError when unknown)."""
+    return _error_classes().get(code or "", StrongroomError)
 
 
 def outcome(job: JobView) -> Outcome:

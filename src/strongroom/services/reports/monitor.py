@@ -119,6 +119,12 @@ class MonitorService:
             stored = catalog_outbox.read_section(session, catalog_outbox.MONITOR)
         return MonitorConfig.model_validate(stored) if stored else MonitorConfig()
 
+    def evaluate(self) -> MonitorReport:
+        """Run every check once and return what alerts, publishing and pinging nothing
+        (what the API shows; :meth:`check` is the monitor's own pass)."""
+        now = self.context.now()
+        return MonitorReport(checked_at=now, alerts=self._alerts(self.config(), now))
+
     def check(self) -> MonitorReport:
         """Run every check once; publish raised and resolved alerts; ping when healthy."""
         config = self.config()
