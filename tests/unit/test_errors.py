@@ -178,6 +178,7 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ChangedMeanwhileError", "this vault lease was released", True),
     ("ChangedMeanwhileError", "{destination} appeared meanwhile", True),
     ("ChangedMeanwhileError", "{len(writer.changed)} file(s) changed while being read, e", True),
+    ("ConflictError", "API token {row.id} was revoked on {row.revoked_at:%Y-%m-%", False),
     ("ConflictError", "blob name {name!r} is already a folder of other blobs", False),
     ("ConflictError", "blob name {name!r} lies under the existing blob {folder!r", False),
     ("ConflictError", "blob name {name!r} overlaps {path} in {self.url}: a name ", False),

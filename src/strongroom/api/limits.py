@@ -78,7 +78,8 @@ class FailedLogins:
 class BodySizeLimit:
     """ASGI middleware: a request body over ``max_bytes`` is answered 413 and never read on.
 
-    Checks ``Content-Length`` up front and counts the bytes of a chunked body as they come.
+    Checks ``Content-Length`` up front, then reads the body (at most ``max_bytes``) before
+    the application runs, so a chunked body is counted too.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
@@ -93,21 +94,23 @@ class BodySizeLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._refuse(send)
                 return
+        # Read the body (up to the limit) before the app sees it: a chunked body with no
+        # Content-Length is refused as soon as it passes the limit, and never read further.
+        chunks: list[Message] = []
         received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(send)
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(message)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = (
@@ -129,5 +132,13 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _BodyTooLarge(Exception):
-    """Raised inside the app when a streamed body passes the limit."""
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands out ``messages`` first, then waits on the real one."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

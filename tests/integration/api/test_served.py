@@ -81,3 +81,19 @@ def test_a_remote_address_is_refused_without_allow_remote(context: AppContext) -
 def test_a_port_in_use_is_a_config_error(context: AppContext, served: ApiServer) -> None:
     with pytest.raises(ConfigError, match="cannot serve the API"):
         serve_api(create_app(context), f"127.0.0.1:{served.port}")
+
+
+def test_a_chunked_body_over_the_limit_is_413(context: AppContext, served: ApiServer) -> None:
+    token = TokenService(context).create(Role.ADMIN).token
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(8):
+            yield b"y" * 512
+
+    with httpx.Client(timeout=30) as client:
+        response = client.post(
+            f"http://127.0.0.1:{served.port}/api/v1/jobs/backup",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            content=chunks(),
+        )
+    assert response.status_code == 413
