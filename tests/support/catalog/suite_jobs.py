@@ -200,3 +200,27 @@ class JobSuite(CatalogFixtures):
         with catalog.session(readonly=True) as session:
             missed = [job.id for job in catalog_jobs.list_missed_start(session, now=later(61))]
         assert missed == ["late"]
+
+    def test_jobs_page_by_keyset_without_gaps_or_repeats(
+        self, catalog: Catalog, seeds: Seeds
+    ) -> None:
+        with catalog.session() as session:
+            for number in range(7):  # pairs share a creation time: the id breaks the tie
+                add_pending(
+                    session,
+                    job_id=f"job-{number}",
+                    resource_id=seeds.orders_db,
+                    at=later(number // 2),
+                )
+        with catalog.session(readonly=True) as session:
+            everything = [job.id for job in catalog_jobs.list_jobs(session)]
+            paged: list[str] = []
+            after = None
+            while True:
+                page = catalog_jobs.list_jobs(session, limit=3, after=after)
+                paged += [job.id for job in page]
+                if len(page) < 3:
+                    break
+                after = (page[-1].created_at, page[-1].id)
+        assert len(everything) == 7
+        assert paged == everything

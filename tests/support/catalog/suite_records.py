@@ -241,3 +241,21 @@ class RecordSuite(CatalogFixtures):
             ):
                 with pytest.raises(NotFoundError):
                     lookup()
+
+    def test_points_page_by_keyset_without_gaps_or_repeats(
+        self, catalog: Catalog, seeds: Seeds
+    ) -> None:
+        for number in range(7):  # pairs share a creation time: the id breaks the tie
+            add_point(catalog, f"p-{number}", seeds.main, seeds.orders_db, number // 2)
+        with catalog.session(readonly=True) as session:
+            everything = [point.id for point in points.list_recovery_points(session)]
+            paged: list[str] = []
+            after = None
+            while True:
+                page = points.list_recovery_points(session, limit=3, after=after)
+                paged += [point.id for point in page]
+                if len(page) < 3:
+                    break
+                after = (page[-1].created_at, page[-1].id)
+        assert len(everything) == 7
+        assert paged == everything
