@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from strongroom.cli.render import OutputFormat
+from strongroom.cli.plain import OutputFormat
 
 if TYPE_CHECKING:
     from strongroom.services.context import AppContext
@@ -34,12 +34,3 @@ def app_context(ctx: typer.Context) -> AppContext:
     if not isinstance(context, AppContext):
         raise RuntimeError("the root command did not build an AppContext")
     return context
-
-
-def human_size(size: float) -> str:
-    """Format a byte count with a binary unit (``1.5 MiB``)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"

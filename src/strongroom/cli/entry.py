@@ -7,11 +7,13 @@ imported and, for ``strongroom [ROOT OPTIONS] vault VERB NAME ...``, starts the 
 that vault's hint describes (``strongroom.keys.derive``) on a thread of its own; the
 imports then run beside it. Anything it does not recognise simply starts nothing: the
 command line is parsed for real afterwards, and a derivation is only used by a request
-for exactly the same parameters and passphrase.
+for exactly the same parameters and passphrase. ``vault points`` and ``vault restore``
+then run without Typer (:mod:`strongroom.cli.lean`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,8 +100,16 @@ def start_vault_key_derivation(argv: Sequence[str]) -> bool:
 
 
 def main() -> None:
-    """Run the ``strongroom`` command line."""
-    start_vault_key_derivation(sys.argv[1:])
+    """Run the ``strongroom`` command line: ``vault points`` and ``vault restore`` on the
+    lean path (:mod:`strongroom.cli.lean`) when it takes the command line, anything else
+    through the full CLI."""
+    argv = sys.argv[1:]
+    start_vault_key_derivation(argv)
+    from strongroom.cli import lean
+
+    command = lean.parse(argv, os.environ)
+    if command is not None:
+        sys.exit(lean.run(command))
     from strongroom.cli.app import main as run_cli
 
     run_cli()

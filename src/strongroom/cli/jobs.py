@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from strongroom.cli.common import OutputOption, app_context, human_size
+from strongroom.cli.common import OutputOption, app_context
+from strongroom.cli.plain import human_size
 from strongroom.cli.render import (
     OutputFormat,
     attempts_text,

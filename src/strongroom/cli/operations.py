@@ -13,7 +13,8 @@ import typer
 from typer.core import TyperCommand
 
 from strongroom.cli import jobs
-from strongroom.cli.common import OutputOption, app_context, human_size
+from strongroom.cli.common import OutputOption, app_context
+from strongroom.cli.plain import human_size
 from strongroom.cli.render import OutputFormat, attempts_text, print_result, print_table
 from strongroom.errors import ConfigError
 

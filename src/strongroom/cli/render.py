@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from strongroom.cli.plain import OutputFormat, print_json
 from strongroom.logs import mask
+
+__all__ = [
+    "OutputFormat",
+    "attempts_text",
+    "print_error",
+    "print_json",
+    "print_result",
+    "print_table",
+    "stderr",
+    "stdout",
+]
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
-
-
-class OutputFormat(StrEnum):
-    """How a read command prints its result."""
-
-    table = "table"
-    json = "json"
 
 
 def print_error(message: str, hint: str) -> None:
@@ -43,11 +46,6 @@ def print_result(
         print_json(data())
     else:
         for_people()
-
-
-def print_json(data: Any) -> None:
-    """Print data as indented JSON on stdout (no colour, machine-readable)."""
-    stdout.out(json.dumps(data, indent=2, default=str), highlight=False)
 
 
 def attempts_text(attempt: int, max_attempts: int) -> str:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from strongroom.cli import lock
+from strongroom.cli import lock, vault_read
 from strongroom.cli.common import (
     KeyFileOption,
     OutputOption,
     PassphraseEnvOption,
     app_context,
-    human_size,
 )
+from strongroom.cli.plain import human_size
 from strongroom.cli.render import OutputFormat, print_result, print_table, stdout
 from strongroom.errors import ConfigError, IntegrityError
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from strongroom.services.vaults.keyref import KeyOptions
     from strongroom.services.vaults.service import VaultService
-    from strongroom.vault import LeaseStatus, RecoveryPoint, VerifyReport
+    from strongroom.vault import LeaseStatus, VerifyReport
 
 app = typer.Typer(
     help="Low-level commands over one vault: create, backup, points, restore, verify, keys, "
@@ -41,17 +41,11 @@ NameArgument = Annotated[str, typer.Argument(help="The vault's registered name."
 
 
 def _service(ctx: typer.Context) -> VaultService:
-    from strongroom.services.vaults.service import (
-        VaultService,  # the vault engine loads on first use
-    )
-
-    return VaultService(app_context(ctx))
+    return vault_read.vault_service(app_context(ctx))
 
 
 def _key(passphrase_env: str | None, key_file: Path | None) -> KeyOptions:
-    from strongroom.services.vaults.keyref import KeyOptions
-
-    return KeyOptions(passphrase_env=passphrase_env, key_file=key_file)
+    return vault_read.key_options(passphrase_env, key_file)
 
 
 @app.command()
@@ -171,26 +165,7 @@ def points(
     key_file: KeyFileOption = None,
 ) -> None:
     """List the vault's recovery points, oldest first."""
-    found = _service(ctx).points(name, _key(passphrase_env, key_file))
-
-    def for_people() -> None:
-        print_table(
-            f"recovery points in {name}",
-            ["id", "created", "streams", "size", "new stored", "tags"],
-            [
-                [
-                    point.id[:16],
-                    point.created.isoformat(timespec="seconds"),
-                    len(point.streams),
-                    human_size(point.stats.logical_size),
-                    human_size(point.stats.new_stored_size),
-                    ",".join(f"{key}={value}" for key, value in point.tags.items()),
-                ]
-                for point in found
-            ],
-        )
-
-    print_result(output, lambda: [_point_json(point) for point in found], for_people)
+    vault_read.list_points(app_context(ctx), name, output, passphrase_env, key_file)
 
 
 @app.command()
@@ -210,23 +185,7 @@ def restore(
     Every chunk is checked before it is written; a file target is written under a
     temporary name and renamed only when the whole stream checked out.
     """
-    service = _service(ctx)
-    key = _key(passphrase_env, key_file)
-    if to == "-":
-        service.copy_stream(name, point, stream, sys.stdout.buffer, key)
-        sys.stdout.buffer.flush()
-        return
-    target = Path(to)
-    if target.exists():
-        raise ConfigError(f"{target} already exists; restore never overwrites a file")
-    partial = target.with_name(f".{target.name}.strongroom-partial")
-    try:
-        with partial.open("wb") as handle:
-            written = service.copy_stream(name, point, stream, handle, key)
-        partial.rename(target)
-    finally:
-        partial.unlink(missing_ok=True)
-    typer.echo(f"restored {human_size(written)} to {target}", err=True)
+    vault_read.restore_stream(app_context(ctx), name, point, to, stream, passphrase_env, key_file)
 
 
 @app.command()
@@ -520,18 +479,6 @@ def _parse_percent(value: str) -> float:
     if not 0 < percent <= 100:
         raise ConfigError(f"--read-data-subset {value!r} must be above 0% and at most 100%")
     return percent
-
-
-def _point_json(point: RecoveryPoint) -> dict[str, Any]:
-    return {
-        "id": point.id,
-        "created": point.created.isoformat(),
-        "tags": point.tags,
-        "key_generation": point.key_generation,
-        "stats": point.stats.model_dump(),
-        "streams": [{"name": record.name, "size": record.size} for record in point.streams],
-        "metadata": point.metadata,
-    }
 
 
 def _lease_json(status: LeaseStatus) -> dict[str, Any]:
