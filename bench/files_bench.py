@@ -407,7 +407,9 @@ def main() -> None:
     names = args.tools.split(",")
     tools = [classes[name](run_dir) for name in names]
     load_before = os.getloadavg()[0]
-    target = RestoreTarget(run_dir, max(2 * tree_bytes, 1 << 30))
+    # mkfs.ext4 gives an image one inode per 16 KiB: without large files, bytes alone
+    # would leave too few inodes for the small ones.
+    target = RestoreTarget(run_dir, max(2 * tree_bytes, 2 * files * 16 * 1024, 1 << 30))
     try:
         results = measure_all(tools, tree, args.repeat, target)
     finally:
