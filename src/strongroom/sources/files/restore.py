@@ -11,9 +11,12 @@ Safety rules, in the order they apply:
 2. Every folder is opened from the anchor down with ``O_NOFOLLOW`` (see
    :mod:`strongroom.sources.files.handles`); a symlink or file where a folder is needed is
    refused, wherever it came from.
-3. Each file is written to a temporary name in its final folder, checked against its
-   recorded size and SHA-256 (a damaged file is never put in place), given its owner,
-   mode, xattrs and mtime, fsync'ed, then renamed over the final name.
+3. Each file is created under its final name with ``O_EXCL`` (so nothing that appeared
+   meanwhile is ever written through), checked against its recorded size and SHA-256 (a
+   damaged file is removed at once, before the next entry), and given its owner, mode,
+   xattrs and mtime through its descriptor. A file that replaces another (overwrite) is
+   written under a temporary name in its final folder, fsync'ed, then renamed over the
+   old one, so the old file is never swapped for a damaged or unwritten one.
 4. Symlinks are created after every file and hard link, folders get their mode, owner and
    mtime last, deepest first.
 """
@@ -334,13 +337,25 @@ class Restorer:
         os.unlink(temporary, dir_fd=parent)
 
     def _write_file(self, parent: int, name: str, entry: IndexEntry, cursor: StreamCursor) -> None:
+        """Write one file, check it, give it its metadata through its descriptor.
+
+        A new name is created with ``O_EXCL`` and written in place (anything that appeared
+        there since the check is refused, ``ConflictError``); a file that fails its check
+        is removed before the next entry. Only a file that replaces another (overwrite)
+        is written under a temporary name and renamed over it once complete.
+        """
         stream = _required(entry.stream, entry, "stream")
         offset = _required(entry.offset, entry, "offset")
         size = _required(entry.size, entry, "size")
         mtime_ns = _required(entry.mtime_ns, entry, "mtime_ns")
-        temporary = f".strongroom-{secrets.token_hex(8)}.tmp"
+        written_as = f".strongroom-{secrets.token_hex(8)}.tmp" if self._overwrite else name
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        descriptor = os.open(temporary, flags, 0o600, dir_fd=parent)
+        try:
+            descriptor = os.open(written_as, flags, 0o600, dir_fd=parent)
+        except FileExistsError as exc:
+            if self._overwrite:
+                raise
+            raise ConflictError(f"{name!r} appeared in the target meanwhile") from exc
         keep = False
         try:
             try:
@@ -354,15 +369,16 @@ class Restorer:
                 self._fail(entry.path, "content damaged: size or SHA-256 differ from the index")
                 return
             self._apply(descriptor, entry)
+            os.utime(descriptor, ns=(mtime_ns, mtime_ns))
             if self._durable and self._overwrite:  # it may replace a file: never by nothing
                 os.fsync(descriptor)
             keep = True
         finally:
             os.close(descriptor)
             if not keep:
-                os.unlink(temporary, dir_fd=parent)
-        os.utime(temporary, ns=(mtime_ns, mtime_ns), dir_fd=parent)
-        self._place(parent, temporary, name)
+                os.unlink(written_as, dir_fd=parent)
+        if self._overwrite:
+            os.replace(written_as, name, src_dir_fd=parent, dst_dir_fd=parent)
         self.outcome.restored += 1
 
     def _link(self, parent: int, name: str, entry: IndexEntry) -> None:
