@@ -11,7 +11,7 @@ field by field, and removes the scratch target on every path out.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,16 @@ class StreamReader(Protocol):
 
         Raises ``NotFoundError`` for an unknown name, ``IntegrityError`` on damaged data.
         """
+        ...
+
+
+@runtime_checkable
+class ReadAhead(Protocol):
+    """A :class:`StreamReader` that can be told which streams will be read next, in order
+    and each to its end (a vault reader then fetches across their boundaries)."""
+
+    def read_ahead(self, names: Sequence[str]) -> None:
+        """Plan to read ``names`` in this order; reading anything else drops the plan."""
         ...
 
 

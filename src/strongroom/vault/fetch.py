@@ -258,6 +258,63 @@ class SegmentBuffers:
                 self._free.remove(max(self._free, key=len))
 
 
+@dataclass(slots=True)
+class InFlight:
+    """One segment on its way: which planned stream it belongs to, the future of its
+    checked pieces and the buffer they are written into (give it back once they are)."""
+
+    stream: int
+    future: Future[list[memoryview]]
+    buffer: bytearray | None
+
+
+PlannedSegment = tuple[int, "Segment | Exception", str]
+"""A segment to fetch: its stream's number, the segment (or why its stream's chunks could
+not be located, raised when that stream's reader gets there) and the stream's ``what``."""
+
+
+def fetch_ahead(
+    fetcher: ChunkFetcher,
+    planned: Iterable[PlannedSegment],
+    pool: ThreadPoolExecutor,
+    buffers: SegmentBuffers,
+    *,
+    max_bytes: int,
+    max_segments: int,
+) -> Generator[InFlight, None, None]:
+    """Yield the read of every planned segment, in order, keeping reads in flight ahead.
+
+    At most ``max_segments`` segments and about ``max_bytes`` (the larger of a segment's
+    stored and plaintext bytes) are in flight beyond the one last yielded. A failure,
+    whether of a read or of locating a stream's chunks, is raised only by the ``future``
+    of the segment it concerns, so a reader of an earlier stream never sees it. Closing
+    the generator cancels the reads not started.
+    """
+    queue: deque[tuple[InFlight, int]] = deque()
+    in_flight = 0
+    try:
+        for stream, segment, what in planned:
+            if isinstance(segment, Exception):
+                failed: Future[list[memoryview]] = Future()
+                failed.set_exception(segment)
+                queue.append((InFlight(stream, failed, None), 0))
+                continue
+            size = max(segment.end - segment.start, segment.raw_bytes)
+            while queue and (in_flight + size > max_bytes or len(queue) >= max_segments):
+                item, done_size = queue.popleft()
+                in_flight -= done_size
+                yield item
+            buffer = buffers.take(segment.raw_bytes)
+            future = pool.submit(fetcher.read_segment, segment, what, buffer)
+            queue.append((InFlight(stream, future, buffer), size))
+            in_flight += size
+        while queue:
+            yield queue.popleft()[0]
+    finally:
+        for item, _ in queue:
+            item.future.cancel()
+
+
 def prefetch(
     fetcher: ChunkFetcher,
     segments: Iterable[Segment],
@@ -275,23 +332,18 @@ def prefetch(
     about ``max_bytes`` of plaintext (the larger of a segment's stored and plaintext
     bytes) are in flight. Closing the iterator early cancels what was not started.
     """
-    queue: deque[tuple[Future[list[memoryview]], bytearray, int]] = deque()
-    in_flight = 0
+    reads = fetch_ahead(
+        fetcher,
+        ((0, segment, what) for segment in segments),
+        pool,
+        buffers,
+        max_bytes=max_bytes,
+        max_segments=max_segments,
+    )
     try:
-        for segment in segments:
-            size = max(segment.end - segment.start, segment.raw_bytes)
-            while queue and (in_flight + size > max_bytes or len(queue) >= max_segments):
-                future, buffer, done_size = queue.popleft()
-                in_flight -= done_size
-                yield from future.result()
-                buffers.give(buffer)
-            buffer = buffers.take(segment.raw_bytes)
-            queue.append((pool.submit(fetcher.read_segment, segment, what, buffer), buffer, size))
-            in_flight += size
-        while queue:
-            future, buffer, _ = queue.popleft()
-            yield from future.result()
-            buffers.give(buffer)
+        for item in reads:
+            yield from item.future.result()
+            if item.buffer is not None:
+                buffers.give(item.buffer)
     finally:
-        for future, _, _ in queue:
-            future.cancel()
+        reads.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -22,6 +22,7 @@ from strongroom.vault.crypto import GenerationKeys
 from strongroom.vault.fetch import ChunkFetcher, SegmentBuffers, group_segments, prefetch
 from strongroom.vault.format import manifest_name
 from strongroom.vault.manifest import LIST_CHUNK_IDS, RecoveryPoint, StreamRecord, parse_chunk_list
+from strongroom.vault.read_ahead import StreamPlan
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -59,6 +60,7 @@ class VaultReader:
         self._threads = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chunk-read")
         self._buffers = SegmentBuffers(keep=2)
+        self._plan: StreamPlan | None = None
 
     @property
     def point(self) -> RecoveryPoint:
@@ -96,6 +98,41 @@ class VaultReader:
             names.update(location.pack_name for location in self._locations(record, what))
         return names
 
+    def read_ahead(self, names: Sequence[str]) -> None:
+        """Say that streams ``names`` will be read next, one after the other and each to
+        its end, in this order: their chunks are then fetched ahead across the streams'
+        boundaries, not from each stream's start once it is opened.
+
+        Only a plan: reading any other stream, or leaving one of these before its
+        recorded size was read, drops it, and reading goes on as without one. Names the
+        point does not hold end the plan there (opening them raises as usual).
+        """
+        self._drop_plan()
+        records: list[StreamRecord] = []
+        known = {record.name: record for record in self._point.manifest.streams}
+        for name in names:
+            if name not in known:
+                break
+            records.append(known[name])
+        if records:
+            self._plan = StreamPlan(
+                records,
+                lambda record, what: group_segments(
+                    self._locations(record, what), self._options.segment_bytes
+                ),
+                self._what,
+                self._fetcher,
+                self._pool,
+                self._buffers,
+                max_bytes=self._options.prefetch_bytes,
+                max_segments=2 * self._threads,
+            )
+
+    def _drop_plan(self) -> None:
+        if self._plan is not None:
+            self._plan.close()
+            self._plan = None
+
     def iter_stream(self, name: str) -> Generator[bytes, None, None]:
         """Yield stream ``name`` as checked pieces (one per chunk), reading ahead.
 
@@ -116,18 +153,19 @@ class VaultReader:
         """
         record = self.stream(name)
         what = self._what(record)
-        segments = group_segments(self._locations(record, what), self._options.segment_bytes)
         hasher = self._keys.stream_hasher()
         size = 0
-        pieces = prefetch(
-            self._fetcher,
-            segments,
-            self._pool,
-            self._buffers,
-            max_bytes=self._options.prefetch_bytes,
-            max_segments=2 * self._threads,
-            what=what,
-        )
+        pieces = self._planned_pieces(name)
+        if pieces is None:
+            pieces = prefetch(
+                self._fetcher,
+                group_segments(self._locations(record, what), self._options.segment_bytes),
+                self._pool,
+                self._buffers,
+                max_bytes=self._options.prefetch_bytes,
+                max_segments=2 * self._threads,
+                what=what,
+            )
         try:
             for piece in pieces:
                 hasher.update(piece)
@@ -139,6 +177,15 @@ class VaultReader:
             pieces.close()
         if size != record.size or hasher.hexdigest() != record.hash:
             raise IntegrityError(f"{what}: the restored stream does not match its recorded hash")
+
+    def _planned_pieces(self, name: str) -> Generator[memoryview, None, None] | None:
+        """The pieces of stream ``name`` from the plan, if it is the plan's next stream
+        (else the plan is dropped and None returned)."""
+        plan = self._plan
+        if plan is not None and plan.is_next(name):
+            return plan.pieces()
+        self._drop_plan()
+        return None
 
     def copy_stream(self, name: str, out: BinaryIO) -> int:
         """Write stream ``name`` to ``out`` as it is checked; return the bytes written.
@@ -169,6 +216,7 @@ class VaultReader:
 
     def close(self) -> None:
         """Stop the read-ahead threads."""
+        self._drop_plan()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> VaultReader:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from strongroom.errors import ConflictError, IntegrityError, StrongroomError
-from strongroom.sources.base import StreamReader
+from strongroom.sources.base import ReadAhead, StreamReader
 from strongroom.sources.files.handles import (
     FolderChain,
     StreamCursor,
@@ -153,6 +153,7 @@ class Restorer:
         self._only = tuple(path.strip("/") for path in only)
         self._extra: set[str] = set()
         self._anchors_present: dict[str, bool] = {}
+        self._streams_in_order: list[str] = []
         self.outcome = Outcome()
 
     def _selected(self, entry: IndexEntry) -> bool:
@@ -197,6 +198,8 @@ class Restorer:
             if entry.type == "hardlink" and entry.link_to is not None and self._only:
                 self._extra.add(entry.link_to)
             self.outcome.selected += 1
+            if entry.stream is not None and entry.type == "file":
+                self._note_stream(entry.stream)
             if self._in_the_way(entry, anchor, below):
                 conflicts.append(entry.path)
         for path in sorted(self._extra):
@@ -212,6 +215,21 @@ class Restorer:
                 "where a file must go), e.g. " + ", ".join(repr(path) for path in conflicts[:5]),
                 hint="Restore into an empty folder, or ask to overwrite.",
             )
+
+    def _note_stream(self, name: str) -> None:
+        """Record the content streams in the order the restore will read them."""
+        if not self._streams_in_order or self._streams_in_order[-1] != name:
+            self._streams_in_order.append(name)
+
+    def _plan_reading(self) -> None:
+        """Tell a reader that can read ahead across streams which ones come, in order:
+        only for a whole restore that reads each stream once, front to back (a selection
+        reads parts of a few streams, and the plan would fetch all of each)."""
+        order = self._streams_in_order
+        if self._only or len(set(order)) != len(order):
+            return
+        if isinstance(self._reader, ReadAhead):
+            self._reader.read_ahead(order)
 
     @staticmethod
     def _selected_path(path: str, chosen: str) -> bool:
@@ -247,6 +265,7 @@ class Restorer:
         cursor = StreamCursor(self._reader)
         links: list[IndexEntry] = []
         folders: list[IndexEntry] = []
+        self._plan_reading()
         try:
             for entry in entries:
                 self._check_cancelled()

@@ -18,7 +18,7 @@ failed check fails the job with an ``IntegrityError`` naming the point and the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final
 
@@ -77,6 +77,9 @@ class _CountingStreams:
 
     def open_stream(self, name: str) -> AbstractContextManager[ReadableStream]:
         return self._open(name)
+
+    def read_ahead(self, names: Sequence[str]) -> None:
+        self._streams.read_ahead(names)
 
     @contextmanager
     def _open(self, name: str) -> Iterator[ReadableStream]:

@@ -7,6 +7,7 @@ record the stream only when the block ends without error). A ``VaultReader`` nee
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 from strongroom.sources.base import ReadableStream
@@ -26,3 +27,7 @@ class PointStreams:
     def open_stream(self, name: str) -> AbstractContextManager[ReadableStream]:
         """Open one stream; every chunk is checked as it is read (``IntegrityError``)."""
         return self._reader.open_stream(name)
+
+    def read_ahead(self, names: Sequence[str]) -> None:
+        """Fetch ahead across these streams, read next in this order (a plan only)."""
+        self._reader.read_ahead(names)
