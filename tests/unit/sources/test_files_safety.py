@@ -96,6 +96,26 @@ def test_a_recorded_symlink_cannot_be_the_parent_of_a_later_entry(layout: dict[s
     assert list(layout["target"].iterdir()) == []
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_symlink_recorded_after_entries_below_it_still_refuses_later_ones(
+    layout: dict[str, Path], depth: int
+) -> None:
+    # Folders already seen clear are not checked again; a non-folder recorded at one of
+    # them afterwards must make the entries below it checked (and refused) once more.
+    link = "/".join(["a", "b"][:depth])
+    folders = [dir_entry("a")] if depth == 2 else []  # parents need not be recorded
+    entries = [
+        *folders,
+        file_entry("a/b/fine"),
+        file_entry("a/b/also-fine"),
+        {"path": link, "type": "symlink", "mode": 0o777, "mtime_ns": 1, "target": "/"},
+        file_entry("a/b/evil"),
+    ]
+    with pytest.raises(IntegrityError, match=f"lies under '{link}', which is a symlink"):
+        restore(layout, entries)
+    assert list(layout["target"].iterdir()) == []
+
+
 def test_a_symlink_already_in_the_target_is_never_followed(layout: dict[str, Path]) -> None:
     (layout["target"] / "a").symlink_to(layout["outside"])
     with pytest.raises(ConflictError, match="already exist"):

@@ -106,9 +106,14 @@ class FolderChain:
         self._parts: list[str] = []
         self._descriptors: list[int] = []
         self._dirty: list[bool] = []
+        self._opened: tuple[str, ...] | None = None
+        """``parts`` of the last :meth:`open` while the chain holds exactly them."""
 
     def open(self, anchor: str, parts: tuple[str, ...]) -> int:
         """Return a descriptor of ``anchor/parts...``, creating missing folders."""
+        if anchor == self._anchor and parts == self._opened:
+            return self._top()  # the folder of the entry before: the common case
+        self._opened = None
         if anchor != self._anchor:
             self.close()
             Path(anchor).mkdir(parents=True, exist_ok=True)
@@ -125,6 +130,7 @@ class FolderChain:
             self._parts.append(name)
             self._descriptors.append(descriptor)
             self._dirty.append(False)
+        self._opened = parts
         return self._top()
 
     def mark_written(self) -> None:
@@ -134,6 +140,7 @@ class FolderChain:
 
     def close(self) -> None:
         """Close every descriptor held."""
+        self._opened = None
         while self._parts:
             self._pop()
         if self._anchor_descriptor >= 0:

@@ -119,7 +119,7 @@ def check_recorded_path(path: str) -> tuple[str, ...]:
     if path.startswith("/"):
         raise IntegrityError(f"refusing the absolute recorded path {path!r}")
     parts = tuple(path.split("/"))
-    if any(part in ("", ".", "..") for part in parts):
+    if "" in parts or "." in parts or ".." in parts:
         raise IntegrityError(
             f"refusing the recorded path {path!r}: it has an empty, '.' or '..' part"
         )

@@ -173,23 +173,35 @@ class Restorer:
         not_folders: dict[str, str] = {}
         files: set[str] = set()
         conflicts: list[str] = []
+        # Parents found to lie under no recorded non-folder, and every folder above them:
+        # entries come in walk order, so nearly all share a parent already checked. A
+        # non-folder recorded at one of those folders empties it (checked again then).
+        clear_parents: set[str] = set()
+        above_clear: set[str] = set()
         for entry in entries:
             parts = check_recorded_path(entry.path)
             if entry.path in seen:
                 raise IntegrityError(f"refusing the index: {entry.path!r} is recorded twice")
             seen.add(entry.path)
-            for depth in range(1, len(parts)):
-                above = "/".join(parts[:depth])
-                if above in not_folders:
-                    raise IntegrityError(
-                        f"refusing the index entry {entry.path!r}: it lies under {above!r}, "
-                        f"which is a {not_folders[above]}, not a folder"
-                    )
+            parent = entry.path.rpartition("/")[0]
+            if parent and parent not in clear_parents:
+                for depth in range(1, len(parts)):
+                    above = "/".join(parts[:depth])
+                    if above in not_folders:
+                        raise IntegrityError(
+                            f"refusing the index entry {entry.path!r}: it lies under "
+                            f"{above!r}, which is a {not_folders[above]}, not a folder"
+                        )
+                    above_clear.add(above)
+                clear_parents.add(parent)
             _check_entry(entry, files)
             if entry.type == "file":
                 files.add(entry.path)
             if entry.type != "dir":
                 not_folders[entry.path] = entry.type
+                if entry.path in above_clear:
+                    clear_parents.clear()
+                    above_clear.clear()
             if entry.link_to is not None:
                 check_recorded_path(entry.link_to)
             anchor, below = self._placement.place(entry.path, parts)
