@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -610,3 +611,31 @@ def test_many_small_files_written_by_several_threads_restore_exactly(
 
     assert tree_state(restored) == before
     assert not [path for path in restored.rglob("*") if ".strongroom-" in path.name]
+
+
+def test_modes_and_owners_come_back_exactly_whatever_the_umask(
+    tmp_path: Path, context: SourceContext
+) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    modes = {"plain": 0o644, "private": 0o600, "group": 0o640, "read-only": 0o444}
+    modes |= {"none": 0o000, "setuid": 0o4755, "sticky-ish": 0o2750, "open": 0o777}
+    as_root = os.geteuid() == 0
+    for number, (name, mode) in enumerate(modes.items()):
+        path = root / name
+        path.write_bytes(name.encode() * 100)
+        if as_root and number % 2:
+            os.chown(path, 1000 + number, 2000 + number)  # someone else's file
+        path.chmod(mode)  # after chown, which clears setuid
+    owners = {name: (root / name).stat()[4:6] for name in modes}
+    old_umask = os.umask(0o077)
+    try:
+        _, restored = round_trip(root, context, tmp_path / "restored")
+    finally:
+        os.umask(old_umask)
+    for name, mode in modes.items():
+        found = (restored / name).stat()
+        assert stat.S_IMODE(found.st_mode) == mode, name
+        assert (restored / name).read_bytes() == name.encode() * 100
+        if as_root:
+            assert (found.st_uid, found.st_gid) == owners[name], name

@@ -379,10 +379,12 @@ class Restorer:
         offset = _required(entry.offset, entry, "offset")
         size = _required(entry.size, entry, "size")
         mtime_ns = _required(entry.mtime_ns, entry, "mtime_ns")
+        mode = _required(entry.mode, entry, "mode")
         written_as = f".strongroom-{secrets.token_hex(8)}.tmp" if self._overwrite else name
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            descriptor = os.open(written_as, flags, 0o600, dir_fd=parent)
+            # Created with its permission bits (less the umask): usually no fchmod then.
+            descriptor = os.open(written_as, flags, mode & 0o777, dir_fd=parent)
         except FileExistsError as exc:
             if self._overwrite:
                 raise
@@ -474,10 +476,21 @@ class Restorer:
             os.close(descriptor)
 
     def _apply(self, descriptor: int, entry: IndexEntry) -> None:
-        """Give an open file or folder its owner, then mode (chown clears setuid), xattrs."""
-        if self._owner and entry.uid is not None and entry.gid is not None:
+        """Give an open file or folder its owner, then mode (chown clears setuid), xattrs.
+
+        Owner and mode already right (a new file usually has both) are left alone: one
+        ``fstat`` costs much less than a ``fchown`` and a ``fchmod``, which each change
+        the inode on disk.
+        """
+        mode = _required(entry.mode, entry, "mode")
+        found = os.fstat(descriptor)
+        owned = False
+        owner = (entry.uid, entry.gid)
+        if self._owner and None not in owner and (found.st_uid, found.st_gid) != owner:
             self._try(entry.path, "owner", os.fchown, descriptor, entry.uid, entry.gid)
-        os.fchmod(descriptor, _required(entry.mode, entry, "mode"))
+            owned = True
+        if owned or stat.S_IMODE(found.st_mode) != mode:
+            os.fchmod(descriptor, mode)
         for key, value in (entry.xattrs or {}).items():
             self._try(
                 entry.path, f"xattr {key}", os.setxattr, descriptor, key, base64.b64decode(value)
