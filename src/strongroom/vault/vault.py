@@ -36,9 +36,8 @@ from strongroom.vault.format import (
     manifest_name,
     pack_name,
 )
-from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, GcReport, collect_garbage
 from strongroom.vault.keyring import Keyring, Wrappings, list_wrappings, open_master_key
-from strongroom.vault.leases import HeldLease, LeaseSettings, LeaseStatus, VaultLeases
+from strongroom.vault.lease_objects import LeaseSettings, LeaseStatus
 from strongroom.vault.manifest import RecoveryPoint, RecoveryPointId
 from strongroom.vault.parts import VaultParts
 from strongroom.vault.presence import check_presence
@@ -46,7 +45,10 @@ from strongroom.vault.reader import ReaderOptions, VaultReader
 
 if TYPE_CHECKING:
     # Imported where used: a command that only reads (restore, points) never loads the
-    # writer (FastCDC and its CLI), verify or repair, and starts sooner.
+    # writer (FastCDC and its CLI), verify, repair, GC or the lease protocol, and starts
+    # sooner.
+    from strongroom.vault.gc import GcReport
+    from strongroom.vault.leases import HeldLease, VaultLeases
     from strongroom.vault.repair import RepairReport
     from strongroom.vault.verify import VerifyReport
     from strongroom.vault.writer import VaultWriter, WriterOptions
@@ -403,28 +405,34 @@ class Vault:
         self,
         *,
         dry_run: bool = False,
-        repack_threshold: float = DEFAULT_REPACK_THRESHOLD,
-        grace: timedelta = DEFAULT_GRACE,
+        repack_threshold: float | None = None,
+        grace: timedelta | None = None,
     ) -> GcReport:
         """Delete packs no recovery point needs and repack mostly-dead ones.
 
         Takes the exclusive vault lease (a dry run: a shared one, and changes nothing).
         ``repack_threshold``: packs whose live share of chunk bytes is below it are
-        rewritten (0 never repacks, 1 repacks every pack with any dead chunk). ``grace``:
-        packs and index fragments younger than this stay whatever they hold. Raises
+        rewritten (0 never repacks, 1 repacks every pack with any dead chunk; default
+        :data:`~strongroom.vault.gc.DEFAULT_REPACK_THRESHOLD`). ``grace``: packs and index
+        fragments younger than this stay whatever they hold (default
+        :data:`~strongroom.vault.gc.DEFAULT_GRACE`). Raises
         ``ConflictError`` while writers (or another GC) hold leases, ``IntegrityError``
         before deleting anything when it cannot tell what the points need (see
         :func:`strongroom.vault.gc.collect_garbage`), ``ConfigError`` for bad arguments
         and store errors. A crash at any point leaves every committed point restorable.
         """
+        from strongroom.vault.gc import DEFAULT_GRACE, DEFAULT_REPACK_THRESHOLD, collect_garbage
+
         held = self.vault_leases().acquire("shared" if dry_run else "exclusive", "gc")
         try:
             return collect_garbage(
                 self._parts,
                 held,
                 dry_run=dry_run,
-                repack_threshold=repack_threshold,
-                grace=grace,
+                repack_threshold=(
+                    DEFAULT_REPACK_THRESHOLD if repack_threshold is None else repack_threshold
+                ),
+                grace=DEFAULT_GRACE if grace is None else grace,
                 clock=self.lease_settings.clock,
             )
         finally:
@@ -447,6 +455,8 @@ class Vault:
 
     def vault_leases(self) -> VaultLeases:
         """Return the lease manager of this vault (with :attr:`lease_settings`)."""
+        from strongroom.vault.leases import VaultLeases
+
         return VaultLeases(
             self._store,
             self._keyring,
