@@ -187,45 +187,42 @@ def run(command: LeanCommand) -> int:
     key_file = Path(values["key_file"]) if "key_file" in values else None
     passphrase_env = values.get("passphrase_env")
     try:
+        logs.configure(
+            "debug" if command.debug else command.root.get("log_level", "warning"),
+            json_lines=command.log_json,
+        )
+        home = command.root.get("home")
+        context = AppContext(
+            home=resolve_home(Path(home) if home else None),
+            catalog_url=command.root.get("catalog"),
+        )
         try:
-            logs.configure(
-                "debug" if command.debug else command.root.get("log_level", "warning"),
-                json_lines=command.log_json,
-            )
-            home = command.root.get("home")
-            context = AppContext(
-                home=resolve_home(Path(home) if home else None),
-                catalog_url=command.root.get("catalog"),
-            )
-            try:
-                if command.verb == "points":
-                    vault_read.list_points(
-                        context,
-                        values["name"],
-                        OutputFormat(values.get("output", "table")),
-                        passphrase_env,
-                        key_file,
-                    )
-                else:
-                    vault_read.restore_stream(
-                        context,
-                        values["name"],
-                        values["point"],
-                        values["to"],
-                        values.get("stream"),
-                        passphrase_env,
-                        key_file,
-                    )
-            finally:
-                context.close()
-        except EOFError as ended:
-            sys.stderr.write("\n")  # as Typer does before it aborts
-            raise _Aborted from ended
+            if command.verb == "points":
+                vault_read.list_points(
+                    context,
+                    values["name"],
+                    OutputFormat(values.get("output", "table")),
+                    passphrase_env,
+                    key_file,
+                )
+            else:
+                vault_read.restore_stream(
+                    context,
+                    values["name"],
+                    values["point"],
+                    values["to"],
+                    values.get("stream"),
+                    passphrase_env,
+                    key_file,
+                )
+        finally:
+            context.close()
     except KeyboardInterrupt:
         return 130  # Typer turns Ctrl-C into a quiet exit 130
-    except _Aborted:
+    except EOFError:
         from strongroom.cli.render import print_error
 
+        sys.stderr.write("\n")  # as Typer does before it aborts
         print_error("aborted", "")
         return 130
     except StrongroomError as error:
@@ -241,10 +238,6 @@ def run(command: LeanCommand) -> int:
         _quiet_standard_output()  # the reader went away, as Click handles it
         return 1
     return 0
-
-
-class _Aborted(Exception):
-    """End of input during a command."""
 
 
 def _quiet_standard_output() -> None:
