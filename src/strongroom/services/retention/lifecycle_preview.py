@@ -10,13 +10,14 @@ deletion date is the latest of them (none while a legal hold lasts or without a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.catalog import points as catalog_points
-from strongroom.catalog.models import Job, RecoveryPoint
+from strongroom.catalog.models import Job, RecoveryPoint, Vault
 from strongroom.catalog.types import PointState, Tier
 from strongroom.config.vaults import NoColdTier, VaultConfig
 from strongroom.services.context import AppContext
@@ -107,6 +108,63 @@ class LifecyclePreviewService:
                     configs[name] = registered_config(session, name)
                 previews.append(_preview(session, point, configs[name], now))
             return previews
+
+    def of_point(self, point_id: str) -> PointLifecycle | None:
+        """Return the lifecycle of one point (full id), or None once it is deleted.
+
+        Raises NotFoundError for an unknown point.
+        """
+        with self.context.catalog.session(readonly=True) as session:
+            point = catalog_points.get_recovery_point(session, point_id)
+            if point.state not in _LIVE:
+                return None
+            config = registered_config(session, point.vault.name)
+            return _preview(session, point, config, self.context.now())
+
+    def upcoming(self, *, vault: str, limit: int = 50) -> list[PointLifecycle]:
+        """Return the lifecycle of the points of ``vault`` that move to the cold tier or
+        are deleted next (at most ``limit`` of each, soonest first, together by date), and
+        of those on legal hold.
+
+        Reads through the (state, move_to_cold_at) and (state, delete_at) indexes, so a
+        vault with 100k points costs what one with 100 does (the console's vault page).
+        """
+        context = self.context
+        now = context.now()
+        with context.catalog.session(readonly=True) as session:
+            config = registered_config(session, vault)
+            chosen: dict[str, RecoveryPoint] = {}
+            for column in (RecoveryPoint.move_to_cold_at, RecoveryPoint.delete_at):
+                statement = (
+                    select(RecoveryPoint)
+                    .join(Vault, RecoveryPoint.vault_id == Vault.id)
+                    .where(
+                        Vault.name == vault,
+                        RecoveryPoint.state.in_(_LIVE),
+                        column.is_not(None),
+                    )
+                    .order_by(column, RecoveryPoint.id)
+                    .limit(limit)
+                )
+                if column is RecoveryPoint.move_to_cold_at:
+                    statement = statement.where(RecoveryPoint.tier == Tier.WARM)
+                chosen.update((point.id, point) for point in session.scalars(statement))
+            for point in catalog_points.list_on_legal_hold(session, vault=vault):
+                chosen[point.id] = point
+            previews = [_preview(session, point, config, now) for point in chosen.values()]
+        return sorted(previews, key=_next_change)
+
+
+def _next_change(preview: PointLifecycle) -> tuple[datetime, str]:
+    dates = [
+        moment
+        for moment in (
+            preview.move_to_cold_at if preview.tier == Tier.WARM.value else None,
+            preview.deletes_at,
+        )
+        if moment is not None
+    ]
+    return (min(dates) if dates else datetime.max.replace(tzinfo=UTC), preview.point_id)
 
 
 def _preview(
