@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 import strongroom
 from strongroom.api.auth import ApiState
+from strongroom.api.console import install_console
 from strongroom.api.errors import install_error_handlers
 from strongroom.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, FailedLogins
 from strongroom.api.routes import (
@@ -71,4 +72,5 @@ def create_app(
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    install_console(app)  # the web console under /console (docs/console.md)
     return app
