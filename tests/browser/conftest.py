@@ -80,7 +80,10 @@ def _config(root: Path, data: Path) -> dict[str, Any]:
                     }
                 ],
                 "selections": [
-                    {"name": "production", "list_of_tags": [{"key": "Environment", "value": "production"}]}
+                    {
+                        "name": "production",
+                        "list_of_tags": [{"key": "Environment", "value": "production"}],
+                    }
                 ],
             }
         },
