@@ -9,7 +9,9 @@ by a service becomes the error page with the status the API would give
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Generic, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -17,8 +19,13 @@ from fastapi.routing import APIRoute
 from strongroom.api.console.access import CONSOLE_PREFIX, Viewer, holders
 from strongroom.api.console.render import render
 from strongroom.api.errors import status_of
+from strongroom.api.paging import encode_cursor
 from strongroom.errors import PermissionDeniedError, StrongroomError
 from strongroom.logs import mask
+
+PAGE_SIZE: Final = 50
+"""Rows of a long list (points, jobs) per page."""
+Row = TypeVar("Row")
 
 NAVIGATION: Final = (
     ("overview", "Overview", f"{CONSOLE_PREFIX}/"),
@@ -28,6 +35,22 @@ NAVIGATION: Final = (
     ("vaults", "Vaults", f"{CONSOLE_PREFIX}/vaults"),
     ("reports", "Reports", f"{CONSOLE_PREFIX}/reports"),
 )
+
+
+@dataclass(frozen=True)
+class Rows(Generic[Row]):
+    """One page of a keyset-paged list and the cursor of the next (None on the last)."""
+
+    rows: list[Row]
+    next_cursor: str | None
+
+
+def keyset(rows: list[Row], key: Callable[[Row], tuple[datetime, str]]) -> Rows[Row]:
+    """The page of ``rows`` fetched with ``PAGE_SIZE + 1`` rows (the API's keyset lists,
+    ``after=``), and the cursor after its last row when there is more."""
+    chosen = rows[:PAGE_SIZE]
+    more = len(rows) > PAGE_SIZE and chosen
+    return Rows(chosen, encode_cursor(*key(chosen[-1])) if more else None)
 
 
 def page(

@@ -38,11 +38,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86_400:.1f} d"
 
 
-def when(value: datetime | None) -> str:
-    """A time as ``2026-12-08 00:31:05 UTC`` (``-`` for None)."""
+def when(value: datetime | str | None) -> str:
+    """A time (or its ISO 8601 text, as JSON shapes carry it) as ``2026-12-08 00:31:05 UTC``
+    (``-`` for None)."""
     if value is None:
         return "-"
-    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def percent(value: float | None) -> str:

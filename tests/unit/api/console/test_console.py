@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from strongroom.api.console.pages import PAGE_SIZE
 from strongroom.catalog.audit import EntryFilter
+from strongroom.catalog.models import Resource, Vault
+from strongroom.catalog.points import record_recovery_point
 from strongroom.catalog.types import JobState
 from strongroom.services.access.roles import Role
 from strongroom.services.access.tokens import TokenService, split_token
@@ -262,3 +268,33 @@ def test_every_section_renders_for_a_viewer(console: Console) -> None:
     assert browser.get("/console/jobs?state=NOPE").status_code == 422
     assert browser.get("/console/resources/unknown").status_code == 404
     assert browser.get("/console/jobs?cursor=garbage").status_code == 422
+
+
+def test_a_long_list_pages_by_keyset_showing_every_point_once(console: Console) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    made = []
+    with console.ops.context.catalog.session() as session:
+        vault_id = session.scalars(select(Vault.id).where(Vault.name == "main")).one()
+        resource_id = session.scalars(select(Resource.id).where(Resource.name == "docs")).one()
+        for number in range(PAGE_SIZE + 7):
+            point_id = f"{number:03d}" + "cd" * 30
+            # Every third point shares its time with the one before: the keyset keeps ties.
+            created = start + timedelta(minutes=number - number % 3)
+            record_recovery_point(
+                session,
+                point_id=point_id,
+                vault_id=vault_id,
+                resource_id=resource_id,
+                created_at=created,
+            )
+            made.append(point_id)
+    browser = console.login(Role.VIEWER)
+    first = browser.get("/console/resources/docs")
+    older = re.search(r'rel="next" href="([^"]+)"', first.text)
+    assert older is not None
+    second = browser.get(older.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200
+    assert 'rel="next"' not in second.text
+    shown = re.findall(r'class="point-link">([0-9a-f]{8})<', first.text + second.text)
+    assert len(shown) == len(made)
+    assert sorted(shown) == sorted(point_id[:8] for point_id in made)

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from strongroom.api.console.access import Viewer, current_viewer
-from strongroom.api.console.pages import ConsoleRoute, page
+from strongroom.api.console.pages import PAGE_SIZE, ConsoleRoute, keyset, page
+from strongroom.api.paging import decode_cursor
 from strongroom.services.access.roles import Permission
 from strongroom.services.declare.listing import ListingService
-from strongroom.services.jobs.pages import PageService
+from strongroom.services.jobs.operations import OperationsService
 from strongroom.services.reports.overview import OverviewService
 from strongroom.services.retention.lifecycle_preview import LifecyclePreviewService
 from strongroom.services.retention.lock import VaultLockService
@@ -57,7 +58,10 @@ def vault(viewer: Logged, name: str, cursor: str | None = None) -> Response:
     context = viewer.caller.context
     status = VaultLockService(context).status(name)
     upcoming = LifecyclePreviewService(context).upcoming(vault=name, limit=UPCOMING)
-    points = PageService(context).points(vault=name, cursor=cursor, limit=UPCOMING)
+    rows = OperationsService(context).list_recovery_points(
+        vault=name, limit=PAGE_SIZE + 1, after=decode_cursor(cursor)
+    )
+    points = keyset(rows, lambda point: (point.created_at, point.id))
     return page(
         viewer,
         "vault.html",

@@ -9,18 +9,19 @@ from fastapi import APIRouter, Depends, Form, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from strongroom.api.console.access import CONSOLE_PREFIX, Viewer, current_viewer
-from strongroom.api.console.pages import ConsoleRoute, page
+from strongroom.api.console.pages import PAGE_SIZE, ConsoleRoute, keyset, page
 from strongroom.api.console.render import when
+from strongroom.api.paging import decode_cursor
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.engine.views import JobView
 from strongroom.errors import ConfigError
 from strongroom.services.access.roles import Permission
+from strongroom.services.jobs.feed import JobFeedService
 from strongroom.services.jobs.operations import OperationsService
-from strongroom.services.jobs.pages import PageService
 
 router = APIRouter(route_class=ConsoleRoute)
 Logged = Annotated[Viewer, Depends(current_viewer)]
-PAGE_SIZE = 50
+EVENTS_SHOWN = 200
 
 
 def _choice(enum: Any, text: str | None, what: str) -> Any:
@@ -43,13 +44,14 @@ def jobs(
 ) -> Response:
     """Jobs newest first, filtered by kind, state and resource."""
     viewer.authorize(Permission.READ, subject="console:jobs")
-    found = PageService(viewer.caller.context).jobs(
+    rows = OperationsService(viewer.caller.context).list_jobs(
         kinds=_choice(JobKind, kind, "job kind"),
         states=_choice(JobState, state, "job state"),
         resource=resource or None,
-        cursor=cursor,
-        limit=PAGE_SIZE,
+        limit=PAGE_SIZE + 1,
+        after=decode_cursor(cursor),
     )
+    found = keyset(rows, lambda job: (job.created_at, job.id))
     filters = {"kind": kind or "", "state": state or "", "resource": resource or ""}
     return page(
         viewer,
@@ -71,7 +73,7 @@ def job(viewer: Logged, job_id: str) -> Response:
     viewer.authorize(Permission.READ, subject=f"console:job:{job_id}")
     context = viewer.caller.context
     description = OperationsService(context).describe_job(job_id)
-    events = PageService(context).job_events(description.job.id)
+    events = JobFeedService(context).events(description.job.id, limit=EVENTS_SHOWN)
     return page(
         viewer,
         "job.html",

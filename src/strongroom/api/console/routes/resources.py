@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from strongroom.api.console.access import CONSOLE_PREFIX, Viewer, current_viewer
-from strongroom.api.console.pages import ConsoleRoute, page
+from strongroom.api.console.pages import PAGE_SIZE, ConsoleRoute, keyset, page
+from strongroom.api.paging import decode_cursor
 from strongroom.errors import ConfigError, NotFoundError
 from strongroom.services.access.roles import Permission, authorize_privileged
 from strongroom.services.declare.listing import ListingService
 from strongroom.services.jobs.operations import OperationsService
-from strongroom.services.jobs.pages import PageService
 from strongroom.services.reports.overview import OverviewService
 from strongroom.services.retention.legal_hold import LegalHoldService
 from strongroom.services.retention.lifecycle_preview import LifecyclePreviewService
@@ -25,7 +25,6 @@ from strongroom.sources.targets import target_keys
 router = APIRouter(route_class=ConsoleRoute)
 Logged = Annotated[Viewer, Depends(current_viewer)]
 Csrf = Annotated[str, Form(max_length=128)]
-PAGE_SIZE = 50
 
 
 def _job_page(job_id: str) -> Response:
@@ -48,7 +47,10 @@ def resource(viewer: Logged, name: str, cursor: str | None = None) -> Response:
     found = [view for view in ListingService(context).resources() if view.name == name]
     if not found:
         raise NotFoundError(f"no resource named {name!r} in the catalog")
-    points = PageService(context).points(resource=name, cursor=cursor, limit=PAGE_SIZE)
+    rows = OperationsService(context).list_recovery_points(
+        resource=name, limit=PAGE_SIZE + 1, after=decode_cursor(cursor)
+    )
+    points = keyset(rows, lambda point: (point.created_at, point.id))
     rules = [
         f"{plan.name}/{rule.name}"
         for plan in ListingService(context).plans()
