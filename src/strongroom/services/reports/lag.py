@@ -89,13 +89,14 @@ def copy_pairs(session: Session) -> set[Pair]:
             if resource_id is not None:
                 pairs.update((rule.vault_id, resource_id, vault_id) for vault_id in vault_ids)
     source = aliased(RecoveryPoint)
-    seen = (
-        select(source.vault_id, source.resource_id, RecoveryPoint.vault_id)
-        .join(source, source.id == RecoveryPoint.source_point_id)
-        .where(RecoveryPoint.state.in_(_LIVE))
-        .distinct()
-    )
-    pairs.update((row[0], row[1], row[2]) for row in session.execute(seen))
+    # Copies only, as a range of the source_point_id index (SQLite scans the whole table
+    # for IS NOT NULL); the state is checked here, since a condition on it makes SQLite
+    # walk the (state, …) index of every point instead.
+    seen = select(
+        source.vault_id, source.resource_id, RecoveryPoint.vault_id, RecoveryPoint.state
+    ).join(source, source.id == RecoveryPoint.source_point_id)
+    seen = seen.where(RecoveryPoint.source_point_id > "")
+    pairs.update((row[0], row[1], row[2]) for row in session.execute(seen) if row[3] in _LIVE)
     return pairs
 
 

@@ -16,6 +16,7 @@ row per job or per point (so it stays fast on a catalog of 100k points and 1M ev
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -190,12 +191,11 @@ _ENDED_NAMES: Final = frozenset(state.value for state in measures.ENDED)
 
 
 def _backup_states(session: Session, since: datetime) -> dict[str, int]:
-    statement = (
-        select(Job.state, func.count())
-        .where(Job.kind == JobKind.BACKUP, Job.created_at >= since)
-        .group_by(Job.state)
-    )
-    return {JobState(state).value: int(count) for state, count in session.execute(statement)}
+    # Counted here rather than with GROUP BY state: grouping makes SQLite walk the whole
+    # (state, …) index of every job ever kept, where the window's jobs are a short range
+    # of the created_at index (a day's jobs, not the catalog's).
+    statement = select(Job.state).where(Job.kind == JobKind.BACKUP, Job.created_at >= since)
+    return dict(Counter(JobState(state).value for state in session.scalars(statement)))
 
 
 def _newest_points(session: Session) -> list[tuple[str, str, datetime | None]]:
