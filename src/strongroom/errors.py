@@ -20,7 +20,8 @@ drawing against the classes below)::
     │   ├── WrongKeyError                      wrong passphrase / key for a vault
     │   ├── SnapshotRefusedError               a server refuses the commands a snapshot needs
     │   ├── AuthenticationError                no credentials, or ones nobody issued (HTTP 401)
-    │   └── PermissionDeniedError              the principal's role lacks the permission (403)
+    │   ├── PermissionDeniedError              the principal's role lacks the permission (403)
+    │   └── CsrfRefusedError                   a console form post without its CSRF token (403)
     ├── InsufficientStorageError               InsufficientStorageException (disk or quota full)
     ├── IntegrityError                         stored data is corrupt or missing; never restored
     ├── ConflictError                          the state of things forbids it (it exists, ...)
@@ -134,6 +135,14 @@ class PermissionDeniedError(AccessDeniedError):
 
     code = "PermissionDenied"
     default_hint = "Ask an admin for a token with a role that grants it (see docs/api.md)."
+
+
+class CsrfRefusedError(AccessDeniedError):
+    """A web console form was posted without the CSRF token of the session that showed it
+    (a stale page, or a post forged by another site); nothing was done."""
+
+    code = "CsrfTokenRefused"
+    default_hint = "Reload the page and submit its form again."
 
 
 class InsufficientStorageError(StrongroomError):

@@ -130,6 +130,8 @@ INTERNAL_SIGNALS = {
     # An API server's error answer inside sources/kubernetes, where restore and restore test
     # read its status (409: exists, 404: gone); what leaves the source is translated.
     "KubeError",
+    # The web console's "no live session": its handler sends the browser to the login page.
+    "LoginRequired",
 }
 
 

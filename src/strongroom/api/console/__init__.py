@@ -19,11 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from strongroom.api.console.access import (
     CONSOLE_PREFIX,
     ConsoleState,
-    FormRefused,
     LoginRequired,
 )
-from strongroom.api.console.pages import page
-from strongroom.api.console.render import render
 from strongroom.api.console.routes import declared, jobs, login, overview, reports, resources
 from strongroom.api.console.security import ConsoleSecurityHeaders
 from strongroom.api.console.sessions import COOKIE_PATH, SESSION_COOKIE, SessionStore
@@ -40,21 +37,6 @@ async def _login_required(request: Request, error: Exception) -> Response:
     return response
 
 
-async def _form_refused(request: Request, error: Exception) -> Response:
-    viewer = getattr(request.state, "viewer", None)
-    values = {
-        "title": "Form refused",
-        "refused": True,
-        "code": "CsrfRefused",
-        "message": str(error),
-        "hint": "Reload the page and submit the form from it again.",
-        "prefix": CONSOLE_PREFIX,
-    }
-    if viewer is None:
-        return render("error.html", values | {"viewer": None}, status=403)
-    return page(viewer, "error.html", "", values, status=403)
-
-
 def install_console(app: FastAPI, *, sessions: SessionStore | None = None) -> None:
     """Serve the console under ``/console`` on ``app`` (built by ``create_app``).
 
@@ -66,5 +48,4 @@ def install_console(app: FastAPI, *, sessions: SessionStore | None = None) -> No
         app.include_router(module.router, prefix=CONSOLE_PREFIX, include_in_schema=False)
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(LoginRequired, _login_required)
-    app.add_exception_handler(FormRefused, _form_refused)
     app.add_middleware(ConsoleSecurityHeaders, prefix=CONSOLE_PREFIX)

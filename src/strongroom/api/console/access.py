@@ -30,7 +30,7 @@ from strongroom.api.console.sessions import (
     SessionStore,
     same_secret,
 )
-from strongroom.errors import AuthenticationError, ThrottlingError
+from strongroom.errors import AuthenticationError, CsrfRefusedError, ThrottlingError
 from strongroom.services.access.roles import ROLE_PERMISSIONS, Permission, Role
 
 CONSOLE_PREFIX: Final = "/console"
@@ -49,10 +49,6 @@ class LoginRequired(Exception):
     def __init__(self, reason: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class FormRefused(Exception):
-    """A form post without the session's CSRF token: refused with 403, nothing done."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +78,10 @@ class Viewer:
         check_permission(self.caller, permission, subject=subject)
 
     def check_form(self, csrf: str | None) -> None:
-        """Raise FormRefused unless ``csrf`` is the session's CSRF token."""
+        """Raise CsrfRefusedError (403, an error page) unless ``csrf`` is the session's
+        CSRF token."""
         if not same_secret(csrf, self.session.csrf):
-            raise FormRefused("the form carried no valid CSRF token; nothing was done")
+            raise CsrfRefusedError("the form carried no valid CSRF token; nothing was done")
 
 
 def holders(permission: Permission | str) -> str:

@@ -20,7 +20,12 @@ from strongroom.api.console.access import CONSOLE_PREFIX, Viewer, holders
 from strongroom.api.console.render import render
 from strongroom.api.errors import status_of
 from strongroom.api.paging import encode_cursor
-from strongroom.errors import PermissionDeniedError, StrongroomError
+from strongroom.errors import (
+    AccessDeniedError,
+    CsrfRefusedError,
+    PermissionDeniedError,
+    StrongroomError,
+)
 from strongroom.logs import mask
 
 PAGE_SIZE: Final = 50
@@ -80,9 +85,14 @@ def page(
 def error_page(viewer: Viewer | None, error: StrongroomError) -> Response:
     """The page of an error of the tree: its status, message and hint (a refusal by role
     says so and names the roles that may)."""
+    title = "Not done"
+    if isinstance(error, PermissionDeniedError):
+        title = "Not allowed"
+    elif isinstance(error, CsrfRefusedError):
+        title = "Form refused"
     values = {
-        "title": "Not allowed" if isinstance(error, PermissionDeniedError) else "Not done",
-        "refused": isinstance(error, PermissionDeniedError),
+        "title": title,
+        "refused": isinstance(error, AccessDeniedError),
         "code": error.code,
         "message": mask(str(error)),
         "hint": error.hint,
