@@ -1,6 +1,7 @@
 """Prometheus metrics of a strongroom that ran backups: `strongroom metrics` passes
 `promtool check metrics`, and a real Prometheus scraping `strongroom serve
---metrics-address` has data for every panel of the shipped Grafana dashboard."""
+--metrics-address` has data for every panel of the shipped Grafana dashboard (replication
+lag with a real copy done to a DR vault)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    """A home with one completed, verified backup and one failed backup."""
+    """A home with one completed, verified backup copied to the DR vault by its rule's
+    copy action, and one failed backup."""
     root = tmp_path_factory.mktemp("metrics")
     cli = Cli(home=root / "home")
     cli(
@@ -48,13 +50,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     config.write_text(f"""\
 vaults:
   v: {{url: {(root / "vault").as_uri()}, key: {{provider: passphrase, passphrase: env:VAULT_PASS}}}}
+  dr: {{url: {(root / "dr").as_uri()}, key: {{provider: passphrase, passphrase: env:VAULT_PASS}}}}
 resources:
   app-db: {{type: sqlite, path: {make_database(root / "app.db")}}}
   gone: {{type: sqlite, path: {root / "missing.db"}}}
 plans:
   ops:
     rules:
-      - {{name: nightly, schedule: "cron(0 3 1 1 ? *)", target_vault: v, retry: {{max_attempts: 0}}}}
+      - name: nightly
+        schedule: "cron(0 3 1 1 ? *)"
+        target_vault: v
+        retry: {{max_attempts: 0}}
+        copy_actions: [{{destination_vault: dr}}]
     selections:
       - {{name: all, names: [app-db, gone]}}
 metrics:
@@ -65,6 +72,9 @@ metrics:
     point_id = backup["result"]["point_id"]
     cli("verify", point_id, "--read-data", "--wait")
     cli.json("start-backup", "gone", "--rule", "ops/nightly", "--wait", expect=3)
+    cli("serve", "--once")  # runs the copy action's copy
+    [copied] = cli.json("list-recovery-points", "--vault", "dr")
+    assert copied["source_point_id"] == point_id
     return World(cli, point_id)
 
 
@@ -121,6 +131,9 @@ def test_metrics_prints_what_promtool_accepts_and_the_catalog_holds(
     assert value(found, "strongroom_schedule_compliance_ratio", rule="ops/nightly") == 1
     assert value(found, "strongroom_queue_depth", kind="backup") == 0
     assert value(found, "strongroom_daemon_up") == 0
+    pair = {"source_vault": "v", "resource": "app-db", "destination_vault": "dr"}
+    assert value(found, "strongroom_replication_lag_seconds", **pair) == 0
+    assert value(found, "strongroom_replication_behind_points", **pair) == 0
     assert (
         "strongroom_recovery_point_age_seconds",
         frozenset({("resource", "gone"), ("resource_type", "sqlite")}),
@@ -164,7 +177,7 @@ def panel_queries() -> list[tuple[str, str]]:
     ]
 
 
-def test_the_dashboard_has_the_seeds_eight_panels_on_strongroom_metrics() -> None:
+def test_the_dashboard_has_the_seeds_panels_and_replication_lag() -> None:
     titles = [title for title, _ in panel_queries()]
     assert titles == [
         "Backup success rate",
@@ -175,6 +188,7 @@ def test_the_dashboard_has_the_seeds_eight_panels_on_strongroom_metrics() -> Non
         "Storage cost breakdown",
         "Verification status",
         "Schedule compliance",
+        "Replication lag",
     ]
     assert all("strongroom_" in expression for _, expression in panel_queries())
 
@@ -194,5 +208,10 @@ def test_every_dashboard_panel_shows_data_from_a_real_prometheus(
         for title, expression in panel_queries():
             result = wait_for(lambda expression=expression: prometheus_service.query(expression))
             assert result, title
+        # The lag panel's data is this strongroom's copy pair (other tests share the server).
+        [pair] = prometheus_service.query(
+            f'strongroom_replication_lag_seconds{{strongroom_test="{name}"}}'
+        )
+        assert pair["metric"]["destination_vault"] == "dr"
     finally:
         target.unlink()

@@ -182,6 +182,13 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
         "monitor",
     ),
     EventType(
+        "monitor.replication_lag_exceeded",
+        "`source vault/resource/destination vault`",
+        "MonitorAlertPayload: a point has waited for its copy longer than the threshold",
+        "warning",
+        "monitor",
+    ),
+    EventType(
         "monitor.resolved",
         "the alert's subject",
         "`check`, `subject`: an alert the monitor raised no longer holds",

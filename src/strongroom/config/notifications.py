@@ -300,6 +300,13 @@ class MonitorConfig(ConfigModel):
         description="Alert when a resource's points were last verified longer ago than this "
         "(or never, once its oldest live point is that old).",
     )
+    replication_lag_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 366,
+        description="Alert when a recovery point has waited longer than this for its copy in "
+        "a copy pair's destination vault (`strongroom_replication_lag_seconds`).",
+    )
     lifecycle_grace_hours: float = Field(
         default=2,
         gt=0,

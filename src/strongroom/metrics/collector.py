@@ -11,7 +11,8 @@ and states, or by the error tree's codes.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -39,6 +40,24 @@ SCHEDULER_LEASE: Final = "scheduler"
 _GB: Final = 1_000_000_000
 
 
+@dataclass(frozen=True)
+class PairReplication:
+    """The replication state of one copy pair, as the metrics show it."""
+
+    source_vault: str
+    resource: str
+    destination_vault: str
+    waiting_seconds: float
+    """How long the oldest source point without a copy has waited (0: none waits)."""
+    behind: int
+    """Source points newer than the newest one copied."""
+
+
+ReplicationReader = Callable[[datetime], Sequence[PairReplication]]
+"""Given the scrape's time, return every copy pair's replication state (the services
+layer computes it: ``daemon/metrics.py`` wires ``ReplicationService`` in)."""
+
+
 class CatalogCollector(Collector):
     """Collects every strongroom metric from a catalog (see ``docs/metrics.md``)."""
 
@@ -49,11 +68,13 @@ class CatalogCollector(Collector):
         *,
         prices: Mapping[str, float] | None = None,
         daemon_up: Callable[[], bool] | None = None,
+        replication: ReplicationReader | None = None,
     ) -> None:
         self.catalog = catalog
         self.now = now
         self.prices = dict(prices or DEFAULT_PRICES)
         self.daemon_up = daemon_up
+        self.replication = replication
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family, read in one catalog session."""
@@ -70,6 +91,7 @@ class CatalogCollector(Collector):
         yield from _point_metrics(points, now)
         yield from self._storage_metrics(stored)
         yield from _schedule_metrics(outcomes, depth, tick, deliveries)
+        yield from _replication_metrics(self.replication(now) if self.replication else [])
         up = GaugeMetricFamily(
             "strongroom_daemon_up", "1 while a strongroom daemon serves these metrics, else 0."
         )
@@ -243,14 +265,39 @@ def _schedule_metrics(
     yield outbox
 
 
+def _replication_metrics(pairs: Sequence[PairReplication]) -> Iterator[Metric]:
+    labels = ["source_vault", "resource", "destination_vault"]
+    lag = GaugeMetricFamily(
+        "strongroom_replication_lag_seconds",
+        "How long the oldest recovery point without a copy in the destination vault has "
+        "waited for it (0 when every point up to the newest is copied), per copy pair.",
+        labels=labels,
+    )
+    behind = GaugeMetricFamily(
+        "strongroom_replication_behind_points",
+        "Recovery points of the source newer than the newest one copied, per copy pair.",
+        labels=labels,
+    )
+    for pair in sorted(pairs, key=lambda pair: (pair.source_vault, pair.resource)):
+        values = [pair.source_vault, pair.resource, pair.destination_vault]
+        lag.add_metric(values, pair.waiting_seconds)
+        behind.add_metric(values, float(pair.behind))
+    yield lag
+    yield behind
+
+
 def registry_for(
     catalog: Catalog,
     now: Callable[[], datetime],
     *,
     prices: Mapping[str, float] | None = None,
     daemon_up: Callable[[], bool] | None = None,
+    replication: ReplicationReader | None = None,
 ) -> CollectorRegistry:
-    """Return a registry holding only strongroom's collector (no process metrics)."""
+    """Return a registry holding only strongroom's collector (no process metrics);
+    ``replication`` gives the copy pairs (no replication metrics without it)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CatalogCollector(catalog, now, prices=prices, daemon_up=daemon_up))
+    registry.register(
+        CatalogCollector(catalog, now, prices=prices, daemon_up=daemon_up, replication=replication)
+    )
     return registry

@@ -10,7 +10,9 @@ points of the resource in the source vault that are not deleted:
 - ``behind``: how many of them are newer than ``newest_copied`` (all of them when none
   has a copy yet);
 - ``lag_seconds``: ``newest_source.created_at - newest_copied.created_at`` (0 when the
-  newest is copied; null when nothing is copied yet).
+  newest is copied; null when nothing is copied yet);
+- ``oldest_uncopied_at``: when the oldest of the ``behind`` points was created (null when
+  none is behind): how long a point has waited for its copy (the metric and the monitor).
 
 ``strongroom report replication-lag`` shows it; the metrics work exports it from
 :meth:`ReplicationService.lag`.
@@ -46,6 +48,14 @@ class CopyPairLag:
     newest_copy_point: str | None
     behind: int
     lag_seconds: float | None
+    oldest_uncopied_at: datetime | None = None
+
+    def waiting_seconds(self, now: datetime) -> float:
+        """Return how long the oldest point not yet copied has waited at ``now`` (0 when
+        every point up to the newest has its copy)."""
+        if self.oldest_uncopied_at is None:
+            return 0.0
+        return max(0.0, (now - self.oldest_uncopied_at).total_seconds())
 
     def as_json(self) -> dict[str, Any]:
         """The pair as JSON (times in ISO 8601)."""
@@ -64,6 +74,7 @@ class CopyPairLag:
             "newest_copy_point": self.newest_copy_point,
             "behind": self.behind,
             "lag_seconds": self.lag_seconds,
+            "oldest_uncopied_at": iso(self.oldest_uncopied_at),
         }
 
 
@@ -142,6 +153,7 @@ def pair_lag(session: Session, pair: Pair) -> CopyPairLag:
         lag_seconds=(newest.created_at - copied.created_at).total_seconds()
         if newest and copied
         else None,
+        oldest_uncopied_at=sources[behind - 1].created_at if behind else None,
     )
 
 

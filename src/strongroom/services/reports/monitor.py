@@ -11,14 +11,15 @@ stored (the configuration's ``monitor`` section, docs/monitor.md):
 * **verification**: a resource's points were last verified longer ago than the policy
   (or never, once its oldest live point is that old);
 * **lifecycle**: a point's cold move or deletion is overdue (the lifecycle runner is not
-  running).
+  running);
+* **replication lag**: a copy pair's oldest source point without a copy has waited longer
+  than the threshold (``services/reports/lag.py``).
 
 Each alert is an incident keyed by check and subject: the pass that first finds it
 publishes a ``monitor.*`` event (so event rules route it) and opens the incident; later
 passes that still find it publish nothing (nothing alerts twice), and the pass that no
 longer finds it publishes ``monitor.resolved`` and closes it. After a pass that found
-nothing alerting, the dead man's switch URL is pinged. Replication lag joins when copy
-jobs exist (#13); garbage collection of vaults is not watched yet.
+nothing alerting, the dead man's switch URL is pinged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from strongroom.config.notifications import MonitorConfig
 from strongroom.engine.events import EventBus
 from strongroom.logs import get_logger
 from strongroom.services.context import AppContext
+from strongroom.services.reports.lag import ReplicationService
 from strongroom.services.retention.lifecycle_preview import LifecyclePreviewService
 
 _logger = get_logger(__name__)
@@ -45,6 +47,7 @@ FAILURES: Final = "monitor.failures"
 STORAGE: Final = "monitor.storage_exceeded"
 VERIFICATION: Final = "monitor.verification_overdue"
 LIFECYCLE: Final = "monitor.lifecycle_overdue"
+REPLICATION: Final = "monitor.replication_lag_exceeded"
 RESOLVED: Final = "monitor.resolved"
 _INCIDENT_PREFIX: Final = "monitor/"
 
@@ -172,6 +175,30 @@ class MonitorService:
         ]
         alerts += _verification_alerts(config, points, now)
         alerts += self._lifecycle_alerts(config, now)
+        alerts += self._replication_alerts(config, now)
+        return alerts
+
+    def _replication_alerts(self, config: MonitorConfig, now: datetime) -> list[Alert]:
+        limit = config.replication_lag_hours * 3600
+        alerts: list[Alert] = []
+        for pair in ReplicationService(self.context).lag():
+            waited = pair.waiting_seconds(now)
+            if waited <= limit:
+                continue
+            alerts.append(
+                Alert(
+                    REPLICATION,
+                    f"{pair.source_vault}/{pair.resource}/{pair.destination_vault}",
+                    f"{pair.resource}: {pair.behind} point(s) in {pair.source_vault} not copied "
+                    f"to {pair.destination_vault}, the oldest waiting {waited / 3600:.1f} h, "
+                    f"over {config.replication_lag_hours:g} h: are copy jobs failing, or is "
+                    "the daemon (strongroom serve) stopped?",
+                    waited,
+                    limit,
+                    resource=pair.resource,
+                    vault=pair.destination_vault,
+                )
+            )
         return alerts
 
     def _lifecycle_alerts(self, config: MonitorConfig, now: datetime) -> list[Alert]:
