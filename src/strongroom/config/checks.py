@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from strongroom.config.issues import Finding
+from strongroom.config.notifications import NotificationsConfig
 from strongroom.config.plans import BackupRule, Lifecycle, PlanConfig, Selection
 from strongroom.config.resources import ResourceConfig
 from strongroom.config.types import Location
@@ -237,4 +238,27 @@ def check_references(
         parts = PlanParts.of(plan) if isinstance(plan, PlanConfig) else plan
         _check_rules(findings, plan_name, parts, vaults)
         _check_selections(findings, plan_name, parts, resources)
+    return findings
+
+
+def check_event_targets(
+    notifications: NotificationsConfig, vaults: Mapping[str, VaultConfig | None]
+) -> list[Finding]:
+    """Check the event rules' copy targets against the declared vaults, as a rule's copy
+    actions are checked (an undeclared vault, a cold move the vault cannot do)."""
+    findings: list[Finding] = []
+    for rule_index, rule in enumerate(notifications.rules):
+        for target_index, target in enumerate(rule.targets):
+            job = target.start_job
+            if job is None or job.destination_vault is None:
+                continue
+            _check_vault_use(
+                findings,
+                ("notifications", "rules", rule_index, "targets", target_index, "start_job"),
+                f"the copy target of event rule {rule.name!r}",
+                job.destination_vault,
+                "destination_vault",
+                job.lifecycle or Lifecycle(),
+                vaults,
+            )
     return findings

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from strongroom.config.checks import check_references
+from strongroom.config.checks import check_event_targets, check_references
 from strongroom.config.issues import Finding
 from strongroom.config.notifications import MetricsConfig, MonitorConfig, NotificationsConfig
 from strongroom.config.plans import (
@@ -197,7 +197,10 @@ class StrongroomConfig(ConfigModel):
 
     def findings(self) -> list[Finding]:
         """Return the cross-section errors and warnings of this configuration."""
-        return check_references(self.vaults, self.resources, self.plans)
+        return [
+            *check_references(self.vaults, self.resources, self.plans),
+            *check_event_targets(self.notifications, self.vaults),
+        ]
 
     def warnings(self) -> list[Finding]:
         """Return the warnings (e.g. a selection matching no resource) of this configuration."""

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
+from strongroom.config.plans import Lifecycle
 from strongroom.config.types import (
     ConfigModel,
     Name,
@@ -159,13 +160,43 @@ class EventPattern(ConfigModel):
 
 
 class StartJob(ConfigModel):
-    """A follow-up job on the event's recovery point."""
+    """A follow-up job on the event's recovery point: verify it, restore-test it, or copy
+    it to another vault."""
 
-    kind: Literal["verify", "restore_test"] = Field(
-        description="`verify` (with `read_data`) or `restore_test` (restore into a scratch "
-        "target and compare)."
+    kind: Literal["verify", "restore_test", "copy"] = Field(
+        description="`verify` (with `read_data`), `restore_test` (restore into a scratch "
+        "target and compare) or `copy` (into `destination_vault`)."
     )
-    read_data: bool = Field(default=True, description="Read and check every stored byte.")
+    read_data: bool = Field(
+        default=True,
+        description="Read and check every stored byte (`verify`, `restore_test`; a copy "
+        "always reads every byte it copies).",
+    )
+    destination_vault: Name | None = Field(
+        default=None, description="The vault a `copy` goes to (a declared vault; `copy` only)."
+    )
+    lifecycle: Lifecycle | None = Field(
+        default=None,
+        description="The copy's own lifecycle, dated from the copy's creation (`copy` only; "
+        "none: the copy is kept until deleted by hand).",
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_the_kind(self) -> StartJob:
+        problems: list[Problem] = []
+        if self.kind == "copy":
+            if self.destination_vault is None:
+                problems.append(
+                    Problem(("destination_vault",), "missing", "a copy needs destination_vault")
+                )
+        else:
+            problems += [
+                Problem((name,), "copy_only", f"{name} is for copy jobs, not {self.kind}")
+                for name in ("destination_vault", "lifecycle")
+                if getattr(self, name) is not None
+            ]
+        raise_problems("StartJob", problems)
+        return self
 
 
 class Target(ConfigModel):
@@ -189,6 +220,8 @@ class Target(ConfigModel):
         """Return the target's stable name inside its rule (for deliveries and dedup keys)."""
         if self.channel is not None:
             return f"channel:{self.channel}"
+        if self.start_job is not None and self.start_job.destination_vault is not None:
+            return f"start_job:{self.start_job.kind}:{self.start_job.destination_vault}"
         if self.start_job is not None:
             return f"start_job:{self.start_job.kind}"
         return f"webhook:{index}"

@@ -125,7 +125,58 @@ def test_the_shipped_example_of_the_seeds_flows_validates() -> None:
     assert names == [
         "verify-every-backup",
         "restore-test-production",
+        "copy-postgres-to-dr",
         "run-summary",
         "escalate",
         "dead-letters",
     ]
+
+
+def _copy_rule(**start_job: Any) -> dict[str, Any]:
+    return {
+        "vaults": {
+            "main": {"url": "file:///tmp/main", "key": {"provider": "env", "variable": "K"}},
+            "dr": {"url": "file:///tmp/dr", "key": {"provider": "env", "variable": "K"}},
+        },
+        "notifications": {
+            "rules": [
+                {
+                    "name": "copy-postgres",
+                    "pattern": {"types": ["backup.job.completed"], "resource_types": ["postgres"]},
+                    "targets": [{"start_job": {"kind": "copy", **start_job}}],
+                }
+            ]
+        },
+    }
+
+
+def test_a_copy_target_names_a_declared_vault_and_has_its_own_lifecycle() -> None:
+    config = StrongroomConfig.model_validate(
+        _copy_rule(destination_vault="dr", lifecycle={"delete_after_days": 90})
+    )
+    [target] = config.notifications.rules[0].targets
+    assert target.key(0) == "start_job:copy:dr"
+    assert target.start_job is not None and target.start_job.lifecycle is not None
+    assert target.start_job.lifecycle.delete_after_days == 90
+
+    with pytest.raises(ValidationError) as caught:
+        StrongroomConfig.model_validate(_copy_rule(destination_vault="nowhere"))
+    [error] = caught.value.errors()
+    where = ("notifications", "rules", 0, "targets", 0, "start_job", "destination_vault")
+    assert tuple(error["loc"]) == where and "nowhere" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("start_job", "field"),
+    [
+        ({"kind": "copy"}, "destination_vault"),
+        ({"kind": "verify", "destination_vault": "dr"}, "destination_vault"),
+        ({"kind": "restore_test", "lifecycle": {"delete_after_days": 3}}, "lifecycle"),
+    ],
+)
+def test_a_start_job_refuses_the_fields_of_another_kind(
+    start_job: dict[str, Any], field: str
+) -> None:
+    errors = errors_of({"rules": [{"name": "r", "targets": [{"start_job": start_job}]}]})
+    [(where, message)] = errors.items()
+    assert where[:4] == ("notifications", "rules", 0, "targets") and field in message
