@@ -116,3 +116,68 @@ def test_a_healthy_pass_exits_0_and_pings_the_dead_mans_switch(
     assert healthy["alerting"] is False and healthy["alerts"] == []
     assert healthy["dead_mans_switch_pinged"] is True
     assert len(http_endpoint.bodies("/ping")) == 1
+
+
+def write_paging_config(root: Path, endpoint: Endpoint, *, stale: bool) -> Path:
+    threshold = "monitor: {resources: {stale: {backup_age_hours: 0.0001}}}" if stale else ""
+    path = root / "config.yaml"
+    path.write_text(f"""\
+vaults:
+  v: {{url: {(root / "vault").as_uri()}, key: {{provider: passphrase, passphrase: env:VAULT_PASS}}}}
+resources:
+  stale: {{type: sqlite, path: {root / "stale.db"}}}
+{threshold}
+notifications:
+  channels:
+    pager:
+      type: pagerduty
+      routing_key: env:PD_KEY
+      events_url: "{endpoint.url("/pagerduty")}"
+      min_severity: critical
+  rules:
+    - name: monitor
+      pattern: {{types: ["monitor.*"]}}
+      targets: [{{channel: pager}}]
+""")
+    return path
+
+
+def test_a_monitor_alert_pages_once_and_its_resolution_resolves_the_page(
+    tmp_path: Path, cli: Cli, http_endpoint: Endpoint
+) -> None:
+    paging = Cli(home=cli.home, env={"PD_KEY": "pd-key"})
+    paging("apply", "-f", str(write_paging_config(tmp_path, http_endpoint, stale=True)))
+    paging("start-backup", "stale", "--vault", "v", "--wait")
+
+    assert paging.json("monitor", "--once", expect=1)["raised"] != []
+    paging("serve", "--once")
+    [trigger] = http_endpoint.bodies("/pagerduty")
+    assert trigger["event_action"] == "trigger"
+    key = "strongroom/monitor/pager/monitor.backup_age_exceeded/stale"
+    assert trigger["dedup_key"] == key and trigger["routing_key"] == "pd-key"
+    assert "stale" in trigger["payload"]["summary"]
+
+    # Still stale: the monitor publishes nothing new and nothing pages again.
+    assert paging.json("monitor", "--once", expect=1)["raised"] == []
+    paging("serve", "--once")
+    assert len(http_endpoint.bodies("/pagerduty")) == 1
+
+    # Cleared: monitor.resolved (info) reaches the critical-only channel that was paged.
+    paging("apply", "-f", str(write_paging_config(tmp_path, http_endpoint, stale=False)))
+    assert paging.json("monitor", "--once")["resolved"] == [
+        "monitor/monitor.backup_age_exceeded/stale"
+    ]
+    paging("serve", "--once")
+    pages = http_endpoint.bodies("/pagerduty")
+    assert [(page["event_action"], page["dedup_key"]) for page in pages] == [
+        ("trigger", key),
+        ("resolve", key),
+    ]
+
+    # Stale again: a new incident, paged once more.
+    paging("apply", "-f", str(write_paging_config(tmp_path, http_endpoint, stale=True)))
+    paging.json("monitor", "--once", expect=1)
+    paging("serve", "--once")
+    paging("serve", "--once")
+    actions = [page["event_action"] for page in http_endpoint.bodies("/pagerduty")]
+    assert actions == ["trigger", "resolve", "trigger"]

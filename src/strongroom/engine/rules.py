@@ -6,7 +6,8 @@ condition given must hold. :func:`event_facts` reads those from an event's paylo
 event carries the job; a run event its state and vault; a monitor alert its resource),
 and :func:`matching_targets` lists the ``(rule, target key)`` pairs an event owes a
 delivery to, leaving out channels whose minimum severity the event does not reach (except for the
-resolution of an escalation, which must reach the channel that was alerted).
+resolution of an escalation or of a monitor alert, which must reach the channel that was
+alerted; a channel that was not is sent nothing, ``notify/channels.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from strongroom.engine.events import ESCALATION_RESOLVED, Event
 
 NEVER_ROUTED = frozenset({"*.job.progress"})
 """Types no rule receives, whatever its pattern (progress is never stored)."""
-RESOLUTION = ESCALATION_RESOLVED
-"""Reaches a channel whatever its minimum severity: it closes an incident the channel has."""
+RESOLUTIONS = frozenset({ESCALATION_RESOLVED, "monitor.resolved"})
+"""Reach a channel whatever its minimum severity: they close an incident the channel has."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def matching_targets(
             continue
         severity = severity_of(rule, event)
         for index, target in enumerate(rule.targets):
-            if target.channel is not None and event.type != RESOLUTION:
+            if target.channel is not None and event.type not in RESOLUTIONS:
                 channel = config.channels[target.channel]
                 if severity_rank(severity) < severity_rank(channel.min_severity):
                     continue

@@ -2,9 +2,14 @@
 
 Secrets (Apprise URLs, SMTP passwords, routing keys, header values) are references,
 resolved here at send time (and so masked in every log line). PagerDuty pages once per
-incident, and so does every other channel: an escalation goes out only while the catalog
-holds no open incident for its dedup key (rule, channel, component), and its resolution
-only while one is open (``catalog/outbox.py``).
+incident, and so does every other channel: an incident's opening event goes out only
+while the catalog holds no open incident for its dedup key (rule, channel, component),
+and its resolution only while one is open (``catalog/outbox.py``). Two kinds of events
+open and resolve incidents: a backup escalation (``backup.escalation`` →
+``backup.escalation.resolved``, component ``kind/resource/plan/rule``) and a monitor
+alert (``monitor.*`` → ``monitor.resolved``, component ``check/subject``), so the page a
+monitor alert opened is resolved by that alert's ``monitor.resolved`` when the same rule
+routes both.
 """
 
 from __future__ import annotations
@@ -29,13 +34,29 @@ from strongroom.notify.messages import Message, build_message, component_of
 
 ESCALATION = "backup.escalation"
 ESCALATION_RESOLVED = "backup.escalation.resolved"
+MONITOR_RESOLVED = "monitor.resolved"
+RESOLUTIONS = frozenset({ESCALATION_RESOLVED, MONITOR_RESOLVED})
+"""Events that close an incident (sent only while one is open for their key)."""
+
+
+def opens_incident(event_type: str) -> bool:
+    """Tell whether an event of this type opens an incident: an escalation or a monitor
+    alert (every ``monitor.*`` type but ``monitor.resolved``)."""
+    return event_type == ESCALATION or (
+        event_type.startswith("monitor.") and event_type != MONITOR_RESOLVED
+    )
 
 
 def dedup_key(rule: str, channel: str, event: Mapping[str, Any]) -> str:
     """Return the stable key of the incident an event belongs to: one per rule, channel
-    and component (``kind/resource/plan/rule`` for a job; type and subject otherwise)."""
+    and component (``kind/resource/plan/rule`` for a job; ``check/subject`` for a monitor
+    alert and its resolution; type and subject otherwise)."""
     payload = event["payload"]
     component = payload.get("component")
+    if component is None and str(event["type"]).startswith("monitor."):
+        check, subject = payload.get("check"), payload.get("subject")
+        if isinstance(check, str) and isinstance(subject, str):
+            component = f"{check}/{subject}"
     if component is None and isinstance(payload.get("job"), Mapping):
         component = component_of(payload["job"])
     if component is None:
@@ -68,28 +89,29 @@ class ChannelSender:
     ) -> None:
         """Send ``event`` (its JSON document) to the channel; raise when it did not arrive.
 
-        An escalation is an incident, one per dedup key: it is sent while no incident of
-        that key is open (then opened), and its resolution only while one is (then
-        closed), so a repeated failure alerts no one twice and a success resolves once.
+        An escalation or a monitor alert is an incident, one per dedup key: it is sent
+        while no incident of that key is open (then opened), and its resolution only while
+        one is (then closed), so a repeated failure alerts no one twice and a success (or
+        a cleared alert) resolves once.
         """
         kind = event["type"]
         key = dedup_key(rule, name, event)
-        if kind in (ESCALATION, ESCALATION_RESOLVED):
-            is_open = self._is_open(key)
-            if is_open == (kind == ESCALATION):
-                return  # already paged, or nothing to resolve
+        opening = opens_incident(kind)
+        if opening or kind in RESOLUTIONS:
+            if self._is_open(key) == opening:
+                return  # already alerted, or nothing to resolve
         if isinstance(channel, PagerDutyChannel):
             self._page(channel, event, key, severity=severity, details=details)
         elif isinstance(channel, WebhookSettings):
             send_webhook(channel, event)
         else:
             self._message(channel, build_message(event, severity=severity, details=details))
-        if kind == ESCALATION:
+        if opening:
             with self.catalog.session() as session:
                 catalog_outbox.open_escalation(
                     session, key, at=self.now(), event_id=event.get("id")
                 )
-        elif kind == ESCALATION_RESOLVED:
+        elif kind in RESOLUTIONS:
             with self.catalog.session() as session:
                 catalog_outbox.resolve_escalation(session, key, at=self.now())
 
@@ -130,7 +152,7 @@ class ChannelSender:
         details: Mapping[str, Any] | None,
     ) -> None:
         routing_key = resolve_secret(channel.routing_key)
-        if event["type"] == ESCALATION_RESOLVED:
+        if event["type"] in RESOLUTIONS:
             pagerduty.page(channel.events_url, routing_key, action="resolve", dedup_key=key)
             return
         message = build_message(event, severity=severity, details=details)

@@ -184,6 +184,10 @@ def build_message(
         template = "generic"
         facts = {"fields": dict(payload)}
         title = f"{event['type']}: {event['subject']}"
+        if event["type"] == "monitor.resolved":
+            title = f"resolved: {payload.get('check')} {event['subject']}"
+        elif event["type"].startswith("monitor.") and isinstance(payload.get("message"), str):
+            title = f"{event['type']}: {payload['message']}"
     context = {"event": event, "facts": facts, "severity": severity, "title": title}
     text = _ENVIRONMENT.get_template(f"{template}.txt.j2").render(context)
     html = _ENVIRONMENT.get_template(f"{template}.html.j2").render(context)

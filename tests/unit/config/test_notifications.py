@@ -128,6 +128,7 @@ def test_the_shipped_example_of_the_seeds_flows_validates() -> None:
         "copy-postgres-to-dr",
         "run-summary",
         "escalate",
+        "monitor",
         "dead-letters",
     ]
 
