@@ -19,6 +19,7 @@ from strongroom.sources.redis.client import RedisServer
 from strongroom.sources.redis.scratch import scratch_server
 from tests.e2e.test_sources_cli import MARKER, Case, run_case
 from tests.integration.sources import redis_data
+from tests.support.operations_flow import Cli
 from tests.support.services import unique_name
 
 pytestmark = pytest.mark.e2e
@@ -79,3 +80,60 @@ def test_redis_through_a_plan(
         env={PASSWORD_VARIABLE: source.password or ""},
     )
     run_case(tmp_path, f"cache-{mode}", case)
+
+
+def test_restore_maps_databases_and_filters_keys_given_on_the_command_line(
+    servers: tuple[RedisServer, RedisServer], tmp_path: Path
+) -> None:
+    source, target = servers
+    env = {PASSWORD_VARIABLE: source.password or ""}
+    cli = Cli(home=tmp_path / "home", env=env)
+    config = tmp_path / "strongroom.yaml"
+    config.write_text(f"""\
+vaults:
+  v: {{url: {(tmp_path / "vault").as_uri()}, key: {{provider: passphrase, passphrase: env:VAULT_PASS}}}}
+resources:
+  cache:
+    type: redis
+    url: redis://{source.host}:{source.port}
+    password: env:{PASSWORD_VARIABLE}
+    mode: logical
+""")
+    cli("apply", "-f", str(config))
+    point_id = cli.json("start-backup", "cache", "--vault", "v", "--wait")["result"]["point_id"]
+    into = [
+        "--target",
+        f"url=redis://{target.host}:{target.port}",
+        "--target",
+        f"password=env:{PASSWORD_VARIABLE}",
+    ]
+
+    for bad, named in (
+        ("database_map=0-5", "'0-5' is not a FROM:TO pair"),
+        ("database_map=0:5,x:6", "'x' is not a database number"),
+        ("database_map=0:5,2:5", "two databases to one target database"),
+        ("databases=0,,2", "empty item"),
+    ):
+        refused = cli("restore", point_id, *into, "--target", bad, "--wait", expect=2)
+        assert named in refused.stderr.decode(), refused.stderr.decode()
+    with target.client() as client:
+        assert client.info("keyspace") == {}  # nothing was written by a refused restore
+
+    restored = cli.json(
+        "restore",
+        point_id,
+        *into,
+        "--target",
+        "database_map=0:5,2:6",
+        "--target",
+        "key_pattern=shop:*",
+        "--wait",
+    )
+    assert restored["state"] == "COMPLETED", restored
+    expected = state(source)[0]
+    with target.client(5) as client:
+        assert redis_data.describe(client) == expected
+    with target.client(6) as client:
+        assert client.dbsize() == 0  # database 2 holds only sessions:* keys
+    with target.client(0) as client:
+        assert client.dbsize() == 0

@@ -1,11 +1,17 @@
-"""Where and how a Redis restore writes: the ``target`` of ``RedisSource.restore``."""
+"""Where and how a Redis restore writes: the ``target`` of ``RedisSource.restore``.
+
+From the command line (``strongroom restore … --target KEY=VALUE``) every value arrives as
+text: ``databases=0,2`` and ``database_map=0:5,2:6`` (backed-up:target pairs) are read
+here, with an error naming the piece that is not a number or not a pair.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from strongroom.config.resources import RedisResource
 from strongroom.config.types import AbsolutePath, ConfigModel, SecretRef
@@ -60,6 +66,35 @@ class RedisRestoreTarget(ConfigModel):
     functions: bool = Field(
         default=True, description="Restore the function libraries (FUNCTION RESTORE) first."
     )
+
+    @field_validator("databases", mode="before")
+    @classmethod
+    def _databases_from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return [_number(piece, "databases", "databases=0,2") for piece in _pieces(value)]
+
+    @field_validator("database_map", mode="before")
+    @classmethod
+    def _database_map_from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        mapping: dict[int, int] = {}
+        for piece in _pieces(value):
+            source, separator, target = piece.partition(":")
+            if not separator:
+                raise PydanticCustomError(
+                    "database_map_syntax",
+                    f"{piece!r} is not a FROM:TO pair of database numbers "
+                    "(for example database_map=0:5,1:6)",
+                )
+            number = _number(source, "database_map", "database_map=0:5,1:6")
+            if number in mapping:
+                raise PydanticCustomError(
+                    "database_map_repeated", f"database {number} is mapped twice"
+                )
+            mapping[number] = _number(target, "database_map", "database_map=0:5,1:6")
+        return mapping
 
     @model_validator(mode="after")
     def _one_kind(self) -> RedisRestoreTarget:
@@ -129,3 +164,24 @@ class KeyMatcher:
     def __call__(self, key: bytes) -> bool:
         """True when the key matches (always when there is no pattern)."""
         return self.pattern is None or fnmatch.fnmatchcase(key, self.pattern)
+
+
+def _pieces(text: str) -> list[str]:
+    """The comma-separated pieces of a command-line value (blanks around them dropped);
+    raises a validation error for an empty value or an empty piece."""
+    pieces = [piece.strip() for piece in text.split(",")]
+    if not text.strip() or "" in pieces:
+        raise PydanticCustomError("empty_piece", f"{text!r} has an empty item between commas")
+    return pieces
+
+
+def _number(text: str, key: str, example: str) -> int:
+    """A database number written as text; raises a validation error naming ``text``."""
+    stripped = text.strip()
+    if not stripped.isdigit():
+        raise PydanticCustomError(
+            "database_number",
+            f"{text.strip()!r} is not a database number (0, 1, 2 …) in {key} "
+            f"(for example {example})",
+        )
+    return int(stripped)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from strongroom.config.resources import RedisResource
+from strongroom.errors import ConfigError
 from strongroom.sources.redis.target import RedisRestoreTarget
+from strongroom.sources.targets import parse_target
 
 
 def test_database_selection_and_mapping() -> None:
@@ -67,3 +71,45 @@ def test_the_resource_refuses_modes_and_options_that_do_not_fit() -> None:
         RedisResource(type="redis", mode="logical", fallback_to_logical=True)
     with pytest.raises(ValidationError, match="no password in the URL"):
         RedisResource(type="redis", url="redis://user:secret@host:6379")
+
+
+# -- values from the command line (--target KEY=VALUE: text) -----------------------------------
+
+
+@given(
+    st.dictionaries(
+        st.integers(min_value=0, max_value=10_000),
+        st.integers(min_value=0, max_value=10_000),
+        min_size=1,
+        max_size=8,
+    ).filter(lambda mapping: len(set(mapping.values())) == len(mapping))
+)
+def test_a_database_map_written_as_text_reads_back(mapping: dict[int, int]) -> None:
+    text = ", ".join(f"{source}:{target}" for source, target in mapping.items())
+    parsed = parse_target(RedisRestoreTarget, {"database_map": text}, "redis")
+    assert parsed.database_map == mapping
+
+
+def test_databases_and_a_key_pattern_from_text() -> None:
+    parsed = parse_target(
+        RedisRestoreTarget, {"databases": "0,2", "key_pattern": "shop:*"}, "redis"
+    )
+    assert (parsed.databases, parsed.key_pattern) == ([0, 2], "shop:*")
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "named"),
+    [
+        ("database_map", "0-5", "'0-5' is not a FROM:TO pair"),
+        ("database_map", "0:x", "'x' is not a database number"),
+        ("database_map", "-1:3", "'-1' is not a database number"),
+        ("database_map", "0:5,,1:6", "empty item"),
+        ("database_map", "0:5,0:6", "database 0 is mapped twice"),
+        ("database_map", "0:5,1:5", "two databases to one target database"),
+        ("databases", "0,a", "'a' is not a database number"),
+    ],
+)
+def test_bad_text_is_refused_naming_the_piece(key: str, text: str, named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_target(RedisRestoreTarget, {key: text}, "redis")
+    assert named in str(caught.value)
