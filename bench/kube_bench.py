@@ -14,8 +14,14 @@ then measures in one run, wall seconds of each step in this process:
   (discovery itself is not timed here; the backup's time includes it);
 * plain listing with the typed client: ``CoreV1Api``/``AppsV1Api``/``CustomObjectsApi``
   list the five kinds in the run's namespaces and ``sanitize_for_serialization`` writes them;
-* strongroom backup: ``KubernetesSource.backup`` of the run's namespaces into files
-  (streams as files, no vault: the source's own cost);
+* ``kubectl get … -A -o yaml`` of the five kinds to a file, when a ``kubectl`` is on PATH
+  (Debian 12's ``kubernetes-client`` is v1.20, too old for this server's API; the row
+  names the kubectl that ran);
+* strongroom backup (source into files): ``KubernetesSource.backup`` of the run's
+  namespaces into files (streams as files, no vault: the source's own cost);
+* strongroom backup (CLI into a vault): ``strongroom start-backup RESOURCE --vault V
+  --wait`` as a user runs it, a new process (interpreter start, catalog, discovery,
+  listing, encryption and upload into a local vault, commit) after ``apply``;
 * strongroom restore: ``KubernetesSource.restore`` of those streams into new namespaces
   (``namespace_map``), objects per second.
 
@@ -30,6 +36,8 @@ import base64
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -195,6 +203,79 @@ def typed_listing(api_client: Any, namespaces: list[str], group: str, out: Path)
     return count
 
 
+def kubectl_get(kubeconfig: str, context: str | None, kinds: str, out: Path) -> tuple[float, int]:
+    """Time ``kubectl get KINDS -A -o yaml`` into ``out``; return (seconds, objects)."""
+    command = ["kubectl", "--kubeconfig", kubeconfig, "get", kinds, "-A", "-o", "yaml"]
+    if context:
+        command[3:3] = ["--context", context]
+    started = time.perf_counter()
+    with out.open("wb") as handle:
+        subprocess.run(command, stdout=handle, check=True)
+    seconds = time.perf_counter() - started
+    with out.open("rb") as handle:
+        count = sum(1 for line in handle if line.startswith(b"- apiVersion:"))
+    return seconds, count
+
+
+def kubectl_version() -> str | None:
+    """The client version of the ``kubectl`` on PATH, or None when there is none."""
+    if shutil.which("kubectl") is None:
+        return None
+    answer = subprocess.run(
+        ["kubectl", "version", "--client", "-o", "json"], capture_output=True, check=False
+    )
+    try:
+        return str(json.loads(answer.stdout)["clientVersion"]["gitVersion"])
+    except (ValueError, KeyError):
+        return "unknown version"
+
+
+def cli_backup(work: Path, resource: KubernetesResource, tag: str) -> tuple[float, float, int]:
+    """``apply`` a config with the resource and a local vault, then time ``strongroom
+    start-backup --wait`` in a new process; return (process seconds, the job's own
+    seconds from start to finish, objects in the point)."""
+    home, config = work / "home", work / "strongroom.yaml"
+    document = {
+        "vaults": {
+            "bench": {
+                "url": (work / "vault").as_uri(),
+                "key": {"provider": "passphrase", "passphrase": "env:KUBE_BENCH_PASS"},
+            }
+        },
+        "resources": {f"kube-{tag}": resource.model_dump(mode="json", exclude_none=True)},
+    }
+    config.write_text(json.dumps(document))
+    environment = {
+        **os.environ,
+        "STRONGROOM_HOME": str(home),
+        "KUBE_BENCH_PASS": "a passphrase for the benchmark vault",
+    }
+    strongroom = str(Path(sys.executable).parent / "strongroom")
+    subprocess.run(
+        [strongroom, "apply", "-f", str(config)], env=environment, check=True, capture_output=True
+    )
+    started = time.perf_counter()
+    answer = subprocess.run(
+        [strongroom, "start-backup", f"kube-{tag}", "--vault", "bench", "--wait", "-o", "json"],
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - started
+    job = json.loads(answer.stdout)
+    if job["state"] != "COMPLETED":
+        raise SystemExit(f"the CLI backup ended {job['state']}: {job.get('error')}")
+    points = subprocess.run(
+        [strongroom, "list-recovery-points", "--output", "json"],
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    [point] = json.loads(points.stdout)
+    objects = int(point["metadata"]["result"]["objects"])
+    return seconds, float(job.get("duration_seconds") or 0.0), objects
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--namespaces", type=int, default=50)
@@ -252,6 +333,22 @@ def main() -> None:
         typed = typed_listing(api_client, namespaces, group, work / "typed.jsonl")
         typed_seconds = time.perf_counter() - started
 
+        cli_seconds, job_seconds, cli_objects = cli_backup(work, resource, tag)
+        kubectl = kubectl_version()
+        kubectl_row: tuple[str, float, int] | None = None
+        if kubectl is not None:
+            kinds = f"configmaps,secrets,deployments.apps,services,widgets.{group}"
+            try:
+                seconds, count = kubectl_get(
+                    settings["KUBECONFIG"], settings.get("CONTEXT"), kinds, work / "kubectl.yaml"
+                )
+                kubectl_row = (f"kubectl {kubectl} get 5 kinds -A -o yaml", seconds, count)
+                # -A: every namespace, as the plain listing (other tests' objects too).
+            except subprocess.CalledProcessError as error:
+                print(f"kubectl {kubectl} failed against this server: {error}")
+        else:
+            print("no kubectl on PATH (Debian 12's kubernetes-client is v1.20): row left out")
+
         started = time.perf_counter()
         report = source.restore(
             context, FileReader(work / "streams"), result.metadata, {"namespace_map": mapping}
@@ -264,15 +361,24 @@ def main() -> None:
         rows = [
             ("plain listing (ApiClient, raw JSON to a file)", plain_seconds, listed),
             ("plain listing (typed client, 5 kinds x namespaces)", typed_seconds, typed),
+            *([kubectl_row] if kubectl_row else []),
             ("strongroom backup (source into files)", backup_seconds, backed_up),
+            ("strongroom backup (CLI start-backup into a vault)", cli_seconds, cli_objects),
+            ("  of which the job itself (RUNNING to COMPLETED)", job_seconds, cli_objects),
             ("strongroom restore (into mapped namespaces)", restore_seconds, restored),
         ]
         print(f"\nload average: {os.getloadavg()}; cores: {os.cpu_count()}")
         print(f"{'step':<52} {'wall s':>8} {'objects':>8} {'objects/s':>10}")
         for name, seconds, count in rows:
             print(f"{name:<52} {seconds:>8.2f} {count:>8} {count / seconds:>10.0f}")
-        print(f"\nbackup / plain raw listing: {backup_seconds / plain_seconds:.2f}x")
-        print(f"backup / typed listing:     {backup_seconds / typed_seconds:.2f}x")
+        print(
+            f"\nCLI backup / plain raw listing: {cli_seconds / plain_seconds:.2f}x (target <= 1.5x)"
+        )
+        print(f"CLI job / plain raw listing: {job_seconds / plain_seconds:.2f}x")
+        print(f"source backup / plain raw listing: {backup_seconds / plain_seconds:.2f}x")
+        print(f"source backup / typed listing:     {backup_seconds / typed_seconds:.2f}x")
+        if kubectl_row:
+            print(f"CLI backup / kubectl get:          {cli_seconds / kubectl_row[1]:.2f}x")
         print(f"restore: {restored / restore_seconds:.0f} objects/s")
     finally:
         delete_namespaces(api_client, namespaces + list(mapping.values()), group)

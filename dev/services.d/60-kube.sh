@@ -44,6 +44,7 @@ kube_settings() {
     echo "${prefix}_KUBECONFIG=$KUBE_CONFIG"
     echo "${prefix}_CONTEXT=strongroom"
     echo "${prefix}_LIMITED_CONTEXT=strongroom-limited"
+    echo "${prefix}_ETCD_URL=http://$HOST:$KUBE_ETCD_PORT"
 }
 
 # The cache key: a change to either wrapper module builds anew.

@@ -273,6 +273,8 @@ class KubeService:
     kubeconfig: str
     context: str
     limited_context: str
+    etcd_url: str
+    """etcd's client URL (its JSON gateway: /v3/kv/range, /v3/kv/compaction)."""
 
     def connect(self, context: str | None = None) -> Any:
         """Return an ApiClient of the official `kubernetes` client for `context` (default: admin)."""
@@ -499,6 +501,8 @@ def _build_kube(settings: Mapping[str, str]) -> KubeService:
         kubeconfig=kubeconfig,
         context=settings.get("CONTEXT") or "strongroom",
         limited_context=settings.get("LIMITED_CONTEXT") or "strongroom-limited",
+        # A services.json written before ETCD_URL existed: the script's fixed etcd port.
+        etcd_url=settings.get("ETCD_URL") or f"http://{fields['host']}:52379",
     )
 
 

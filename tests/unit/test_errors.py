@@ -180,6 +180,8 @@ CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ChangedMeanwhileError", "this vault lease was released", True),
     ("ChangedMeanwhileError", "{destination} appeared meanwhile", True),
     ("ChangedMeanwhileError", "{len(writer.changed)} file(s) changed while being read, e", True),
+    # sources/kubernetes: a list whose continue token kept expiring (410); the job retries
+    ("ChangedMeanwhileError", "{doing} on {api.address}: the list expired {RELISTS + 1} ", True),
     ("ConflictError", "API token {row.id} was revoked on {row.revoked_at:%Y-%m-%", False),
     ("ConflictError", "blob name {name!r} is already a folder of other blobs", False),
     ("ConflictError", "blob name {name!r} lies under the existing blob {folder!r", False),

@@ -5,6 +5,14 @@ canonical JSON lines sorted by namespace and name, server-set fields stripped
 (:func:`.objects.strip`). The metadata records the server version, every type with its
 kind, scope, count and SHA-256, the namespaces, the CRDs, what was left out and why, and
 the types the account may not list (the backup is then PARTIAL).
+
+Each type is one consistent list: its pages are read with the continue token of the first
+page, so they show the type at one resourceVersion. When the store compacted that
+revision before the last page was read (the server answers 410 Expired to the token),
+the pages read so far are dropped and the type is listed again from the start, up to
+:data:`RELISTS` times; then the backup fails with a retryable error (the job's retry
+policy runs it again). Different types are listed at different revisions, as kubectl and
+Velero do: the API offers no snapshot across types.
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from strongroom.config.resources import KubernetesResource
-from strongroom.errors import AccessDeniedError
+from strongroom.errors import AccessDeniedError, ChangedMeanwhileError
+from strongroom.logs import get_logger
 from strongroom.sources.base import BackupResult, JsonObject, SourceContext, StreamSink
-from strongroom.sources.kubernetes.client import KubeApi
+from strongroom.sources.kubernetes.client import KubeApi, KubeError, translate
 from strongroom.sources.kubernetes.discovery import ResourceType, discover, server_version
 from strongroom.sources.kubernetes.objects import (
     NEVER_RESTORED_TYPES,
@@ -31,6 +40,10 @@ from strongroom.sources.kubernetes.objects import (
 FORMAT = "strongroom-kubernetes"
 FORMAT_VERSION = 1
 PAGE_SIZE = 500
+RELISTS = 3
+"""How many times a list whose continue token expired (410) starts again from scratch."""
+EXPIRED = 410
+_logger = get_logger(__name__)
 LIST_WORKERS = 4
 NAMESPACES_KEY = "core/v1/namespaces"
 CRDS_KEY = "apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -47,21 +60,47 @@ def list_objects(
     *,
     namespace: str | None = None,
     label_selector: str | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> list[JsonObject]:
-    """Every object of a type (in ``namespace`` when given), page by page.
+    """Every object of a type (in ``namespace`` when given), page by page, as one
+    consistent list (see the module docstring: an expired continue token lists again).
 
     Items come back with ``apiVersion`` and ``kind`` set (a list leaves them out). Raises
     the translated API error (``AccessDeniedError`` naming the type and verb when RBAC
-    forbids the list).
+    forbids the list), ``ChangedMeanwhileError`` (retryable) when the list expired
+    :data:`RELISTS` times over.
     """
     where = f" in namespace {namespace}" if namespace else ""
     doing = f"list {rtype.group_resource}{where}"
-    query = {"limit": str(PAGE_SIZE)}
+    query = {"limit": str(page_size)}
     if label_selector:
         query["labelSelector"] = label_selector
     items: list[JsonObject] = []
+    relists = 0
     while True:
-        answer = api.request("GET", rtype.path(namespace), doing, query=query)
+        try:
+            answer = api.raw("GET", rtype.path(namespace), query=query)
+        except KubeError as exc:
+            if exc.status != EXPIRED or "continue" not in query:
+                raise translate(exc, doing, api.address) from exc
+            if relists == RELISTS:
+                raise ChangedMeanwhileError(
+                    f"{doing} on {api.address}: the list expired {RELISTS + 1} times before "
+                    f"its last page was read ({exc.message})",
+                    hint="The store compacts faster than the list is read: the job's retry "
+                    "runs it again.",
+                ) from exc
+            relists += 1
+            _logger.info(
+                "%s: the continue token expired after %d objects; listing again (%d of %d)",
+                doing,
+                len(items),
+                relists,
+                RELISTS,
+            )
+            items = []
+            del query["continue"]
+            continue
         for item in answer.get("items") or []:
             item["apiVersion"] = rtype.api_version
             item["kind"] = rtype.kind
