@@ -97,9 +97,8 @@ class ChannelSender:
         kind = event["type"]
         key = dedup_key(rule, name, event)
         opening = opens_incident(kind)
-        if opening or kind in RESOLUTIONS:
-            if self._is_open(key) == opening:
-                return  # already alerted, or nothing to resolve
+        if (opening or kind in RESOLUTIONS) and self._is_open(key) == opening:
+            return  # already alerted, or nothing to resolve
         if isinstance(channel, PagerDutyChannel):
             self._page(channel, event, key, severity=severity, details=details)
         elif isinstance(channel, WebhookSettings):

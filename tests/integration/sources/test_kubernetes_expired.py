@@ -10,6 +10,7 @@ otherwise keep serving the real one for a while).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -101,10 +102,8 @@ def namespace(kube_service: KubeService) -> Iterator[tuple[KubeApi, str]]:
         yield api, name
     finally:
         for index in range(COUNT):
-            try:
+            with contextlib.suppress(KubeError):
                 api.raw("DELETE", f"/api/v1/namespaces/{name}/configmaps/cm-{index}")
-            except KubeError:
-                pass
         api.raw("DELETE", f"/api/v1/namespaces/{name}")
         api.close()
 
