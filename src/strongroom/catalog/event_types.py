@@ -182,6 +182,22 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
         "monitor",
     ),
     EventType(
+        "monitor.lifecycle_run_overdue",
+        "`lifecycle`",
+        "MonitorAlertPayload: the lifecycle runner has not run over every vault within the "
+        "threshold",
+        "warning",
+        "monitor",
+    ),
+    EventType(
+        "monitor.gc_overdue",
+        "vault name",
+        "MonitorAlertPayload: points were deleted from the vault and its garbage collection "
+        "has not run since, past the threshold",
+        "warning",
+        "monitor",
+    ),
+    EventType(
         "monitor.replication_lag_exceeded",
         "`source vault/resource/destination vault`",
         "MonitorAlertPayload: a point has waited for its copy longer than the threshold",

@@ -340,6 +340,21 @@ class MonitorConfig(ConfigModel):
         description="Alert when a recovery point has waited longer than this for its copy in "
         "a copy pair's destination vault (`strongroom_replication_lag_seconds`).",
     )
+    lifecycle_run_max_age_hours: float = Field(
+        default=6,
+        gt=0,
+        le=24 * 31,
+        description="Alert when the lifecycle runner (strongroom serve runs it hourly, or "
+        "`lifecycle run`) last ran over every vault longer ago than this (or never, once a "
+        "point with a lifecycle is that old).",
+    )
+    gc_max_age_days: float = Field(
+        default=7,
+        gt=0,
+        le=366,
+        description="Alert when a vault lost recovery points longer ago than this and its "
+        "garbage collection (`vault gc`, `lifecycle run --gc`) has not run since.",
+    )
     lifecycle_grace_hours: float = Field(
         default=2,
         gt=0,

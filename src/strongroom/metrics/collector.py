@@ -24,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from strongroom.catalog import Catalog, measures
+from strongroom.catalog import Catalog, maintenance, measures
 from strongroom.catalog import outbox as catalog_outbox
 
 DURATION_BUCKETS: Final = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0)
@@ -87,11 +87,13 @@ class CatalogCollector(Collector):
             depth = measures.queue_depth(session)
             tick = measures.last_scheduler_tick(session, SCHEDULER_LEASE)
             deliveries = catalog_outbox.count_deliveries(session)
+            runs = maintenance.read_times(session)
         yield from _job_metrics(jobs)
         yield from _point_metrics(points, now)
         yield from self._storage_metrics(stored)
         yield from _schedule_metrics(outcomes, depth, tick, deliveries)
         yield from _replication_metrics(self.replication(now) if self.replication else [])
+        yield from _maintenance_metrics(runs)
         up = GaugeMetricFamily(
             "strongroom_daemon_up", "1 while a strongroom daemon serves these metrics, else 0."
         )
@@ -284,6 +286,24 @@ def _replication_metrics(pairs: Sequence[PairReplication]) -> Iterator[Metric]:
         behind.add_metric(values, float(pair.behind))
     yield lag
     yield behind
+
+
+def _maintenance_metrics(runs: maintenance.MaintenanceTimes) -> Iterator[Metric]:
+    lifecycle = GaugeMetricFamily(
+        "strongroom_lifecycle_last_run_timestamp_seconds",
+        "When the lifecycle runner last ran over every vault (Unix time; absent: never).",
+    )
+    if runs.lifecycle_run_at is not None:
+        lifecycle.add_metric([], runs.lifecycle_run_at.timestamp())
+    yield lifecycle
+    gc = GaugeMetricFamily(
+        "strongroom_gc_last_run_timestamp_seconds",
+        "When a vault's garbage collection last ran (Unix time; absent: never).",
+        labels=["vault"],
+    )
+    for vault, at in sorted(runs.gc_at.items()):
+        gc.add_metric([vault], at.timestamp())
+    yield gc
 
 
 def registry_for(

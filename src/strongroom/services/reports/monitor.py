@@ -11,7 +11,10 @@ stored (the configuration's ``monitor`` section, docs/monitor.md):
 * **verification**: a resource's points were last verified longer ago than the policy
   (or never, once its oldest live point is that old);
 * **lifecycle**: a point's cold move or deletion is overdue (the lifecycle runner is not
-  running);
+  running); the runner's last pass over every vault is older than its threshold (or it
+  never ran, once a point with a lifecycle is that old);
+* **garbage collection**: a vault lost points longer ago than the threshold and its GC
+  has not run since (their data still takes space);
 * **replication lag**: a copy pair's oldest source point without a copy has waited longer
   than the threshold (``services/reports/lag.py``).
 
@@ -30,7 +33,7 @@ from typing import Any, Final
 
 import httpx
 
-from strongroom.catalog import measures
+from strongroom.catalog import maintenance, measures
 from strongroom.catalog import outbox as catalog_outbox
 from strongroom.catalog.shapes import MonitorAlertPayload
 from strongroom.config.notifications import MonitorConfig
@@ -47,6 +50,8 @@ FAILURES: Final = "monitor.failures"
 STORAGE: Final = "monitor.storage_exceeded"
 VERIFICATION: Final = "monitor.verification_overdue"
 LIFECYCLE: Final = "monitor.lifecycle_overdue"
+LIFECYCLE_RUN: Final = "monitor.lifecycle_run_overdue"
+GC: Final = "monitor.gc_overdue"
 REPLICATION: Final = "monitor.replication_lag_exceeded"
 RESOLVED: Final = "monitor.resolved"
 _INCIDENT_PREFIX: Final = "monitor/"
@@ -176,6 +181,50 @@ class MonitorService:
         alerts += _verification_alerts(config, points, now)
         alerts += self._lifecycle_alerts(config, now)
         alerts += self._replication_alerts(config, now)
+        alerts += self._maintenance_alerts(config, now)
+        return alerts
+
+    def _maintenance_alerts(self, config: MonitorConfig, now: datetime) -> list[Alert]:
+        with self.context.catalog.session(readonly=True) as session:
+            times = maintenance.read_times(session)
+            deleted = maintenance.last_deletions(session)
+            oldest = maintenance.oldest_point_with_lifecycle(session)
+        alerts: list[Alert] = []
+        limit = config.lifecycle_run_max_age_hours * 3600
+        since = times.lifecycle_run_at or oldest
+        if since is not None and (now - since).total_seconds() > limit:
+            last = times.lifecycle_run_at.isoformat() if times.lifecycle_run_at else "never"
+            alerts.append(
+                Alert(
+                    LIFECYCLE_RUN,
+                    "lifecycle",
+                    f"the lifecycle runner last ran over every vault {last}, over "
+                    f"{config.lifecycle_run_max_age_hours:g} h ago: is strongroom serve "
+                    "running (or the lifecycle run cron job)?",
+                    (now - since).total_seconds(),
+                    limit,
+                )
+            )
+        limit = config.gc_max_age_days * 86_400
+        for vault, deleted_at in sorted(deleted.items()):
+            collected = times.gc_at.get(vault)
+            if collected is not None and collected >= deleted_at:
+                continue
+            waited = (now - deleted_at).total_seconds()
+            if waited > limit:
+                alerts.append(
+                    Alert(
+                        GC,
+                        vault,
+                        f"vault {vault} lost points (the last {deleted_at.isoformat()}) and "
+                        "its garbage collection has not run since "
+                        f"(last: {collected.isoformat() if collected else 'never'}): run "
+                        f"`strongroom vault gc {vault}` or `lifecycle run --gc`",
+                        waited,
+                        limit,
+                        vault=vault,
+                    )
+                )
         return alerts
 
     def _replication_alerts(self, config: MonitorConfig, now: datetime) -> list[Alert]:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from strongroom.catalog import maintenance
 from strongroom.catalog import points as catalog_points
 from strongroom.catalog.models import RecoveryPoint
 from strongroom.catalog.types import PointState, Tier
@@ -179,6 +180,10 @@ class LifecycleService:
         if gc and not dry_run:
             for vault_name in sorted({action.vault for action in report.with_outcome("deleted")}):
                 _collect_garbage(context, vault_name, report)
+        if not dry_run and vault is None:
+            with context.catalog.session() as session:
+                # The monitor watches this: a runner that stopped is an alert.
+                maintenance.record_lifecycle_run(session, at=now)
         if not dry_run and report.actions:
             with context.catalog.session() as session:
                 audit.record(
@@ -482,6 +487,8 @@ def _collect_garbage(context: AppContext, vault_name: str, report: LifecycleRepo
             report.gc[vault_name] = warm.gc()
             if cold is not None:
                 report.gc[f"{vault_name} (cold tier)"] = cold.gc()
+        with context.catalog.session() as session:
+            maintenance.record_gc(session, vault_name, at=context.now())
     except StrongroomError as error:
         _logger.warning("gc of vault %s after the lifecycle run failed: %s", vault_name, error)
         report.gc_errors[vault_name] = str(error)

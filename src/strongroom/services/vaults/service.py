@@ -233,14 +233,22 @@ class VaultService:
         grace: timedelta | None = None,
         key: KeyOptions | None = None,
     ) -> GcReport:
-        """Delete data no recovery point needs and repack mostly-dead packs."""
+        """Delete data no recovery point needs and repack mostly-dead packs; a real run
+        is recorded in the catalog (the monitor alerts when a vault's GC is overdue)."""
         options: dict[str, Any] = {}
         if repack_threshold is not None:
             options["repack_threshold"] = repack_threshold
         if grace is not None:
             options["grace"] = grace
         with self.open(name, key) as vault:
-            return vault.gc(dry_run=dry_run, **options)
+            report = vault.gc(dry_run=dry_run, **options)
+        if not dry_run:
+            # Imported here: the other vault commands never load the catalog's models.
+            from strongroom.catalog.maintenance import record_gc
+
+            with self.context.catalog.session() as session:
+                record_gc(session, name, at=self.context.now())
+        return report
 
     def leases(self, name: str, key: KeyOptions | None = None) -> list[LeaseStatus]:
         """The vault's lease objects (backups, GC, repair) with holder, age and state."""
