@@ -210,8 +210,8 @@ def test_every_dashboard_panel_shows_data_from_a_real_prometheus(
             assert result, title
         # The lag panel's data is this strongroom's copy pair (other tests share the server).
         [pair] = prometheus_service.query(
-            f'strongroom_replication_lag_seconds{{strongroom_test="{name}"}}'
+            f'strongroom_replication_lag_seconds{{strongroom_test="{name}",resource="app-db"}}'
         )
-        assert pair["metric"]["destination_vault"] == "dr"
+        assert pair["metric"]["destination_vault"] == "dr" and pair["value"][1] == "0"
     finally:
         target.unlink()

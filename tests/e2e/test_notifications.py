@@ -12,7 +12,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from strongroom.catalog import events as catalog_events
 from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog import open_catalog
 from strongroom.catalog import outbox as catalog_outbox
@@ -206,6 +208,33 @@ def test_a_failure_emails_and_pages_once_and_the_next_success_resolves_it(
         deliveries = catalog_outbox.list_deliveries(session)
         assert {row.state for row in deliveries} == {catalog_outbox.DELIVERED}
         assert catalog_outbox.list_escalations(session, open_only=True) == []
+        published = [
+            event.type
+            for event in catalog_events.list_events(session, limit=None)
+            if event.type.startswith(("backup.job.failed", "backup.job.completed", "backup.esc"))
+        ]
+    # The events match: two failures, one success; the escalation resolved once.
+    assert published.count("backup.job.failed") == 2
+    assert published.count("backup.job.completed") == 1
+    assert "backup.escalation" in published
+    assert published.count("backup.escalation.resolved") == 1
+    # And so do the metrics.
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(cli("metrics").stdout.decode())
+        for sample in family.samples
+    }
+    job = {"kind": "backup", "resource": "app-db", "resource_type": "sqlite", "rule": "ops/nightly"}
+
+    def metric(name: str, **labels: str) -> float:
+        return found[(name, tuple(sorted(labels.items())))]
+
+    assert metric("strongroom_jobs_total", state="FAILED", **job) == 2
+    assert metric("strongroom_jobs_total", state="COMPLETED", **job) == 1
+    failures = {**job, "error_code": "ResourceNotFoundException"}
+    assert metric("strongroom_job_failures_total", **failures) == 2
+    assert metric("strongroom_last_verify_success", resource="app-db", resource_type="sqlite") == 1
+    assert metric("strongroom_event_deliveries", state="dead") == 0
     for result in (served, served_again):
         output = result.stdout + result.stderr
         assert ROUTING_KEY.encode() not in output and b"hook-token" not in output
