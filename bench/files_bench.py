@@ -322,6 +322,13 @@ def print_report(
                 f"{seconds.get('commit', 0.0):.1f}",
             ]
         )
+    if reports:  # none with --restore-only
+        print_phases(reports)
+    print_targets(results)
+
+
+def print_phases(reports: list[list[str]]) -> None:
+    """Print strongroom's files-cache report and phase timings of its backups."""
     print(
         table(
             "strongroom: files cache and phases (seconds, inside the driver)",
@@ -339,6 +346,10 @@ def print_report(
             reports,
         )
     )
+
+
+def print_targets(results: dict[tuple[str, str], Result]) -> None:
+    """Print the targets of issues #6 and #12 with their verdicts."""
     checks = []
     ours = results.get(("strongroom", PHASES[1]))
     restic = results.get(("restic", PHASES[1]))
