@@ -19,7 +19,6 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -110,6 +109,8 @@ def remember(cache_dir: Path, vault_name: str, kdf: Mapping[str, object], env: s
     if json.dumps(hints.get(vault_name), sort_keys=True) == json.dumps(hint, sort_keys=True):
         return  # unchanged (compared as JSON: True == 1 in Python, not in a hint)
     hints[vault_name] = hint
+    import tempfile  # here, not at the top: the early start of a derivation waits for less
+
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
