@@ -405,6 +405,16 @@ def print_targets(results: dict[tuple[str, str], Result]) -> None:
             ]
         )
     if ours_restore:
+        seconds = ours_restore.report.get("seconds", {})
+        if "restore thread CPU" in seconds:
+            checks.append(
+                [
+                    "strongroom restore: CPU s of the thread that writes (information)",
+                    f"{seconds['restore thread CPU']:.1f} of {ours_restore.sample.cpu_seconds:.1f}",
+                    "-",
+                    "-",
+                ]
+            )
         passed = ours_restore.report.get("ok")
         checks.append(
             [
