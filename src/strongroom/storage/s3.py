@@ -30,16 +30,18 @@ from __future__ import annotations
 import base64
 import builtins
 import dataclasses
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -520,10 +522,21 @@ class S3Store:
             raise translate_boto_error(exc, store=self.url, action=action) from exc
 
 
+@functools.cache
+def _data_loader() -> botocore.loaders.Loader:
+    """botocore's loader of service models, one per process: it keeps the S3 model (a
+    large JSON document) once parsed, so a second client (a copy's destination, a cold
+    tier, the next job of a daemon) does not parse it again."""
+    return botocore.loaders.create_loader()
+
+
 def make_client(connection: S3Connection) -> S3Client:
     """Return a botocore S3 client for ``connection``; its own retries are off.
 
-    Raises ``ConfigError`` when botocore refuses the settings.
+    The client comes from botocore directly: boto3's session adds resource models and an
+    import this store does not use. A fresh botocore session per client reads the AWS
+    configuration (files, environment) as it is now; only the parsed service models are
+    shared. Raises ``ConfigError`` when botocore refuses the settings.
     """
     config = Config(
         region_name=connection.region or ("us-east-1" if connection.endpoint_url else None),
@@ -539,8 +552,9 @@ def make_client(connection: S3Connection) -> S3Client:
         response_checksum_validation="when_required",
     )
     try:
-        session = boto3.session.Session()
-        return session.client(
+        session = botocore.session.Session()
+        session.register_component("data_loader", _data_loader())
+        client = session.create_client(
             "s3",
             endpoint_url=connection.endpoint_url,
             aws_access_key_id=connection.access_key_id,
@@ -550,3 +564,5 @@ def make_client(connection: S3Connection) -> S3Client:
         )
     except (BotoCoreError, ValueError) as exc:
         raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
+    # botocore builds the client class at run time; the stubs name what it is.
+    return cast("S3Client", client)

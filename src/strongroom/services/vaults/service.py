@@ -122,10 +122,9 @@ class VaultService:
 
     def store_retention(self, name: str) -> WriteRetention | None:
         """The Object Lock retention vault ``name`` writes with (None: not locked)."""
-        from strongroom.catalog.resources import get_vault
-
         if unlocked_without_catalog(self.context, name):
             return None  # the common case, answered without loading the catalog
+        from strongroom.catalog.resources import get_vault
 
         with self.context.catalog.session(readonly=True) as session:
             row = get_vault(session, name)
