@@ -40,7 +40,8 @@ drawing against the classes below)::
         ├── InternalServerError           [R]  InternalServerError
         ├── TimeoutError_                 [R]  RequestTimeout
         ├── NetworkError                  [R]  NetworkError
-        └── WorkerLostError               [R]  the worker running a job stopped renewing its lease
+        ├── WorkerLostError               [R]  the worker running a job stopped renewing its lease
+        └── ThawPendingError              [R]  archived data asked to thaw is not readable yet
 
 A raise site may still override ``retryable`` where one case differs from the rest of
 its class (e.g. a daemon refuses at once, not retryable, while another daemon leads).
@@ -284,6 +285,16 @@ class WorkerLostError(TransientError):
     """The worker running a job stopped renewing its lease (it died or stalled)."""
 
     code = "WorkerLost"
+
+
+class ThawPendingError(TransientError):
+    """Data in an archive storage class was asked to thaw and is not readable yet."""
+
+    code = "ThawPending"
+    default_hint = (
+        "The storage provider makes the data readable on its own; run the restore again "
+        "after the time named (strongroom retries it by the retry policy meanwhile)."
+    )
 
 
 SEED_ERROR_CODES: dict[str, type[StrongroomError]] = {

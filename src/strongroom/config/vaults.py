@@ -280,6 +280,22 @@ class SameStoreColdTier(_StoredColdTier):
     kind: Literal["same-store"] = Field(description="Selects this kind of cold tier.")
 
 
+class ThawSettings(ConfigModel):
+    """How a restore thaws cold packs kept in an archive class (GLACIER, DEEP_ARCHIVE)."""
+
+    tier: Literal["Expedited", "Standard", "Bulk"] = Field(
+        default="Standard",
+        description="S3 retrieval tier of the restore requests: Expedited (minutes, GLACIER "
+        "only), Standard (hours), Bulk (up to two days, cheapest).",
+    )
+    days: int = Field(
+        default=3,
+        ge=1,
+        le=MAX_DAYS,
+        description="Days a thawed copy stays readable: long enough for the restore to run.",
+    )
+
+
 class SeparateStoreColdTier(_StoredColdTier):
     """Cold recovery points move to a second store (e.g. an archive bucket)."""
 
@@ -287,6 +303,10 @@ class SeparateStoreColdTier(_StoredColdTier):
     url: StoreUrl = Field(description="URL of the cold store (file:///…, s3://…, memory://…).")
     s3: S3Options | None = Field(
         default=None, description="How to reach the cold store when it is an s3:// URL."
+    )
+    thaw: ThawSettings = Field(
+        default_factory=ThawSettings,
+        description="How a restore of a point in an archive storage class asks S3 to thaw it.",
     )
 
 

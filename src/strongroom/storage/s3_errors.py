@@ -105,6 +105,12 @@ def translate_client_error(
         return ThrottlingError(message)
     if code in {"RequestTimeout", "RequestTimeoutException"} or status == 408:
         return TimeoutError_(message)
+    if code == "NotImplemented" or status == 501:
+        return UnsupportedError(
+            f"{message} (the server does not implement this request)",
+            hint="This S3-compatible server lacks a feature the operation needs; see "
+            "docs/s3.md (Servers) for what each server supports.",
+        )
     if code in {"ServiceUnavailable", "Busy"} or status in {502, 503, 504}:
         return ServiceUnavailableError(message)
     if code == "InternalError" or status >= 500:
@@ -112,8 +118,8 @@ def translate_client_error(
     if code == "InvalidObjectState":
         return UnsupportedError(
             f"{message} (the object is in an archive storage class and must be thawed first)",
-            hint="Issue an S3 restore (thaw) of the vault's packs in that class and retry once "
-            "it completes; strongroom does not issue thaw requests yet (docs/s3.md).",
+            hint="A restore job of a cold point asks S3 to thaw its packs itself "
+            "(cold_tier.thaw); read such a point through a restore job (docs/s3.md).",
         )
     if code in _CORRUPTED:
         return NetworkError(

@@ -133,6 +133,22 @@ class VaultReader:
             self._plan.close()
             self._plan = None
 
+    def list_blob_names(self) -> set[str]:
+        """Return the blobs :meth:`blob_names` must read before it can name the rest: the
+        manifest and the packs holding the point's chunk lists (nothing is read here).
+
+        Raises ``IntegrityError`` when a chunk list cannot be located.
+        """
+        names = {manifest_name(self._point.id)}
+        for record in self._point.streams:
+            list_ids = [bytes.fromhex(list_hex) for list_hex in record.chunk_lists or []]
+            if list_ids:
+                located = self._fetcher.locate_many(
+                    list_ids, self._keys.generation, self._what(record)
+                )
+                names.update(location.pack_name for location in located)
+        return names
+
     def iter_stream(self, name: str) -> Generator[bytes, None, None]:
         """Yield stream ``name`` as checked pieces (one per chunk), reading ahead.
 

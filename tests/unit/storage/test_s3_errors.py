@@ -22,6 +22,7 @@ from strongroom.errors import (
     StrongroomError,
     ThrottlingError,
     TimeoutError_,
+    UnsupportedError,
 )
 from strongroom.storage.retry import should_retry
 from strongroom.storage.s3 import S3Connection, parse_s3_url
@@ -56,6 +57,7 @@ def answer(code: str, status: int, message: str = "") -> ClientError:
         ("AccessDenied", 403, AccessDeniedError, False),
         ("PreconditionFailed", 412, ConflictError, False),
         ("ObjectParentIsFile", 409, ConflictError, False),
+        ("NotImplemented", 501, UnsupportedError, False),
     ],
 )
 def test_error_answers_map_onto_the_tree(

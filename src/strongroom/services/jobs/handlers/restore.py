@@ -42,6 +42,7 @@ from strongroom.services.jobs.handlers.common import (
     source_context,
 )
 from strongroom.services.jobs.handlers.streams import PointStreams
+from strongroom.services.retention.cold_tier import point_to_read
 from strongroom.services.vaults.point_audit import audit_points, with_problems
 from strongroom.services.vaults.service import VaultService
 from strongroom.sources.base import Check, ReadableStream, RestoreReport
@@ -125,11 +126,13 @@ def run_restore(context: AppContext, job_context: JobContext) -> JobResult:
     with context.catalog.session(readonly=True) as session:
         row = get_recovery_point(session, point_id)
         vault_name, resource = row.vault.name, row.resource.name
+        cold_point_id = row.cold_point_id
         model = resource_config(session, resource)
     source = build_source(context, resource, model)
     with (
-        VaultService(context).open(vault_name) as vault,
-        vault.reader(point_id) as reader,
+        # A point moved to a separate-store cold tier is read from its copy there.
+        point_to_read(context, vault_name, point_id, cold_point_id) as (vault, read_id),
+        vault.reader(read_id) as reader,
         scratch_folder(context, job) as scratch,
     ):
         metadata = source_metadata(reader.point.metadata, point_id, model.type)
