@@ -3,6 +3,9 @@
     files_strongroom.py --vault DIR --cache DIR --files-cache FILE --scratch DIR [--create] PATH
     files_strongroom.py --vault DIR --cache DIR --scratch DIR --restore-to DIR
 
+``--vault-url URL`` instead of ``--vault DIR`` names any store (``s3://bucket/prefix``,
+reached through the standard AWS settings, for ``s3_bench.py``).
+
 
 ``files_bench.py`` runs this as a subprocess so that its wall time, CPU seconds and peak RSS
 are measured like restic's and borg's. It creates the vault with ``--create`` (else opens
@@ -39,7 +42,7 @@ def backup(args: argparse.Namespace) -> dict[str, Any]:
     """Back up ``args.path`` into the vault; return the timings and the source's report."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    store = open_store(args.vault.as_uri())
+    store = open_store(args.vault_url or args.vault.as_uri())
     key = PassphraseProvider(os.environ["BENCH_VAULT_PASSPHRASE"], "env:BENCH_VAULT_PASSPHRASE")
     if args.create:
         vault = Vault.create(store, key, cache_dir=args.cache)
@@ -77,7 +80,7 @@ def restore(args: argparse.Namespace) -> dict[str, Any]:
     """Restore the newest point of the vault into ``args.restore_to``; return the timings."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    store = open_store(args.vault.as_uri())
+    store = open_store(args.vault_url or args.vault.as_uri())
     key = PassphraseProvider(os.environ["BENCH_VAULT_PASSPHRASE"], "env:BENCH_VAULT_PASSPHRASE")
     with Vault.open(store, key, cache_dir=args.cache) as vault:
         seconds["open vault"] = time.perf_counter() - started
@@ -107,7 +110,9 @@ def restore(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", type=Path, nargs="?")
-    parser.add_argument("--vault", type=Path, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--vault", type=Path, help="a vault in this folder")
+    where.add_argument("--vault-url", help="a vault at this store URL (s3://bucket/prefix)")
     parser.add_argument("--cache", type=Path, required=True, help="the vault's index cache")
     parser.add_argument("--files-cache", type=Path)
     parser.add_argument("--restore-to", type=Path, help="restore the newest point here instead")

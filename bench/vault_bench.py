@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,19 +31,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import datasets
 import strongroom as strongroom_package
 import tools
+from compare import Row, human
 from measure import Measurement, best, load_average, run, table, tree_size
 
 PASSWORD = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway benchmark repository
 STRONGROOM = str(Path(sys.executable).parent / "strongroom")
-
-
-@dataclass
-class Row:
-    tool: str
-    phase: str
-    measurement: Measurement
-    logical_bytes: int
-    stored_bytes: int | None
 
 
 class Tool:
@@ -343,14 +334,6 @@ class StrongroomEngine(Tool):
             env=self.env,
             stdout_to_null=True,
         )
-
-
-def human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 TOOLS: dict[str, type[Tool]] = {
