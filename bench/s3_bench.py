@@ -68,7 +68,9 @@ def stream_round(work: Path, s3: dict[str, str], chosen: list[str], source: Path
 def tree_round(work: Path, s3: dict[str, str], chosen: list[str], tree: Path) -> list[Row]:
     """One round of the tree case: each tool backs up twice, then restores to a new ext4."""
     size = tree_size(tree)
-    target = RestoreTarget(work / "tree-restore", size * 2 + (256 << 20))
+    files = sum(1 for path in tree.rglob("*") if path.is_file())
+    # ext4 makes one inode per 16 KiB: a tree of small files needs room for its inodes.
+    target = RestoreTarget(work / "tree-restore", max(size * 2, files * 32 * 1024) + (256 << 20))
     rows: list[Row] = []
     for tool_name in chosen:
         tool = TREE_TOOLS[tool_name](work, s3)
