@@ -16,6 +16,7 @@ partition, whose offsets differ, hashes the same as the backed-up one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Iterator, Sequence
@@ -28,9 +29,15 @@ from strongroom.sources.base import ReadableStream
 Header = tuple[str, bytes | None]
 
 _LENGTH: Final = struct.Struct(">I")
-_FIXED: Final = struct.Struct(">qbq")
-_TIME: Final = struct.Struct(">bq")
 _SIZE: Final = struct.Struct(">i")
+_CONTENT_HEAD: Final = struct.Struct(">bqi")
+"""Timestamp type, timestamp and key length: the fixed start of a content."""
+_FRAME_HEAD: Final = struct.Struct(">Iq")
+"""Body length and offset: the fixed start of a frame."""
+_BODY_HEAD: Final = struct.Struct(">qbqi")
+"""Offset, timestamp type, timestamp and key length: the fixed start of a body."""
+_NULL: Final = _SIZE.pack(-1)
+_NO_HEADERS: Final = _LENGTH.pack(0)
 _BLOCK: Final = 1024 * 1024
 
 
@@ -46,30 +53,78 @@ class Record:
     headers: Sequence[Header]
 
 
-def _bytes(data: bytes | None) -> bytes:
-    if data is None:
-        return _SIZE.pack(-1)
-    return _SIZE.pack(len(data)) + data
+RecordTuple = tuple[int, int, int, bytes | None, bytes | None, list[Header]]
+"""A decoded record as a plain tuple (offset, timestamp type, timestamp, key, value,
+headers): what the restore's loop reads, without building a :class:`Record` per record."""
+
+
+def _headers(headers: Sequence[Header]) -> bytes:
+    parts = [_LENGTH.pack(len(headers))]
+    for name, value in headers:
+        encoded = name.encode("utf-8")
+        parts.append(_SIZE.pack(len(encoded)))
+        parts.append(encoded)
+        if value is None:
+            parts.append(_NULL)
+        else:
+            parts.append(_SIZE.pack(len(value)))
+            parts.append(value)
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_headers(headers: tuple[Header, ...]) -> bytes:
+    """The encoded headers, cached: the records of a topic mostly repeat the same headers,
+    and encoding them costs more than the rest of a record's content."""
+    return _headers(headers)
+
+
+def content_bytes(
+    timestamp_type: int,
+    timestamp: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[Header] | None,
+) -> bytes:
+    """Return the content of a record given field by field (see the module docstring).
+
+    The backup calls this once per record, so it packs with few calls; ``headers`` None
+    is the same as no headers (what the client returns for a record without any).
+    """
+    head = _CONTENT_HEAD.pack(timestamp_type, timestamp, -1 if key is None else len(key))
+    size = _NULL if value is None else _SIZE.pack(len(value))
+    return b"".join(
+        (
+            head,
+            key or b"",
+            size,
+            value or b"",
+            _cached_headers(tuple(headers)) if headers else _NO_HEADERS,
+        )
+    )
 
 
 def content_of(record: Record) -> bytes:
     """Return a record's content: its body without the offset (see the module docstring)."""
-    parts = [
-        _TIME.pack(record.timestamp_type, record.timestamp),
-        _bytes(record.key),
-        _bytes(record.value),
-        _LENGTH.pack(len(record.headers)),
-    ]
-    for name, value in record.headers:
-        parts.append(_bytes(name.encode("utf-8")))
-        parts.append(_bytes(value))
-    return b"".join(parts)
+    return content_bytes(
+        record.timestamp_type, record.timestamp, record.key, record.value, record.headers
+    )
+
+
+def frame_head(offset: int, content_size: int) -> bytes:
+    """Return the bytes that precede a record's content in its frame (length and offset)."""
+    return _FRAME_HEAD.pack(content_size + 8, offset)
+
+
+def hash_head(content_size: int) -> bytes:
+    """Return the bytes that precede a content in the ordered hash (its length)."""
+    return _LENGTH.pack(content_size)
 
 
 def encode(record: Record) -> bytes:
     """Return the frame of one record."""
-    body = record.offset.to_bytes(8, "big", signed=True) + content_of(record)
-    return _LENGTH.pack(len(body)) + body
+    content = content_of(record)
+    return frame_head(record.offset, len(content)) + content
 
 
 class ContentHash:
@@ -85,68 +140,110 @@ class ContentHash:
         self._digest.update(content)
         self.count += 1
 
+    def add_joined(self, joined: bytes, count: int) -> None:
+        """Add ``count`` records at once: their :func:`hash_head` and content, concatenated.
+
+        The digest is the same as ``count`` calls of :meth:`add`; one call hashes a whole
+        batch (the hash releases the GIL for large inputs, a call per record does not).
+        """
+        self._digest.update(joined)
+        self.count += count
+
     def hexdigest(self) -> str:
         """The hash of every content added so far, in order."""
         return self._digest.hexdigest()
 
 
-class _Cursor:
-    """Reads a body field by field; raises ``IntegrityError`` (naming the stream) past its end."""
+def _damaged(name: str) -> IntegrityError:
+    return IntegrityError(f"stream {name} holds a damaged record frame")
 
-    def __init__(self, body: bytes, name: str) -> None:
-        self.body = body
-        self.position = 0
-        self.name = name
 
-    def take(self, size: int) -> bytes:
-        end = self.position + size
-        if size < 0 or end > len(self.body):
-            raise IntegrityError(f"stream {self.name} holds a damaged record frame")
-        data = self.body[self.position : end]
-        self.position = end
-        return data
+def _decode(data: bytes, start: int, end: int, name: str) -> RecordTuple:
+    """Parse the body at ``data[start:end]``; ``IntegrityError`` naming stream ``name`` if damaged.
 
-    def sized(self) -> bytes | None:
-        (size,) = _SIZE.unpack(self.take(4))
-        return None if size == -1 else self.take(size)
+    Reads in place with ``unpack_from`` and slices (no cursor object per record): a
+    length that runs past the body is caught by the final position check, a negative
+    one other than -1 (null) at once.
+    """
+    try:
+        offset, timestamp_type, timestamp, size = _BODY_HEAD.unpack_from(data, start)
+        position = start + 21
+        key = None
+        if size >= 0:
+            key = data[position : position + size]
+            position += size
+        elif size != -1:
+            raise _damaged(name)
+        (size,) = _SIZE.unpack_from(data, position)
+        position += 4
+        value = None
+        if size >= 0:
+            value = data[position : position + size]
+            position += size
+        elif size != -1:
+            raise _damaged(name)
+        (count,) = _LENGTH.unpack_from(data, position)
+        position += 4
+        headers: list[Header] = []
+        for _ in range(count):
+            (size,) = _SIZE.unpack_from(data, position)
+            if size < 0:
+                raise IntegrityError(f"stream {name} holds a header without a name")
+            header_name = data[position + 4 : position + 4 + size].decode("utf-8")
+            position += 4 + size
+            (size,) = _SIZE.unpack_from(data, position)
+            position += 4
+            header_value = None
+            if size >= 0:
+                header_value = data[position : position + size]
+                position += size
+            elif size != -1:
+                raise _damaged(name)
+            headers.append((header_name, header_value))
+            if position > end:
+                raise _damaged(name)
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise _damaged(name) from exc
+    if position < end:
+        raise IntegrityError(f"stream {name} holds a record frame with trailing bytes")
+    if position > end:
+        raise _damaged(name)
+    return offset, timestamp_type, timestamp, key, value, headers
 
 
 def decode(body: bytes, name: str) -> Record:
     """Parse one frame's body; raises ``IntegrityError`` naming stream ``name`` if damaged."""
-    cursor = _Cursor(body, name)
-    offset, timestamp_type, timestamp = _FIXED.unpack(cursor.take(_FIXED.size))
-    key = cursor.sized()
-    value = cursor.sized()
-    (count,) = _LENGTH.unpack(cursor.take(4))
-    headers: list[Header] = []
-    for _ in range(count):
-        header_name = cursor.sized()
-        if header_name is None:
-            raise IntegrityError(f"stream {name} holds a header without a name")
-        headers.append((header_name.decode("utf-8"), cursor.sized()))
-    if cursor.position != len(body):
-        raise IntegrityError(f"stream {name} holds a record frame with trailing bytes")
-    return Record(offset, timestamp_type, timestamp, key, value, headers)
+    return Record(*_decode(body, 0, len(body), name))
 
 
-def read_records(stream: ReadableStream, name: str) -> Iterator[Record]:
-    """Yield the records of one stream in order; ``IntegrityError`` on a cut or damaged frame."""
-    buffer = bytearray()
+def iter_frames(stream: ReadableStream, name: str) -> Iterator[RecordTuple]:
+    """Yield the records of one stream in order as tuples; ``IntegrityError`` on damage.
+
+    Frames are parsed in place from blocks of :data:`_BLOCK` bytes; only a frame that
+    spans two blocks is copied.
+    """
+    data = b""
     position = 0
     while True:
         block = stream.read(_BLOCK)
         if block:
-            del buffer[:position]
+            data = data[position:] + block if position < len(data) else block
             position = 0
-            buffer += block
-        while len(buffer) - position >= 4:
-            (size,) = _LENGTH.unpack_from(buffer, position)
-            if len(buffer) - position - 4 < size:
-                break
+        length = len(data)
+        while length - position >= 4:
+            (size,) = _LENGTH.unpack_from(data, position)
             start = position + 4
-            yield decode(bytes(buffer[start : start + size]), name)
+            if length - start < size:
+                break
             position = start + size
+            yield _decode(data, start, position, name)
         if not block:
-            if position != len(buffer):
+            if position != length:
                 raise IntegrityError(f"stream {name} ends in the middle of a record frame")
             return
+
+
+def read_records(stream: ReadableStream, name: str) -> Iterator[Record]:
+    """Yield the records of one stream in order; ``IntegrityError`` on a cut or damaged frame."""
+    for fields in iter_frames(stream, name):
+        yield Record(*fields)

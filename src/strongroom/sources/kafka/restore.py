@@ -32,7 +32,7 @@ from confluent_kafka.admin import NewTopic
 from strongroom.errors import ConflictError, NotFoundError, TimeoutError_
 from strongroom.sources.base import JsonObject, SourceContext, StreamReader
 from strongroom.sources.kafka.client import Cluster, check_message
-from strongroom.sources.kafka.records import read_records
+from strongroom.sources.kafka.records import iter_frames
 
 SOURCE_OFFSET_HEADER: Final = "strongroom.source-offset"
 _BUSY_GROUP_STATES: Final = frozenset(
@@ -107,14 +107,15 @@ def watermarks(cluster: Cluster, topic: str, partition: int) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def resume_after(cluster: Cluster, topic: str, partition: int) -> int:
-    """Return the last source offset already restored into a partition (-1: none).
+def resume_after(cluster: Cluster, topic: str, partition: int) -> tuple[int, int]:
+    """Return the last source offset already restored into a partition (-1: none) and its end.
 
+    The end is the partition's high watermark, where the next record written lands.
     Raises ``ConflictError`` when the partition holds records that no restore wrote.
     """
     low, high = watermarks(cluster, topic, partition)
     if high <= low:
-        return -1
+        return -1, high
     message = read_one(cluster, topic, partition, high - 1)
     restored = None if message is None else source_offset(message.headers())
     if restored is None:
@@ -123,7 +124,7 @@ def resume_after(cluster: Cluster, topic: str, partition: int) -> int:
             "that no strongroom restore wrote",
             hint="Restore into another topic (topic_map) or delete the records first.",
         )
-    return restored
+    return restored, high
 
 
 def ensure_topic(
@@ -201,7 +202,7 @@ def restore_partition(
     """
     topic, partition = target
     result = PartitionRestore(topic, partition)
-    done = resume_after(cluster, topic, partition)
+    done, target_end = resume_after(cluster, topic, partition)
     if after is not None and done < after.last_offset:
         raise ConflictError(
             f"{topic}/{partition}: this point continues point {after.point}, whose records up to "
@@ -209,54 +210,58 @@ def restore_partition(
             hint=f"Restore point {after.point} (and the points it continues) first, oldest first.",
         )
 
-    def delivered(error: KafkaError | None, message: Any) -> None:
+    def failed(error: KafkaError | None, _message: Any) -> None:
         if error is not None:
             result.errors.append(error)
-            return
-        offset = message.offset()
-        if result.first_target_offset is None:
-            result.first_target_offset = offset
-        result.last_target_offset = offset
 
+    # Delivery reports only for failures: the target offsets come from the partition's
+    # end before and after (nothing else writes there, see resume_after), so a
+    # successful record costs no callback.
     producer = cluster.producer(
         **{
             "enable.idempotence": True,
-            "linger.ms": 20,
-            "batch.size": 1_000_000,
+            "linger.ms": 50,
+            "batch.size": 4_000_000,
+            "batch.num.messages": 100_000,
             "compression.type": "lz4",
             "queue.buffering.max.kbytes": 65536,
+            "delivery.report.only.error": True,
+            "on_delivery": failed,
         }
     )
     produce: Callable[..., None] = producer.produce
+    poll: Callable[[float], int] = producer.poll
+    written = skipped_existing = skipped_after_until = 0
     with reader.open_stream(stream) as data:
-        for record in read_records(data, stream):
-            if record.offset <= done:
-                result.skipped_existing += 1
+        for offset, timestamp_type, timestamp, key, value, headers in iter_frames(data, stream):
+            if offset <= done:
+                skipped_existing += 1
                 continue
-            if until_ms is not None and record.timestamp > until_ms:
-                result.skipped_after_until += 1
+            if until_ms is not None and timestamp > until_ms:
+                skipped_after_until += 1
                 continue
-            headers = [*record.headers, (SOURCE_OFFSET_HEADER, str(record.offset).encode())]
-            while True:
-                try:
-                    produce(
-                        topic,
-                        value=record.value,
-                        key=record.key,
-                        partition=partition,
-                        timestamp=record.timestamp if record.timestamp_type != 0 else 0,
-                        headers=headers,
-                        on_delivery=delivered,
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
-            result.written += 1
-            if result.written % 10_000 == 0:
+            headers.append((SOURCE_OFFSET_HEADER, str(offset).encode()))
+            when = timestamp if timestamp_type != 0 else 0
+            try:
+                produce(topic, value, key, partition, timestamp=when, headers=headers)
+            except BufferError:
+                # The queue is full: serve delivery reports until it takes the record.
+                while True:
+                    poll(0.1)
+                    try:
+                        produce(topic, value, key, partition, timestamp=when, headers=headers)
+                        break
+                    except BufferError:
+                        continue
+            written += 1
+            if written % 10_000 == 0:
+                poll(0)
                 context.check_cancelled()
                 if result.errors:
                     break
+    result.written = written
+    result.skipped_existing = skipped_existing
+    result.skipped_after_until = skipped_after_until
     doing = f"writing {topic}/{partition}"
     remaining = producer.flush(120)
     if result.errors:
@@ -266,6 +271,9 @@ def restore_partition(
             f"{doing}: {remaining} record(s) not acknowledged within 120 s",
             hint="Run the restore again: it resumes after the last record written.",
         )
+    if written:
+        result.first_target_offset = target_end
+        result.last_target_offset = watermarks(cluster, topic, partition)[1] - 1
     return result
 
 
