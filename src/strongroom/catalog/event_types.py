@@ -17,6 +17,8 @@ from typing import Final, Literal
 Severity = Literal["info", "warning", "critical"]
 
 JOB_KINDS: Final = ("backup", "restore", "verify", "copy", "delete")
+GAP_DETECTED: Final = "backup.gap_detected"
+"""A backup found data deleted before it could be read (a Kafka retention gap)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,15 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
         _JOB + ": the backup job that committed the point",
         "info",
         "engine",
+    ),
+    EventType(
+        GAP_DETECTED,
+        "recovery point id",
+        "`resource`, `resource_type`, `vault`, `point_id`, `job_id`, `topic`, `partition`, "
+        "`from_offset`, `to_offset`: a Kafka partition's log now starts past the checkpoint, "
+        "so records from `from_offset` up to `to_offset` were deleted before a backup read them",
+        "warning",
+        "backup job",
     ),
     EventType(
         "recovery_point.moved_to_cold", "recovery point id", "`actor`, changes", "info", "lifecycle"

@@ -136,7 +136,9 @@ class JobResult:
     manifest in its vault), so the job's retry leaves the only recovery point.
     ``follow_ups`` (if any) runs before ``record`` in the same transaction and returns
     jobs to queue with the job's end (a backup's copy actions): they exist if and only if
-    the job's end committed.
+    the job's end committed. ``events`` (type, subject, payload) are published in that
+    transaction too (a backup's gap found by its source): they exist if and only if the
+    job's end committed.
     """
 
     data: Mapping[str, Any] = field(default_factory=dict)
@@ -145,6 +147,7 @@ class JobResult:
     record: Recorder | None = field(default=None, repr=False, compare=False)
     discard: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     follow_ups: FollowUps | None = field(default=None, repr=False, compare=False)
+    events: Sequence[tuple[str, str, Mapping[str, Any]]] = ()
 
 
 Handler = Callable[[JobContext], JobResult]

@@ -364,6 +364,7 @@ class ThreadPoolJobExecutor:
                     guard=running.guard,
                     record=record_or_remember if record is not None else None,
                     follow_ups=follow_ups_or_remember if follow_ups is not None else None,
+                    events=result.events,
                 )
         except Exception as error:
             if not failed:

@@ -7,7 +7,7 @@ longer finish the job: its transition loses with a ConflictError.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.catalog import failures
@@ -33,6 +33,7 @@ def complete(
     guard: JobGuard | None = None,
     record: Recorder | None = None,
     follow_ups: FollowUps | None = None,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
 ) -> JobView:
     """End a RUNNING job as COMPLETED, or PARTIAL when ``partial`` and the job allows it.
 
@@ -41,8 +42,9 @@ def complete(
     point) in ``work``'s transaction, after the transition: when the guard's lease check
     loses (ConflictError) nothing is recorded, and whatever ``record`` raises undoes the
     transition with it once the caller's transaction rolls back. ``follow_ups``, before
-    ``record``, returns the jobs to queue in the same transaction (see ``JobResult``). A success
-    resolves the component's failure record.
+    ``record``, returns the jobs to queue in the same transaction (see ``JobResult``);
+    ``events`` are published after the outcome's own. A success resolves the component's
+    failure record.
     """
     if partial and not job.allow_partial:
         return handle_failure(
@@ -78,6 +80,8 @@ def complete(
     if failures.resolve(work.session, component, at=work.now):
         work.publish(ESCALATION_RESOLVED, job.id, job_event_payload(ended, component=component))
     _publish_outcome_events(work, ended)
+    if events:
+        work.publish_many(list(events))
     if record is not None:
         # Last: a record may end with a step outside the catalog (a source's checkpoint)
         # that must only happen once nothing else in the transaction can fail.

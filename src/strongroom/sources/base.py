@@ -74,19 +74,33 @@ class ReadAhead(Protocol):
         ...
 
 
+class PointOpener(Protocol):
+    """Opens another recovery point of the same vault: its streams and its source metadata.
+
+    What a restore of an incremental point uses to replay the earlier points of its
+    chain. Raises ``NotFoundError`` for a point that is not in the vault.
+    """
+
+    def __call__(self, point_id: str, /) -> AbstractContextManager[tuple[StreamReader, JsonObject]]:
+        """Open point ``point_id``: (its streams, the metadata its source's backup returned)."""
+        ...
+
+
 @dataclass
 class SourceContext:
     """What every source operation is given besides its settings.
 
     ``scratch`` is a private folder the source may use for temporary files (the caller
     removes it); ``cancel`` is set when the job must stop (window closed, shutdown);
-    ``progress`` receives byte counts as data flows.
+    ``progress`` receives byte counts as data flows; ``points`` (restores only, None when
+    the caller has no vault) opens the other points of the vault, for chains.
     """
 
     scratch: Path
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: Callable[[int], None] = lambda _bytes: None
     dry_run: bool = False
+    points: PointOpener | None = None
 
     def check_cancelled(self) -> None:
         """Raise ``AbortedError`` if the operation was cancelled."""
@@ -103,9 +117,20 @@ class Description:
     tools: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceEvent:
+    """Something a backup found that deserves an event of its own: a type of
+    ``catalog/event_types.py`` and its details. The backup job publishes it with the
+    job's end (only if the point is recorded), adding the resource, vault and point."""
+
+    type: str
+    details: JsonObject
+
+
 @dataclass
 class BackupResult:
-    """What a backup returns: metadata to record, and the parts that failed (if any).
+    """What a backup returns: metadata to record, the parts that failed (if any), and
+    events to publish with the recorded point (see :class:`SourceEvent`).
 
     A result with failed parts is PARTIAL: the engine keeps it only where the rule
     allows partial backups.
@@ -113,6 +138,7 @@ class BackupResult:
 
     metadata: JsonObject
     failed_parts: dict[str, str] = field(default_factory=dict)
+    events: list[SourceEvent] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from strongroom.config.resources import KafkaResource
 from strongroom.errors import AccessDeniedError, ConflictError, NetworkError, NotFoundError
-from strongroom.sources.base import SourceContext
+from strongroom.sources.base import JsonObject, PointOpener, SourceContext, StreamReader
 from strongroom.sources.kafka.source import KafkaSource
 from tests.support.services import KafkaService, unique_name
 from tests.support.source_fakes import MemoryReader, MemorySink
@@ -351,8 +352,15 @@ def test_incremental_backups_continue_from_recorded_checkpoints_and_restore_as_a
     # Retention deleted records before a backup read them: a gap, recorded.
     kcat_write(kafka_service, topic, 0, [f"c{n}:third-{n}" for n in range(5)])
     admin.delete_records([TopicPartition(topic, 0, 18)])[TopicPartition(topic, 0, 18)].result(60)
-    third = source.backup(context, MemorySink()).metadata
+    third_result = source.backup(context, MemorySink())
+    third = third_result.metadata
     assert third["gaps"] == [{"topic": topic, "partition": 0, "from": 15, "to": 18}]
+    assert [(event.type, event.details) for event in third_result.events] == [
+        (
+            "backup.gap_detected",
+            {"topic": topic, "partition": 0, "from_offset": 15, "to_offset": 18},
+        )
+    ]
     assert third["records"] == 2
     source.commit_checkpoint(third, "point-three")
 
@@ -363,3 +371,75 @@ def test_incremental_backups_continue_from_recorded_checkpoints_and_restore_as_a
     fourth = source.backup(context, MemorySink()).metadata
     assert (fourth["records"], fourth["incremental"], fourth["continues"]) == (1, False, [])
     assert len(fourth["new_chains"]) == 1 and "new id" in fourth["new_chains"][0]
+
+
+def memory_points(points: dict[str, tuple[MemorySink, JsonObject]]) -> PointOpener:
+    """A vault of points kept in memory: opens a point's streams and metadata by id."""
+
+    @contextmanager
+    def open_point(point_id: str) -> Iterator[tuple[StreamReader, JsonObject]]:
+        if point_id not in points:
+            raise NotFoundError(f"recovery point {point_id} does not exist")
+        sink, metadata = points[point_id]
+        yield MemoryReader(sink.streams), metadata
+
+    return open_point
+
+
+def test_restoring_the_newest_point_replays_its_chain_oldest_first(
+    kafka_service: KafkaService, names: list[str], context: SourceContext, tmp_path: Path
+) -> None:
+    admin = kafka_service.connect()
+    topic = create(admin, names, unique_name("sr-replay"), 2)
+    source = KafkaSource(resource(kafka_service, topic), cache_path=tmp_path / "checkpoints.sqlite")
+    points: dict[str, tuple[MemorySink, JsonObject]] = {}
+    for number, point_id in enumerate(["point-a", "point-b", "point-c"]):
+        for partition in range(2):
+            kcat_write(
+                kafka_service, topic, partition, [f"{point_id}-{n}:v{number}" for n in range(4)]
+            )
+        sink = MemorySink()
+        metadata = source.backup(context, sink).metadata
+        source.commit_checkpoint(metadata, point_id)
+        points[point_id] = (sink, metadata)
+    newest_sink, newest = points["point-c"]
+    assert newest["continues"] == ["point-b"] and points["point-b"][1]["continues"] == ["point-a"]
+    context.points = memory_points(points)
+
+    renamed = unique_name("sr-replay-restored")
+    names.append(renamed)
+    target = {"topic_map": {topic: renamed}, "groups": False}
+    report = source.restore(context, MemoryReader(newest_sink.streams), newest, target)
+    assert report.ok
+    assert kcat_read(kafka_service, renamed) == kcat_read(kafka_service, topic)
+    assert [note for note in report.notes if note.startswith("replayed")] == [
+        "replayed the earlier point point-a of the chain",
+        "replayed the earlier point point-b of the chain",
+    ]
+    # Run again (as after an interruption): every point is already there, nothing is doubled.
+    again = source.restore(context, MemoryReader(newest_sink.streams), newest, target)
+    assert again.ok
+    assert kcat_read(kafka_service, renamed) == kcat_read(kafka_service, topic)
+
+    # Told to restore only the newest point: refused while the target lacks the earlier ones.
+    alone = unique_name("sr-replay-alone")
+    names.append(alone)
+    with pytest.raises(ConflictError, match="point-b"):
+        source.restore(
+            context,
+            MemoryReader(newest_sink.streams),
+            newest,
+            {"topic_map": {topic: alone}, "groups": False, "chain": False},
+        )
+
+    # A chain whose oldest point is gone from the vault is an error naming that point.
+    del points["point-a"]
+    broken = unique_name("sr-replay-broken")
+    names.append(broken)
+    with pytest.raises(NotFoundError, match=r"point point-a, which point point-b continues"):
+        source.restore(
+            context,
+            MemoryReader(newest_sink.streams),
+            newest,
+            {"topic_map": {topic: broken}, "groups": False},
+        )

@@ -33,10 +33,11 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import ConfigResource, ConfigSource, OffsetSpec
 
+from strongroom.catalog.event_types import GAP_DETECTED
 from strongroom.config.resources import KafkaResource
 from strongroom.errors import NotFoundError, TimeoutError_
 from strongroom.logs import get_logger
-from strongroom.sources.base import JsonObject, SourceContext, StreamSink
+from strongroom.sources.base import JsonObject, SourceContext, SourceEvent, StreamSink
 from strongroom.sources.kafka.checkpoints import Checkpoint
 from strongroom.sources.kafka.client import Cluster, check_message, offset_of
 from strongroom.sources.kafka.records import ContentHash, content_bytes, frame_head, hash_head
@@ -311,6 +312,22 @@ def start_offsets(
                 )  # fmt: skip
     chain = {"continues": sorted(continues), "gaps": gaps, "new_chains": new_chains}
     return starts, chain
+
+
+def gap_events(metadata: JsonObject) -> list[SourceEvent]:
+    """One ``backup.gap_detected`` event per gap a backup recorded (see :func:`start_offsets`)."""
+    return [
+        SourceEvent(
+            GAP_DETECTED,
+            {
+                "topic": gap["topic"],
+                "partition": gap["partition"],
+                "from_offset": gap["from"],
+                "to_offset": gap["to"],
+            },
+        )
+        for gap in metadata.get("gaps") or []
+    ]
 
 
 def backup(

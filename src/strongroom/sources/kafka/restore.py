@@ -194,15 +194,21 @@ def restore_partition(
     until_ms: int | None,
     context: SourceContext,
     after: Continues | None = None,
+    whole: tuple[int, int] | None = None,
 ) -> PartitionRestore:
     """Produce one partition's records into ``target`` (topic, partition), resuming.
 
     ``after``: the point continues an earlier one, whose records must be in the target
-    already (``ConflictError`` naming that point otherwise).
+    already (``ConflictError`` naming that point otherwise). ``whole``: the stream's last
+    source offset and record count; when the target already holds that offset the
+    stream is not read at all (a chain replayed again, a finished restore run again).
     """
     topic, partition = target
     result = PartitionRestore(topic, partition)
     done, target_end = resume_after(cluster, topic, partition)
+    if whole is not None and done >= whole[0]:
+        result.skipped_existing = whole[1]
+        return result
     if after is not None and done < after.last_offset:
         raise ConflictError(
             f"{topic}/{partition}: this point continues point {after.point}, whose records up to "

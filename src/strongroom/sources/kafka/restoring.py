@@ -18,6 +18,7 @@ from confluent_kafka import TopicPartition
 from strongroom.errors import ConfigError
 from strongroom.logs import get_logger
 from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
+from strongroom.sources.kafka.chain import earlier_points
 from strongroom.sources.kafka.client import Cluster, check_message, offset_of
 from strongroom.sources.kafka.records import ContentHash, Record, content_of
 from strongroom.sources.kafka.restore import (
@@ -61,12 +62,52 @@ def restore_topics(
 ) -> RestoreReport:
     """Restore the selected topics, then (``options.groups``) the groups' offsets.
 
-    ``chain``: refuse an incremental point whose earlier points are not in the target
-    (off for a restore test, which checks this point's records alone).
+    An incremental point is restored on top of its chain: with ``options.chain`` and a
+    vault to open them from (``context.points``), the earlier points are replayed first,
+    oldest first (each partition resumes where the target ends, so points already in
+    the target cost one look at it); ``NotFoundError`` when one is missing. ``chain``
+    off (a restore test, which checks this point's records alone) neither replays nor
+    refuses; otherwise a point whose earlier records are not in the target is refused
+    (``ConflictError`` naming the point to restore first).
     """
     report = RestoreReport(target=cluster.bootstrap_servers)
-    until_ms = _until_ms(options.until)
     topics = selected_topics(metadata, options)
+    if chain and options.chain and context.points is not None and metadata.get("continues"):
+        for earlier in earlier_points(metadata, context.points):
+            covered = [topic for topic in topics if topic in earlier.metadata["topics"]]
+            if not covered:
+                continue
+            with context.points(earlier.point_id) as (streams, _metadata):
+                replayed = restore_point(
+                    cluster, streams, earlier.metadata, covered, options, context, chain=True
+                )
+            report.notes.append(f"replayed the earlier point {earlier.point_id} of the chain")
+            report.notes.extend(replayed.notes)
+            report.checks.extend(
+                Check(f"point {earlier.point_id[:12]}: {check.name}", check.expected, check.actual)
+                for check in replayed.checks
+            )
+    restored = restore_point(cluster, reader, metadata, topics, options, context, chain=chain)
+    report.notes.extend(restored.notes)
+    report.checks.extend(restored.checks)
+    if options.groups:
+        restore_groups(cluster, metadata, topics, options, report)
+    return report
+
+
+def restore_point(
+    cluster: Cluster,
+    reader: StreamReader,
+    metadata: JsonObject,
+    topics: list[str],
+    options: KafkaRestoreTarget,
+    context: SourceContext,
+    *,
+    chain: bool,
+) -> RestoreReport:
+    """Restore ``topics`` of one point (no groups); ``chain``: refuse a missing earlier point."""
+    report = RestoreReport(target=cluster.bootstrap_servers)
+    until_ms = _until_ms(options.until)
     for topic in topics:
         described = metadata["topics"][topic]
         name = options.target_topic(topic)
@@ -82,8 +123,11 @@ def restore_topics(
             after = None
             if chain and continues.get("last_offset") is not None:
                 after = Continues(continues["point"], int(continues["last_offset"]))
+            whole = None
+            if part.get("last_offset") is not None:
+                whole = (int(part["last_offset"]), int(part["count"]))
             done = restore_partition(
-                cluster, reader, part["stream"], (name, int(key)), until_ms, context, after
+                cluster, reader, part["stream"], (name, int(key)), until_ms, context, after, whole
             )
             report.checks.append(
                 Check(
@@ -98,8 +142,6 @@ def restore_topics(
                 f"({done.written} written, {done.skipped_existing} already there, "
                 f"{done.skipped_after_until} after until)"
             )
-    if options.groups:
-        restore_groups(cluster, metadata, topics, options, report)
     return report
 
 

@@ -80,7 +80,7 @@ class KafkaSource:
         previous = self.checkpoints.load() if self.checkpoints is not None else {}
         metadata = backup.backup(self.settings, self._cluster(), context, sink, previous)
         metadata["client"] = {"librdkafka": confluent_kafka.libversion()[0]}
-        return BackupResult(metadata=metadata)
+        return BackupResult(metadata=metadata, events=backup.gap_events(metadata))
 
     def commit_checkpoint(self, metadata: JsonObject, point_id: str) -> None:
         """Start the next backup of each partition where the recorded point ``point_id`` ended."""

@@ -32,6 +32,12 @@ class KafkaRestoreTarget(ConfigModel):
         description="Set the consumer groups' offsets (translated to the target offsets), "
         "only for groups with no active member.",
     )
+    chain: bool = Field(
+        default=True,
+        description="Restore an incremental point on top of its chain: the earlier points "
+        "it continues are restored first, oldest first. False: this point's records only "
+        "(refused unless the target already holds the earlier records).",
+    )
     until: AwareDatetime | None = Field(
         default=None,
         description="Point in time: restore only records with a timestamp at or before "

@@ -16,6 +16,9 @@ metadata>}`` (plus ``failed_parts`` for a partial point); the tags are the rule'
 recovery-point tags plus ``strongroom:resource``, ``strongroom:job`` and, for a rule's
 job, ``strongroom:rule`` (``plan/rule``). The catalog can be rebuilt from these.
 
+Events the source reports (``BackupResult.events``: a Kafka retention gap) are published
+with the job's end, naming the resource, vault and point (``JobResult.events``).
+
 The rule's copy actions are queued as copy jobs in the transaction that completes the
 backup (``JobResult.follow_ups``, :func:`~strongroom.services.jobs.copies.copy_action_jobs`).
 """
@@ -184,6 +187,21 @@ def run_backup(context: AppContext, job_context: JobContext) -> JobResult:
         follow_ups=lambda session, now: copy_action_jobs(
             session, now, backup=job, point_id=point.id
         ),
+        events=[
+            (
+                event.type,
+                point.id,
+                {
+                    **event.details,
+                    "resource": name,
+                    "resource_type": model.type,
+                    "vault": vault_name,
+                    "point_id": point.id,
+                    "job_id": job.id,
+                },
+            )
+            for event in result.events
+        ],
     )
 
 

@@ -45,7 +45,14 @@ from strongroom.services.jobs.handlers.streams import PointStreams
 from strongroom.services.retention.cold_tier import point_to_read
 from strongroom.services.vaults.point_audit import audit_points, with_problems
 from strongroom.services.vaults.service import VaultService
-from strongroom.sources.base import Check, ReadableStream, RestoreReport
+from strongroom.sources.base import (
+    Check,
+    JsonObject,
+    PointOpener,
+    ReadableStream,
+    RestoreReport,
+    StreamReader,
+)
 from strongroom.vault import Vault, VerifyReport
 
 _MAX_LISTED: Final = 100
@@ -109,6 +116,18 @@ def source_metadata(metadata: Mapping[str, Any], point_id: str, resource_type: s
     return dict(result)
 
 
+def _point_opener(vault: Vault, resource_type: str, progress: Callable[[int], None]) -> PointOpener:
+    """Open the other points of ``vault`` for a source (the earlier points of a chain)."""
+
+    @contextmanager
+    def open_point(point_id: str) -> Iterator[tuple[StreamReader, JsonObject]]:
+        with vault.reader(point_id) as reader:
+            metadata = source_metadata(reader.point.metadata, point_id, resource_type)
+            yield _CountingStreams(PointStreams(reader), progress), metadata
+
+    return open_point
+
+
 def _param(params: Mapping[str, Any], key: str) -> str:
     value = params.get(key)
     if not isinstance(value, str) or not value:
@@ -137,6 +156,7 @@ def run_restore(context: AppContext, job_context: JobContext) -> JobResult:
     ):
         metadata = source_metadata(reader.point.metadata, point_id, model.type)
         source_ctx = source_context(job_context, scratch, "bytes restored")
+        source_ctx.points = _point_opener(vault, model.type, source_ctx.progress)
         streams = _CountingStreams(PointStreams(reader), source_ctx.progress)
         report = source.restore(source_ctx, streams, metadata, dict(target))
     if report.failures:
