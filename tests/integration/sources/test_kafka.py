@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -19,6 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from strongroom.config.resources import KafkaResource
 from strongroom.errors import AccessDeniedError, ConflictError, NetworkError, NotFoundError
 from strongroom.sources.base import JsonObject, PointOpener, SourceContext, StreamReader
+from strongroom.sources.kafka import restoring
 from strongroom.sources.kafka.source import KafkaSource
 from tests.support.services import KafkaService, unique_name
 from tests.support.source_fakes import MemoryReader, MemorySink
@@ -225,10 +227,47 @@ def test_a_restore_cut_short_resumes_without_duplicates_and_translates_offsets(
 
     test = source.restore_test(context, MemoryReader(sink.streams), metadata)
     assert test.ok, test.failures
+    assert [(c.name, c.expected, c.actual) for c in test.checks if c.name.startswith("group")] == [
+        (f"group {group} {topic}/0 translated offset (source 10)", 0, 0),
+        (f"group {group} {topic}/1 translated offset (source 120)", 120, 120),
+    ]
     assert not [
         name
         for name in admin.list_topics(timeout=30).topics
         if "strongroom-test-" in name and topic in name
+    ]
+    listed = admin.list_consumer_groups().result(60)
+    assert not [g.group_id for g in listed.valid if g.group_id.endswith(f"-{group}")]
+
+
+def test_a_restore_test_fails_naming_the_group_whose_translated_offset_is_wrong(
+    kafka_service: KafkaService,
+    names: list[str],
+    context: SourceContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = kafka_service.connect()
+    topic = create(admin, names, unique_name("sr-offsets"), 2)
+    for partition in range(2):
+        kcat_write(kafka_service, topic, partition, [f"k{n}:v{n}" for n in range(20)])
+    group = unique_name("sr-group")
+    commit(kafka_service, group, [TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 7)])
+    source = KafkaSource(resource(kafka_service, topic))
+    sink = MemorySink()
+    metadata = source.backup(context, sink).metadata
+
+    # A fault in the translation (one record too far on partition 1): the restore test
+    # compares against the offset map it reads back itself, so it catches it.
+    translate = restoring.translate_offset
+
+    def one_too_far(cluster: Any, name: str, partition: int, committed: int) -> int:
+        return translate(cluster, name, partition, committed) + (partition == 1)
+
+    monkeypatch.setattr(restoring, "translate_offset", one_too_far)
+    test = source.restore_test(context, MemoryReader(sink.streams), metadata)
+    assert not test.ok
+    assert [(c.name, c.expected, c.actual) for c in test.failures] == [
+        (f"group {group} {topic}/1 translated offset (source 7)", 7, 8)
     ]
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from confluent_kafka import (
+    Consumer,
     ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaError,
@@ -191,6 +192,7 @@ def encode_batch(
 
 def read_partition(
     cluster: Cluster,
+    consumer: Consumer,
     topic: str,
     partition: int,
     start: int,
@@ -200,6 +202,8 @@ def read_partition(
 ) -> JsonObject:
     """Write records ``start`` ≤ offset < ``end`` of one partition into its stream.
 
+    ``consumer`` is shared by the partitions of a backup (one connection, not one per
+    partition): it is assigned this partition alone while it is read.
     Returns the partition's metadata (range, count, content hash, first and last offset).
     Raises the typed errors of :meth:`Cluster.translate`; ``TimeoutError_`` when the
     partition does not reach ``end`` after :data:`IDLE_POLLS` empty polls.
@@ -208,10 +212,7 @@ def read_partition(
     content = ContentHash()
     first = last = None
     size = 0
-    with (
-        cluster.consumer() as consumer,
-        sink.open_stream(partition_stream(topic, partition)) as stream,
-    ):
+    with sink.open_stream(partition_stream(topic, partition)) as stream:
         position = start
         if start < end:
             consumer.assign([TopicPartition(topic, partition, start)])
@@ -245,6 +246,8 @@ def read_partition(
                     raise TimeoutError_(
                         f"{doing}: stuck at offset {position}, the end taken at the start is {end}"
                     )
+        if start < end:
+            consumer.unassign()  # drops what it prefetched of this partition
     return {
         "stream": partition_stream(topic, partition),
         "start": start,
@@ -363,21 +366,23 @@ def backup(
     stable_end = offsets(cluster, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
     groups = group_offsets(cluster, topics) if settings.consumer_group_offsets else {}
     starts, chain = start_offsets(described, log_start, stable_end, previous or {})
-    for topic in topics:
-        for number in range(described[topic]["partitions"]):
-            part = described[topic]["partition_data"][str(number)]
-            part.update(
-                read_partition(
-                    cluster,
-                    topic,
-                    number,
-                    starts[(topic, number)],
-                    stable_end[(topic, number)],
-                    context,
-                    sink,
+    with cluster.consumer() as consumer:
+        for topic in topics:
+            for number in range(described[topic]["partitions"]):
+                part = described[topic]["partition_data"][str(number)]
+                part.update(
+                    read_partition(
+                        cluster,
+                        consumer,
+                        topic,
+                        number,
+                        starts[(topic, number)],
+                        stable_end[(topic, number)],
+                        context,
+                        sink,
+                    )
                 )
-            )
-            part["log_start"] = log_start[(topic, number)]
+                part["log_start"] = log_start[(topic, number)]
     metadata["incremental"] = bool(chain["continues"])
     metadata.update(chain)
     metadata["groups"] = groups

@@ -66,6 +66,7 @@ class Cluster:
     timeout: float = 30.0
     seen: list[KafkaError] = field(default_factory=list, repr=False)
     pollable: list[AdminClient | Producer] = field(default_factory=list, repr=False)
+    _admin: AdminClient | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: KafkaResource, *, timeout: float = 30.0) -> Cluster:
@@ -98,11 +99,16 @@ class Cluster:
         }
 
     def admin(self) -> AdminClient:
-        """An Admin API client."""
-        client = AdminClient(self.config())
-        self.pollable.append(client)
-        del self.pollable[:-20]
-        return client
+        """The Admin API client of this cluster, made on first use and then shared.
+
+        One client for every admin call of an operation: each new one would connect and
+        fetch the cluster's metadata again, a fixed cost an incremental backup feels.
+        """
+        if self._admin is None:
+            self._admin = AdminClient(self.config())
+            self.pollable.append(self._admin)
+            del self.pollable[:-20]
+        return self._admin
 
     def producer(self, **extra: Any) -> Producer:
         """A producer; ``extra`` goes to its configuration."""

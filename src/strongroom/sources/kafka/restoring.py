@@ -1,17 +1,15 @@
-"""Restores and restore tests of Kafka recovery points, topic by topic.
+"""Restores of Kafka recovery points, topic by topic, on top of their chain.
 
-:func:`restore_topics` restores the selected topics (see
-:mod:`~strongroom.sources.kafka.restore`) and then the consumer groups' offsets;
-:func:`restore_test` restores into scratch topics, reads them back, compares each
-partition's record count and ordered content hash with the recorded ones, and deletes
-the scratch topics on every path out.
+:func:`restore_topics` replays the earlier points of an incremental point's chain (see
+:mod:`~strongroom.sources.kafka.chain`), restores the selected topics (see
+:mod:`~strongroom.sources.kafka.restore`) and then the consumer groups' offsets. The
+restore test is :mod:`~strongroom.sources.kafka.restore_check`.
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from confluent_kafka import TopicPartition
 
@@ -19,16 +17,13 @@ from strongroom.errors import ConfigError
 from strongroom.logs import get_logger
 from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
 from strongroom.sources.kafka.chain import earlier_points
-from strongroom.sources.kafka.client import Cluster, check_message, offset_of
-from strongroom.sources.kafka.records import ContentHash, Record, content_of
+from strongroom.sources.kafka.client import Cluster
 from strongroom.sources.kafka.restore import (
     Continues,
     ensure_topic,
     restore_partition,
     set_group_offsets,
-    source_offset,
     translate_offset,
-    watermarks,
 )
 from strongroom.sources.kafka.target import KafkaRestoreTarget
 
@@ -151,9 +146,15 @@ def restore_groups(
     topics: list[str],
     options: KafkaRestoreTarget,
     report: RestoreReport,
+    group_name: Callable[[str], str] = str,
 ) -> None:
-    """Set every backed-up group's offsets on the restored topics, translated."""
-    for group, committed in sorted(metadata.get("groups", {}).items()):
+    """Set every backed-up group's offsets on the restored topics, translated.
+
+    ``group_name`` gives the name a backed-up group is restored under (a restore test
+    sets scratch groups).
+    """
+    for backed_up, committed in sorted(metadata.get("groups", {}).items()):
+        group = group_name(backed_up)
         partitions: list[TopicPartition] = []
         for topic, by_partition in sorted(committed.items()):
             if topic not in topics:
@@ -163,80 +164,7 @@ def restore_groups(
                 target = translate_offset(cluster, name, int(key), int(offset))
                 partitions.append(TopicPartition(name, int(key), target))
                 report.notes.append(
-                    f"group {group}: {topic}/{key} offset {offset} -> {name}/{key} {target}"
+                    f"group {backed_up}: {topic}/{key} offset {offset} -> {name}/{key} {target}"
                 )
         if partitions:
             set_group_offsets(cluster, group, partitions)
-
-
-def scan_partition(cluster: Cluster, topic: str, partition: int) -> ContentHash:
-    """Read a restored partition whole; return the count and hash of its contents.
-
-    The ``strongroom.source-offset`` header a restore adds is left out of the contents.
-    """
-    content = ContentHash()
-    low, high = watermarks(cluster, topic, partition)
-    if high <= low:
-        return content
-    doing = f"reading back {topic}/{partition}"
-    with cluster.consumer(**{"isolation.level": "read_uncommitted"}) as consumer:
-        consumer.assign([TopicPartition(topic, partition, low)])
-        position = low
-        idle = 0
-        while position < high and idle < 120:
-            messages = consumer.consume(min(10_000, high - position), timeout=1.0)
-            idle = 0 if messages else idle + 1
-            for message in messages:
-                check_message(cluster, message.error(), doing)
-                if message.error() is not None:
-                    position = max(position, offset_of(message))
-                    continue
-                content.add(content_of(_restored_record(message)))
-                position = offset_of(message) + 1
-    return content
-
-
-def _restored_record(message: Any) -> Record:
-    timestamp_type, timestamp = message.timestamp()
-    headers = [(str(name), value) for name, value in message.headers() or []]
-    if source_offset(headers) is not None:
-        headers = headers[:-1]
-    return Record(
-        message.offset(), timestamp_type, timestamp, message.key(), message.value(), headers
-    )
-
-
-def restore_test(
-    cluster: Cluster, reader: StreamReader, metadata: JsonObject, context: SourceContext
-) -> RestoreReport:
-    """Restore into scratch topics, compare per partition, delete the scratch topics."""
-    token = uuid.uuid4().hex[:8]
-    topics = sorted(metadata["topics"])
-    scratch = {topic: f"strongroom-test-{token}-{topic}"[:249] for topic in topics}
-    options = KafkaRestoreTarget(topic_map=scratch, groups=False, retention_ms=-1)
-    report = RestoreReport(target=f"scratch topics strongroom-test-{token}-*")
-    try:
-        restored = restore_topics(cluster, reader, metadata, options, context, chain=False)
-        report.notes.extend(restored.notes)
-        for topic in topics:
-            for key, part in sorted(
-                metadata["topics"][topic]["partition_data"].items(), key=lambda item: int(item[0])
-            ):
-                found = scan_partition(cluster, scratch[topic], int(key))
-                report.checks.append(
-                    Check(f"{topic}/{key} record count", part["count"], found.count)
-                )
-                report.checks.append(
-                    Check(
-                        f"{topic}/{key} ordered content sha256", part["sha256"], found.hexdigest()
-                    )
-                )
-    finally:
-        admin = cluster.admin()
-        futures = admin.delete_topics(list(scratch.values()), request_timeout=60)
-        for name, future in futures.items():
-            try:
-                future.result(timeout=60)
-            except Exception as exc:  # noqa: BLE001 - a missing scratch topic is not a failure
-                _log.warning("could not delete scratch topic %s: %s", name, exc)
-    return report

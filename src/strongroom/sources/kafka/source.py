@@ -1,7 +1,8 @@
 """The ``kafka`` source: topics of an Apache Kafka cluster, record by record.
 
-Backups: :mod:`strongroom.sources.kafka.backup`; restores and restore tests:
-:mod:`strongroom.sources.kafka.restoring`. See ``docs/sources/kafka.md``.
+Backups: :mod:`strongroom.sources.kafka.backup`; restores:
+:mod:`strongroom.sources.kafka.restoring`; restore tests:
+:mod:`strongroom.sources.kafka.restore_check`. See ``docs/sources/kafka.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from strongroom.sources.base import (
     StreamSink,
     check_restorable,
 )
-from strongroom.sources.kafka import backup, restoring
+from strongroom.sources.kafka import backup, restore_check, restoring
 from strongroom.sources.kafka.checkpoints import Checkpoints
 from strongroom.sources.kafka.client import Cluster
 from strongroom.sources.kafka.target import KafkaRestoreTarget
@@ -107,6 +108,6 @@ class KafkaSource:
     def restore_test(
         self, context: SourceContext, reader: StreamReader, metadata: JsonObject
     ) -> RestoreReport:
-        """Restore into scratch topics, compare each partition, delete them."""
+        """Restore into scratch topics and groups, compare each partition and group, delete them."""
         check_restorable(metadata, backup.FORMAT, self.type_name)
-        return restoring.restore_test(self._cluster(), reader, metadata, context)
+        return restore_check.restore_test(self._cluster(), reader, metadata, context)
