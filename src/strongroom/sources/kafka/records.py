@@ -158,12 +158,51 @@ def _damaged(name: str) -> IntegrityError:
     return IntegrityError(f"stream {name} holds a damaged record frame")
 
 
+@functools.lru_cache(maxsize=256)
+def _header_section(section: bytes, name: str) -> tuple[Header, ...]:
+    """Parse the headers that end a body (count, then name and value of each), cached.
+
+    The records of a topic mostly repeat the same headers; parsing them costs more than
+    the rest of a record. Raises ``IntegrityError`` naming stream ``name`` if damaged
+    (an error is never cached).
+    """
+    try:
+        (count,) = _LENGTH.unpack_from(section, 0)
+        position = 4
+        headers: list[Header] = []
+        for _ in range(count):
+            (size,) = _SIZE.unpack_from(section, position)
+            if size < 0:
+                raise IntegrityError(f"stream {name} holds a header without a name")
+            header_name = section[position + 4 : position + 4 + size].decode("utf-8")
+            position += 4 + size
+            (size,) = _SIZE.unpack_from(section, position)
+            position += 4
+            value = None
+            if size >= 0:
+                value = section[position : position + size]
+                position += size
+            elif size != -1:
+                raise _damaged(name)
+            headers.append((header_name, value))
+            if position > len(section):
+                raise _damaged(name)
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise _damaged(name) from exc
+    if position < len(section):
+        raise IntegrityError(f"stream {name} holds a record frame with trailing bytes")
+    if position > len(section):
+        raise _damaged(name)
+    return tuple(headers)
+
+
 def _decode(data: bytes, start: int, end: int, name: str) -> RecordTuple:
     """Parse the body at ``data[start:end]``; ``IntegrityError`` naming stream ``name`` if damaged.
 
-    Reads in place with ``unpack_from`` and slices (no cursor object per record): a
-    length that runs past the body is caught by the final position check, a negative
-    one other than -1 (null) at once.
+    Reads in place with ``unpack_from`` and slices (no cursor object per record). The
+    headers are the rest of the body after the value (see :func:`_header_section`); a
+    key or value length that runs past the body leaves no room for them, which that
+    parse reports; a negative length other than -1 (null) is reported at once.
     """
     try:
         offset, timestamp_type, timestamp, size = _BODY_HEAD.unpack_from(data, start)
@@ -182,33 +221,18 @@ def _decode(data: bytes, start: int, end: int, name: str) -> RecordTuple:
             position += size
         elif size != -1:
             raise _damaged(name)
-        (count,) = _LENGTH.unpack_from(data, position)
-        position += 4
-        headers: list[Header] = []
-        for _ in range(count):
-            (size,) = _SIZE.unpack_from(data, position)
-            if size < 0:
-                raise IntegrityError(f"stream {name} holds a header without a name")
-            header_name = data[position + 4 : position + 4 + size].decode("utf-8")
-            position += 4 + size
-            (size,) = _SIZE.unpack_from(data, position)
-            position += 4
-            header_value = None
-            if size >= 0:
-                header_value = data[position : position + size]
-                position += size
-            elif size != -1:
-                raise _damaged(name)
-            headers.append((header_name, header_value))
-            if position > end:
-                raise _damaged(name)
-    except (struct.error, UnicodeDecodeError) as exc:
+    except struct.error as exc:
         raise _damaged(name) from exc
-    if position < end:
-        raise IntegrityError(f"stream {name} holds a record frame with trailing bytes")
-    if position > end:
+    if position + 4 > end:
         raise _damaged(name)
-    return offset, timestamp_type, timestamp, key, value, headers
+    return (
+        offset,
+        timestamp_type,
+        timestamp,
+        key,
+        value,
+        list(_header_section(data[position:end], name)),
+    )
 
 
 def decode(body: bytes, name: str) -> Record:
