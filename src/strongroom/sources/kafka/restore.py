@@ -186,6 +186,18 @@ def wait_for_leaders(cluster: Cluster, name: str, partitions: int) -> None:
         time.sleep(0.2)
 
 
+def producer_compression(configs: JsonObject) -> str:
+    """The codec a restore produces a topic's records with, given its backed-up configs.
+
+    The topic's own ``compression.type`` when it names a codec (the broker would otherwise
+    decompress and compress every batch again), else none: the records were compressed
+    in the vault, and compressing them again costs more CPU than the network it saves on
+    a near broker.
+    """
+    configured = str(configs.get("compression.type") or "producer")
+    return configured if configured in {"gzip", "snappy", "lz4", "zstd"} else "none"
+
+
 def restore_partition(
     cluster: Cluster,
     reader: StreamReader,
@@ -195,6 +207,7 @@ def restore_partition(
     context: SourceContext,
     after: Continues | None = None,
     whole: tuple[int, int] | None = None,
+    compression: str = "none",
 ) -> PartitionRestore:
     """Produce one partition's records into ``target`` (topic, partition), resuming.
 
@@ -202,6 +215,7 @@ def restore_partition(
     already (``ConflictError`` naming that point otherwise). ``whole``: the stream's last
     source offset and record count; when the target already holds that offset the
     stream is not read at all (a chain replayed again, a finished restore run again).
+    ``compression``: the producer's codec (see :func:`producer_compression`).
     """
     topic, partition = target
     result = PartitionRestore(topic, partition)
@@ -229,7 +243,7 @@ def restore_partition(
             "linger.ms": 50,
             "batch.size": 4_000_000,
             "batch.num.messages": 100_000,
-            "compression.type": "lz4",
+            "compression.type": compression,
             "queue.buffering.max.kbytes": 65536,
             "delivery.report.only.error": True,
             "on_delivery": failed,

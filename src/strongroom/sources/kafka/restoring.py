@@ -21,6 +21,7 @@ from strongroom.sources.kafka.client import Cluster
 from strongroom.sources.kafka.restore import (
     Continues,
     ensure_topic,
+    producer_compression,
     restore_partition,
     set_group_offsets,
     translate_offset,
@@ -122,7 +123,15 @@ def restore_point(
             if part.get("last_offset") is not None:
                 whole = (int(part["last_offset"]), int(part["count"]))
             done = restore_partition(
-                cluster, reader, part["stream"], (name, int(key)), until_ms, context, after, whole
+                cluster,
+                reader,
+                part["stream"],
+                (name, int(key)),
+                until_ms,
+                context,
+                after,
+                whole,
+                producer_compression(described.get("configs") or {}),
             )
             report.checks.append(
                 Check(
