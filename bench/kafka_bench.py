@@ -164,6 +164,14 @@ def _row(name: str, measured: measure.Measurement, baseline: measure.Measurement
     ]  # fmt: skip
 
 
+def _speed(baseline: measure.Measurement, measured: measure.Measurement) -> str:
+    """Speed of ``measured`` relative to ``baseline``, by wall time and by CPU time."""
+    return (
+        f"{baseline.seconds / measured.seconds:.2f}x / "
+        f"{baseline.cpu_seconds / measured.cpu_seconds:.2f}x"
+    )
+
+
 def _mb(path: Path) -> str:
     return f"{path.stat().st_size / 1e6:.0f} MB"
 
@@ -217,12 +225,15 @@ def main_run(args: argparse.Namespace) -> None:
             _row("strongroom restore <- vault", restore, produce, args.records, data_mb, ""),
             _row("kcat -P < file", produce, produce, args.records, data_mb, ""),
         ]  # fmt: skip
+        # Wall times on a shared machine follow its load; CPU seconds much less (a tool
+        # that finishes sooner on an idle machine does so because it needs less CPU).
         targets = [
-            ["backup speed / kcat -C -e", f"{plain.seconds / backup.seconds:.2f}x", ">= 0.8x"],
-            ["backup speed / kcat | zstd -3", f"{zstd.seconds / backup.seconds:.2f}x", "> 1.0x"],
-            ["restore speed / kcat -P", f"{produce.seconds / restore.seconds:.2f}x", ">= 0.8x"],
-            ["incremental (1 %) time / full backup time",
-             f"{incremental.seconds / backup.seconds:.1%}", "<= 5 %"],
+            ["backup speed / kcat -C -e", _speed(plain, backup), ">= 0.8x"],
+            ["backup speed / kcat | zstd -3", _speed(zstd, backup), "> 1.0x"],
+            ["restore speed / kcat -P", _speed(produce, restore), ">= 0.8x"],
+            ["incremental (1 %) / full backup",
+             f"{incremental.seconds / backup.seconds:.1%} / "
+             f"{incremental.cpu_seconds / backup.cpu_seconds:.1%}", "<= 5 %"],
         ]  # fmt: skip
         if args.small:
             fill(small, args.small, args.size)
