@@ -457,6 +457,9 @@ def test_vixie_lines_agree_with_croniter_in_utc(case: Case, after: datetime) -> 
     assume(not case.never)
     # croniter 7.0.0 reads a one-value range such as 5-5 (or 0-SUN) as '*'.
     assume(not any(len(set(map(number, pair))) == 1 for pair in RANGE.findall(case.text)))
+    # croniter also turns a weekday step from 7 (Sunday, '7/1') into one from 0, every day;
+    # ISC cron and strongroom read it as the one-value range 7-7.
+    assume(not re.search(r"(^|,)7/", dow))
     ours = [
         moment.astimezone(UTC) for moment in parse_schedule(case.text).next_fire_times(after, 5)
     ]
