@@ -159,17 +159,16 @@ def _ok(result: dict[str, object] | None) -> bool | None:
 
 def stored_bytes(session: Session) -> dict[tuple[str, str], int]:
     """Return the stored bytes of live points by (vault, tier); every vault has both tiers."""
-    totals = {
-        (vault, tier.value): 0 for vault in session.scalars(select(Vault.name)) for tier in Tier
-    }
+    names = dict(session.execute(select(Vault.id, Vault.name)).tuples().all())
+    totals = {(vault, tier.value): 0 for vault in names.values() for tier in Tier}
+    # Grouped by vault id, without a join: the storage-totals index covers the query.
     statement = (
-        select(Vault.name, RecoveryPoint.tier, func.sum(RecoveryPoint.stored_size))
-        .join(Vault, RecoveryPoint.vault_id == Vault.id)
+        select(RecoveryPoint.vault_id, RecoveryPoint.tier, func.sum(RecoveryPoint.stored_size))
         .where(RecoveryPoint.state.in_((PointState.AVAILABLE, PointState.PARTIAL)))
-        .group_by(Vault.name, RecoveryPoint.tier)
+        .group_by(RecoveryPoint.vault_id, RecoveryPoint.tier)
     )
-    for vault, tier, total in session.execute(statement):
-        totals[(vault, Tier(tier).value)] = int(total or 0)
+    for vault_id, tier, total in session.execute(statement):
+        totals[(names[vault_id], Tier(tier).value)] = int(total or 0)
     return totals
 
 

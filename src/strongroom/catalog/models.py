@@ -326,6 +326,8 @@ class RecoveryPoint(Base):
         Index("ix_recovery_points_resource_id_created_at", "resource_id", "created_at"),
         Index("ix_recovery_points_state_delete_at", "state", "delete_at"),
         Index("ix_recovery_points_state_move_to_cold_at", "state", "move_to_cold_at"),
+        # Covers the storage totals per vault and tier (catalog/measures.py).
+        Index("ix_recovery_points_storage_totals", "state", "vault_id", "tier", "stored_size"),
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
