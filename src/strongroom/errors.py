@@ -24,6 +24,7 @@ drawing against the classes below)::
     │   └── CsrfRefusedError                   a console form post without its CSRF token (403)
     ├── InsufficientStorageError               InsufficientStorageException (disk or quota full)
     ├── IntegrityError                         stored data is corrupt or missing; never restored
+    ├── ErasureError                           an erasure request could not be re-applied to restored data
     ├── ConflictError                          the state of things forbids it (it exists, ...)
     │   ├── IllegalTransitionError             a job cannot move from its state to the one asked
     │   ├── BusyError                     [R]  held by someone else: a lease, lock or claim
@@ -159,6 +160,17 @@ class IntegrityError(StrongroomError):
 
     code = "IntegrityError"
     default_hint = "Run 'strongroom vault verify --read-data' to see every damaged object."
+    exit_code = 6
+
+
+class ErasureError(StrongroomError):
+    """An erasure request (GDPR Art. 17) could not be re-applied to restored data.
+
+    The restored data may still hold the subject, so the restore is not reported good.
+    """
+
+    code = "ErasureFailed"
+    default_hint = "Fix the request ('strongroom erasure show ID') and restore again."
     exit_code = 6
 
 

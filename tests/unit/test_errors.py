@@ -165,6 +165,8 @@ CONFLICT_FAMILY = {
 # retryable by default each of these kept its behaviour: the races became
 # ChangedMeanwhileError, the holders BusyError, the rest plain ConflictError.
 CONFLICT_SITES: set[tuple[str, str, bool]] = {
+    ("ConflictError", "erasure request {request.id} is {request.state}, not open", False),
+    ("ConflictError", "erasure request prefix {request_id!r} is ambiguous", False),
     ("BusyError", "a backup of {resource!r} is already {other.state.value}: ", True),
     ("BusyError", "another daemon schedules this catalog: {self.leadership.d", False),
     ("BusyError", "another {('lease' if holding.kind == 'exclusive' else 'ex", True),

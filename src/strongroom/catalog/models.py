@@ -503,3 +503,50 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     last_used_at: Mapped[datetime | None]
+
+
+class ErasureRequest(Base):
+    """One erasure request (GDPR Art. 17): a subject to erase from every restore of a resource.
+
+    ``resource`` is the resource's name (no foreign key: the request outlives a resource
+    removed from the configuration while its points remain). ``method`` holds how to erase
+    (``statements``/``remaining``/``database`` for sql, ``patterns`` for keys and paths).
+    ``state`` is ``open`` until cancelled; restores re-apply open requests only.
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (Index("ix_erasure_requests_resource_state", "resource", "state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(16))
+    method: Mapped[JSONObject] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text())
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))
+    cancelled_by: Mapped[str | None] = mapped_column(String(200))
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text())
+
+
+class ErasureApplication(Base):
+    """One re-application of an erasure request to data a restore (or restore test) wrote:
+    the evidence of what it affected (rows, keys, paths) and what its check found left."""
+
+    __tablename__ = "erasure_applications"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("erasure_requests.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    point_id: Mapped[str | None] = mapped_column(String(128))
+    restore_test: Mapped[bool] = mapped_column(default=False)
+    applied_at: Mapped[datetime]
+    target: Mapped[str] = mapped_column(Text())
+    affected: Mapped[int] = mapped_column(BigInteger())
+    remaining: Mapped[int | None] = mapped_column(BigInteger())
+    details: Mapped[JSONObject] = mapped_column(default=dict)

@@ -46,6 +46,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
         audit,
         copies,
         declare,
+        erasure,
         legal_hold,
         lifecycle,
         metrics,
@@ -67,6 +68,7 @@ def build(*, only_vault: bool = False) -> typer.Typer:
     application.add_typer(declare.catalog_app, name="catalog")
     application.add_typer(lifecycle.app, name="lifecycle")
     application.add_typer(legal_hold.app, name="legal-hold")
+    application.add_typer(erasure.app, name="erasure")
     application.add_typer(audit.app, name="audit")
     operations_cli.register(application)
     copies.register(application, operations_cli.report_app)

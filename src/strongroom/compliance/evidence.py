@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.catalog.audit import ChainCheck, EntryFilter, check_chain, iter_entries
-from strongroom.catalog.models import AuditEntry, Job, RecoveryPoint, Resource, Rule, Vault
+from strongroom.catalog.models import (
+    AuditEntry,
+    ErasureApplication,
+    ErasureRequest,
+    Job,
+    RecoveryPoint,
+    Resource,
+    Rule,
+    Vault,
+)
 from strongroom.compliance.model import Period
 
 
@@ -28,6 +37,10 @@ class Catalogued:
     key_rotations: dict[str, datetime]
     audit_check: ChainCheck
     extra: dict[str, Any]
+    erasure_requests: list[ErasureRequest] = field(default_factory=list)
+    """Erasure requests recorded before the period ended (open or cancelled)."""
+    erasure_applications: list[ErasureApplication] = field(default_factory=list)
+    """Their re-applications by restores and restore tests before the period ended."""
 
     @property
     def protected(self) -> list[Resource]:
@@ -56,7 +69,8 @@ class Catalogued:
 def gather(session: Session, period: Period, extra: dict[str, Any] | None = None) -> Catalogued:
     """Read the evidence of ``period`` from the catalog: every resource, vault and rule;
     the points made before the period ended; the jobs created in it; the audit entries of
-    the period, the last key rotation of each vault and the check of the whole chain."""
+    the period, the last key rotation of each vault, the check of the whole chain, and
+    the erasure requests and their re-applications recorded before the period ended."""
     rules = [
         (f"{rule.plan.name}/{rule.name}", rule)
         for rule in session.scalars(select(Rule).order_by(Rule.id))
@@ -94,4 +108,18 @@ def gather(session: Session, period: Period, extra: dict[str, Any] | None = None
         key_rotations=rotations,
         audit_check=check_chain(session),
         extra=dict(extra or {}),
+        erasure_requests=list(
+            session.scalars(
+                select(ErasureRequest)
+                .where(ErasureRequest.requested_at < period.end)
+                .order_by(ErasureRequest.requested_at, ErasureRequest.id)
+            )
+        ),
+        erasure_applications=list(
+            session.scalars(
+                select(ErasureApplication)
+                .where(ErasureApplication.applied_at < period.end)
+                .order_by(ErasureApplication.applied_at, ErasureApplication.id)
+            )
+        ),
     )

@@ -27,7 +27,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from strongroom.compliance import backups, governance
+from strongroom.compliance import backups, erasure, governance
 from strongroom.compliance.evidence import Catalogued
 from strongroom.compliance.model import ControlResult, Status, worst
 from strongroom.errors import ConfigError
@@ -50,6 +50,7 @@ CONTROLS: Final[Mapping[str, tuple[Control, frozenset[str]]]] = {
     "audit-logging": (governance.audit_logging, frozenset()),
     "restore-procedure-documented": (governance.restore_procedure_documented, frozenset({"path"})),
     "data-residency": (governance.data_residency, frozenset()),
+    "erasure-requests": (erasure.erasure_requests, frozenset()),
     "outside-strongroom": (governance.outside_strongroom, frozenset({"title"})),
 }
 """Every control by name, with the parameters it accepts."""
@@ -140,7 +141,7 @@ BUILT_IN: Final[Mapping[str, Framework]] = {
             ),
             _req("encryption", "Backup data encrypted", "encryption-at-rest", "key-rotation"),
             _req("access", "Access controls and audit logs", "audit-logging", "audit-trail-intact"),
-            _req("deletion", "Data deletion capabilities", "legal-holds"),
+            _req("deletion", "Data deletion capabilities", "legal-holds", "erasure-requests"),
             _req("transfers", "Cross-border data transfer compliance", "data-residency"),
         ],
     ),

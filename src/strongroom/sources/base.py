@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from strongroom.errors import AbortedError, ConfigError
+from strongroom.errors import AbortedError, ConfigError, ErasureError
+from strongroom.sources.erasure import Erasure, ErasureEffect
 
 JsonObject = dict[str, Any]
 
@@ -101,6 +102,9 @@ class SourceContext:
     progress: Callable[[int], None] = lambda _bytes: None
     dry_run: bool = False
     points: PointOpener | None = None
+    erasures: tuple[Erasure, ...] = ()
+    """Open erasure requests of the resource: a restore (test) re-applies them to what it
+    restored and reports each in ``RestoreReport.erasures`` (``sources/erasure.py``)."""
 
     def check_cancelled(self) -> None:
         """Raise ``AbortedError`` if the operation was cancelled."""
@@ -167,6 +171,7 @@ class RestoreReport:
     target: str
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    erasures: list[ErasureEffect] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -177,6 +182,29 @@ class RestoreReport:
     def failures(self) -> list[Check]:
         """The checks that did not pass."""
         return [check for check in self.checks if not check.ok]
+
+
+def erasure_test(
+    name: str, erase: Callable[[], list[ErasureEffect]]
+) -> tuple[list[Check], list[ErasureEffect]]:
+    """Re-apply erasure requests in a restore test: run ``erase`` (a source's erasure on
+    its scratch target) and return one check per request (nothing of the subject left)
+    and the effects. An ``ErasureError`` is a failed check naming ``name``, not a raise:
+    the scratch target is removed anyway, and the test's verdict says what went wrong.
+    """
+    try:
+        effects = erase()
+    except ErasureError as exc:
+        return [Check(f"{name}: erasure requests re-applied", "re-applied", str(exc))], []
+    checks = [
+        Check(
+            f"{name}: erasure request {effect.request_id} leaves nothing of the subject",
+            0,
+            effect.remaining or 0,
+        )
+        for effect in effects
+    ]
+    return checks, effects
 
 
 @runtime_checkable

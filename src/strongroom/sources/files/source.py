@@ -43,8 +43,10 @@ from strongroom.sources.base import (
     SourceContext,
     StreamReader,
     StreamSink,
+    erasure_test,
     iter_stream,
 )
+from strongroom.sources.erasure import apply_paths
 from strongroom.sources.files.cache import FileCache, ReusingSink
 from strongroom.sources.files.check import Comparison, restored_records, unlock_and_remove
 from strongroom.sources.files.content import BLOCK_SIZE, ContentWriter
@@ -270,6 +272,9 @@ class FilesSource:
             index_path.unlink(missing_ok=True)
         report = RestoreReport(target=shown, notes=list(outcome.notes))
         report.checks.extend(_outcome_checks(outcome))
+        if not context.dry_run:
+            roots = _restored_roots(options.path, metadata)
+            report.erasures.extend(apply_paths(roots, context.erasures, target=shown))
         return report
 
     def restore_test(
@@ -301,6 +306,12 @@ class FilesSource:
             report.checks.extend(_outcome_checks(outcome))
             report.notes.extend(outcome.notes)
             self._compare(index_path, folder, metadata, report, with_owner=with_owner)
+            roots = _restored_roots(str(folder), metadata)
+            checks, report.erasures = erasure_test(
+                "files",
+                lambda: apply_paths(roots, context.erasures, target=str(folder)),
+            )
+            report.checks.extend(checks)
         except OSError as exc:
             raise os_error(exc, "files restore test failed") from exc
         finally:
@@ -377,3 +388,12 @@ def _download(reader: StreamReader, path: Path) -> str:
             handle.write(block)
             digest.update(block)
     return digest.hexdigest()
+
+
+def _restored_roots(folder: str | None, metadata: JsonObject) -> list[Path]:
+    """Where a restore put each backed-up root: below ``folder`` (as ``folder/home/ada``)
+    or, without one, back in its original place."""
+    roots = [str(root) for root in metadata.get("roots", ())]
+    if folder is None:
+        return [Path(root) for root in roots]
+    return [Path(folder) / root.lstrip("/") for root in roots]

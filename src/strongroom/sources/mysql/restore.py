@@ -19,6 +19,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 from urllib.parse import quote
 
@@ -28,13 +29,22 @@ from strongroom.errors import (
     AccessDeniedError,
     ConfigError,
     ConflictError,
+    ErasureError,
     IntegrityError,
     NotFoundError,
     ToolError,
 )
 from strongroom.logs import get_logger
 from strongroom.sources import gateway
-from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
+from strongroom.sources.base import (
+    Check,
+    JsonObject,
+    RestoreReport,
+    SourceContext,
+    StreamReader,
+    erasure_test,
+)
+from strongroom.sources.erasure import ErasureEffect, apply_sql, skipped_databases
 from strongroom.sources.mysql import facts as mysql_facts
 from strongroom.sources.mysql.dump import filter_dump, map_grants
 from strongroom.sources.mysql.server import (
@@ -143,9 +153,37 @@ class MyRestorer:
                         admin, new, mode, 0, entry if mode == "full" else None
                     )
                     report.checks.extend(_counts_only(original, entry, found, mode))
+                try:
+                    report.erasures.extend(self.erase(original, new))
+                except ErasureError as exc:
+                    # The copy still holds the subject: it must not stay behind.
+                    self._drop(admin, new, report)
+                    raise ErasureError(
+                        f"{exc.message}; the restored database {new} was dropped again",
+                        hint=exc.hint,
+                    ) from exc
             if grants:
                 report.checks.append(self._grant(client, sandbox, grants))
+        report.erasures.extend(
+            skipped_databases(self.context.erasures, names, target=report.target)
+        )
         return report
+
+    def erase(self, original: str, restored: str) -> list[ErasureEffect]:
+        """Re-apply the open erasure requests of backed-up database ``original`` in the
+        restored database ``restored`` (one transaction); see ``sources/erasure.py``."""
+        if not any(erasure.applies_to_database(original) for erasure in self.context.erasures):
+            return []
+        target = f"mysql://{self.server.address}/{restored}"
+        with translating(f"erasing in {target}"), self.server.connect(restored) as connection:
+            connection.autocommit(False)
+            return apply_sql(
+                connection,
+                self.context.erasures,
+                original=original,
+                target=target,
+                driver_errors=(pymysql.MySQLError,),
+            )
 
     def _grant(self, client: str, sandbox: bool, grants: str) -> Check:
         """Replay the grants, going on past a failing one (``--force``); one check for all.
@@ -239,6 +277,9 @@ class MyRestorer:
                     report.checks.extend(checks)
                     found = mysql_facts.gather(admin, scratch, "full", 0, entry)
                     report.checks.extend(mysql_facts.compare(name, entry, found))
+                    checks, erased = erasure_test(name, partial(self.erase, name, scratch))
+                    report.checks.extend(checks)
+                    report.erasures.extend(erased)
                     changed = entry.get("changed_during_backup", [])
                     if changed:
                         report.notes.append(
@@ -247,6 +288,11 @@ class MyRestorer:
                         )
                 finally:
                     self._drop(admin, scratch, report)
+        report.erasures.extend(
+            skipped_databases(
+                self.context.erasures, metadata.get("databases", {}), target=report.target
+            )
+        )
         return report
 
     def _drop(self, admin: Connection, name: str, report: RestoreReport) -> None:

@@ -21,10 +21,18 @@ from typing import Final
 import psycopg
 from psycopg import sql
 
-from strongroom.errors import IntegrityError, NotFoundError, ToolError
+from strongroom.errors import ErasureError, IntegrityError, NotFoundError, ToolError
 from strongroom.logs import get_logger
 from strongroom.sources import gateway
-from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
+from strongroom.sources.base import (
+    Check,
+    JsonObject,
+    RestoreReport,
+    SourceContext,
+    StreamReader,
+    erasure_test,
+)
+from strongroom.sources.erasure import ErasureEffect, apply_sql
 from strongroom.sources.postgres import facts as postgres_facts
 from strongroom.sources.postgres.archive import (
     create_database,
@@ -161,6 +169,29 @@ class PgRestorer:
                     privileges=not (options.no_owner or options.owner or options.no_acl),
                 )
             )
+        try:
+            report.erasures.extend(self.erase(original, new))
+        except ErasureError as exc:
+            # The copy still holds the subject: it must not stay behind as a good restore.
+            self._drop(admin, new, report)
+            raise ErasureError(
+                f"{exc.message}; the restored database {new} was dropped again", hint=exc.hint
+            ) from exc
+
+    def erase(self, original: str, restored: str) -> list[ErasureEffect]:
+        """Re-apply the open erasure requests of backed-up database ``original`` in the
+        restored database ``restored``; see :func:`strongroom.sources.erasure.apply_sql`."""
+        if not any(erasure.applies_to_database(original) for erasure in self.context.erasures):
+            return []
+        target = f"postgresql://{self.server.address}/{restored}"
+        with translating(f"erasing in {target}"), self.server.connect(restored) as connection:
+            return apply_sql(
+                connection,
+                self.context.erasures,
+                original=original,
+                target=target,
+                driver_errors=(psycopg.Error,),
+            )
 
     def pg_restore(
         self, argv: list[str], reader: StreamReader, recorded: JsonObject, jobs: int, label: str
@@ -231,8 +262,9 @@ class PgRestorer:
 
     def test_database(
         self, admin: Connection, reader: StreamReader, name: str, recorded: JsonObject, full: bool
-    ) -> tuple[list[Check], list[str]]:
-        """Restore one database into a scratch database, compare, drop it; return checks, notes.
+    ) -> tuple[list[Check], list[str], list[ErasureEffect]]:
+        """Restore one database into a scratch database, compare, re-apply the erasure
+        requests, drop it; return checks, notes and what the erasures did.
 
         ``full`` restores and compares owners and privileges too (every recorded role
         exists). A pg_restore failure or a damaged stream is a failed check.
@@ -253,13 +285,15 @@ class PgRestorer:
                 report.checks = self.pg_restore(argv, reader, recorded, self.jobs, name)
             except (ToolError, IntegrityError, NotFoundError) as exc:
                 report.checks = [Check(f"{name}: pg_restore", "completed", str(exc))]
-                return report.checks, report.notes
+                return report.checks, report.notes, []
             report.checks.extend(
                 self.verify(scratch, name, recorded, checksums=True, privileges=full)
             )
+            checks, report.erasures = erasure_test(name, lambda: self.erase(name, scratch))
+            report.checks.extend(checks)
         finally:
             self._drop(admin, scratch, report)
-        return report.checks, report.notes
+        return report.checks, report.notes, report.erasures
 
     def _drop(self, admin: Connection, name: str, report: RestoreReport) -> None:
         try:

@@ -51,6 +51,7 @@ from strongroom.sources.base import (
     StreamSink,
     check_restorable,
 )
+from strongroom.sources.erasure import skipped_databases
 from strongroom.sources.postgres import facts as postgres_facts
 from strongroom.sources.postgres.archive import database_exists, missing_roles, stream_base
 from strongroom.sources.postgres.dump import (
@@ -387,6 +388,7 @@ class PostgresSource:
                 restorer.restore_database(
                     admin, reader, original, new, recorded[original], options, report
                 )
+        report.erasures.extend(skipped_databases(context.erasures, names, target=report.target))
         return report
 
     def restore_test(
@@ -421,7 +423,15 @@ class PostgresSource:
                 )
             for name, recorded in metadata.get("databases", {}).items():
                 context.check_cancelled()
-                checks, notes = restorer.test_database(admin, reader, name, recorded, not missing)
+                checks, notes, erased = restorer.test_database(
+                    admin, reader, name, recorded, not missing
+                )
                 report.checks.extend(checks)
                 report.notes.extend(notes)
+                report.erasures.extend(erased)
+            report.erasures.extend(
+                skipped_databases(
+                    context.erasures, metadata.get("databases", {}), target=report.target
+                )
+            )
         return report

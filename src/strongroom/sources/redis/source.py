@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from strongroom.config.resources import RedisResource
-from strongroom.errors import ConfigError, SnapshotRefusedError
+from strongroom.errors import ConfigError, ErasureError, SnapshotRefusedError
 from strongroom.logs import get_logger
 from strongroom.sources.base import (
     BackupResult,
@@ -21,7 +21,7 @@ from strongroom.sources.base import (
     StreamReader,
     StreamSink,
 )
-from strongroom.sources.redis import backup, facts, restoring, testing
+from strongroom.sources.redis import backup, erasing, facts, restoring, testing
 from strongroom.sources.redis.client import RedisServer
 from strongroom.sources.redis.cluster import primaries
 from strongroom.sources.redis.target import RedisRestoreTarget
@@ -133,12 +133,21 @@ class RedisSource:
                     "path places an RDB for a cold start; this is a logical recovery point",
                     hint="Restore it into a live server (url) instead.",
                 )
+            if context.erasures:
+                raise ErasureError(
+                    "erasure requests cannot be re-applied to an RDB file placed for a cold "
+                    "start; nothing was written",
+                    hint="Restore into a live server (url) to have the requests re-applied.",
+                )
             return restoring.place_rdb(reader, metadata, Path(options.path), context)
         server = self._server(options.server_settings(self.settings))
         if snapshot:
-            return restoring.restore_snapshot_live(reader, metadata, options, server, context)
-        report = RestoreReport(target=f"redis://{server.address}")
-        restoring.restore_logical(reader, metadata, options, server, context, report)
+            report = restoring.restore_snapshot_live(reader, metadata, options, server, context)
+        else:
+            report = RestoreReport(target=f"redis://{server.address}")
+            restoring.restore_logical(reader, metadata, options, server, context, report)
+        if not context.dry_run:
+            report.erasures.extend(erasing.erase(server, context.erasures, report.target))
         return report
 
     def restore_test(

@@ -18,9 +18,18 @@ from collections import Counter
 from pathlib import Path
 
 from strongroom.errors import IntegrityError
-from strongroom.sources.base import Check, JsonObject, RestoreReport, SourceContext, StreamReader
+from strongroom.sources.base import (
+    Check,
+    JsonObject,
+    RestoreReport,
+    SourceContext,
+    StreamReader,
+    erasure_test,
+)
 from strongroom.sources.redis import facts
+from strongroom.sources.redis.client import RedisServer
 from strongroom.sources.redis.compare import compare_keys
+from strongroom.sources.redis.erasing import erase
 from strongroom.sources.redis.live import library_names
 from strongroom.sources.redis.restoring import StreamKeys, restore_logical, spool_rdb
 from strongroom.sources.redis.scratch import scratch_server
@@ -82,6 +91,7 @@ def test_logical(
             report.checks.append(
                 Check("function libraries", sorted(functions["libraries"]), sorted(names))
             )
+        _erase(scratch, context, report)
     return report
 
 
@@ -115,4 +125,13 @@ def test_snapshot(
             with scratch.client(int(number)) as client:
                 types = facts.count_types(client, "counting loaded keys")
             report.notes.append(f"db {number}: {found} keys loaded ({dict(sorted(types.items()))})")
+        _erase(scratch, context, report)
     return report
+
+
+def _erase(scratch: RedisServer, context: SourceContext, report: RestoreReport) -> None:
+    """Re-apply the erasure requests in the scratch server, as checks of the test."""
+    checks, report.erasures = erasure_test(
+        "redis", lambda: erase(scratch, context.erasures, report.target)
+    )
+    report.checks.extend(checks)

@@ -33,6 +33,7 @@ from strongroom.engine.context import JobContext, JobResult
 from strongroom.errors import ConfigError, IntegrityError, NotFoundError
 from strongroom.services.context import AppContext
 from strongroom.services.declare.resources import resource_config
+from strongroom.services.erasure.restores import keep_evidence, open_erasures
 from strongroom.services.jobs.handlers.common import (
     build_source,
     failures_text,
@@ -148,6 +149,7 @@ def run_restore(context: AppContext, job_context: JobContext) -> JobResult:
         cold_point_id = row.cold_point_id
         model = resource_config(session, resource)
     source = build_source(context, resource, model)
+    erasures = open_erasures(context, resource)
     with (
         # A point moved to a separate-store cold tier is read from its copy there.
         point_to_read(context, vault_name, point_id, cold_point_id) as (vault, read_id),
@@ -157,8 +159,12 @@ def run_restore(context: AppContext, job_context: JobContext) -> JobResult:
         metadata = source_metadata(reader.point.metadata, point_id, model.type)
         source_ctx = source_context(job_context, scratch, "bytes restored")
         source_ctx.points = _point_opener(vault, model.type, source_ctx.progress)
+        source_ctx.erasures = erasures
         streams = _CountingStreams(PointStreams(reader), source_ctx.progress)
         report = source.restore(source_ctx, streams, metadata, dict(target))
+    erased = keep_evidence(
+        context, report, erasures, job_id=job.id, point_id=point_id, restore_test=False
+    )
     if report.failures:
         raise IntegrityError(
             f"restore of recovery point {point_id} into {report.target}: "
@@ -171,8 +177,10 @@ def run_restore(context: AppContext, job_context: JobContext) -> JobResult:
             "vault": vault_name,
             "resource": resource,
             **report_json(report),
+            "erasures": erased,
         },
-        message=f"restored recovery point {point_id} to {report.target}",
+        message=f"restored recovery point {point_id} to {report.target}"
+        + (f", {len(erased)} erasure request(s) re-applied" if erased else ""),
     )
 
 
@@ -311,9 +319,11 @@ def _restore_test(
         resource = row.resource.name
         model = resource_config(session, resource)
     source = build_source(context, resource, model)
+    erasures = open_erasures(context, resource)
     with vault.reader(point_id) as reader, scratch_folder(context, job) as scratch:
         metadata = source_metadata(reader.point.metadata, point_id, model.type)
         source_ctx = source_context(job_context, scratch, f"bytes restore-tested ({resource})")
+        source_ctx.erasures = erasures
         streams = _CountingStreams(PointStreams(reader), source_ctx.progress)
         try:
             report = source.restore_test(source_ctx, streams, metadata)
@@ -321,7 +331,10 @@ def _restore_test(
             report = RestoreReport(
                 target="(not restored)", checks=[Check("data reads back intact", True, str(error))]
             )
-    evidence = {"job_id": job.id, "resource": resource, **report_json(report)}
+    erased = keep_evidence(
+        context, report, erasures, job_id=job.id, point_id=point_id, restore_test=True
+    )
+    evidence = {"job_id": job.id, "resource": resource, **report_json(report), "erasures": erased}
     with context.catalog.session() as session:
         record_restore_test(session, point_id, result=evidence, at=job_context.clock.now())
     return {
