@@ -40,7 +40,7 @@ from strongroom.engine.executor import DEFAULT_LEASE_SECONDS, ThreadPoolJobExecu
 from strongroom.engine.leader import DEFAULT_LEADER_LEASE_SECONDS, Leadership
 from strongroom.engine.outcomes import abort
 from strongroom.engine.run_summary import finish_ended_runs
-from strongroom.engine.scheduler import Scheduler, TickReport
+from strongroom.engine.scheduler import RunHook, Scheduler, TickReport
 from strongroom.engine.states import JobStateMachine
 from strongroom.engine.views import job_view
 from strongroom.errors import BusyError, ConflictError, StrongroomError
@@ -118,6 +118,7 @@ class Daemon:
         outbox: OutboxHook | None = None,
         leadership: Leadership | None = None,
         limits: ConcurrencyLimits | None = None,
+        on_run_started: RunHook | None = None,
     ) -> None:
         self.machine = machine
         self.settings = settings or DaemonSettings()
@@ -133,7 +134,7 @@ class Daemon:
             lease_seconds=self.settings.job_lease_seconds,
             poll_interval=self.settings.poll_interval,
         )
-        self.scheduler = Scheduler(machine, executor=self.executor)
+        self.scheduler = Scheduler(machine, executor=self.executor, on_run_started=on_run_started)
         self.leadership = leadership or Leadership(
             machine.catalog, machine.clock, lease_seconds=self.settings.leader_lease_seconds
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -144,11 +144,18 @@ def decide(
     )
 
 
+RunHook = Callable[[Work, StartedRun], None]
+"""Called in the transaction that starts a run, after its jobs were queued (the daemon
+records them in the audit trail with it)."""
+
+
 class Scheduler:
     """Fires due rules into runs and jobs in the catalog (see the module docstring).
 
     ``executor`` (optional) is woken for new jobs and told at once when a job running in
     this process must stop; other processes learn it at their next lease renewal.
+    ``on_run_started`` (optional) runs as the last step of the transaction that starts a
+    run: what it writes commits (or fails) with the run and its jobs.
     """
 
     def __init__(
@@ -158,11 +165,13 @@ class Scheduler:
         executor: Executor | None = None,
         misfire_grace: timedelta = DEFAULT_MISFIRE_GRACE,
         default_retry_policy: RetryPolicy | None = None,
+        on_run_started: RunHook | None = None,
     ) -> None:
         self.machine = machine
         self.executor = executor
         self.misfire_grace = misfire_grace
         self.default_retry_policy = default_retry_policy
+        self.on_run_started = on_run_started
         self._broken: set[tuple[int, str]] = set()
 
     def tick(self) -> TickReport:
@@ -339,6 +348,8 @@ class Scheduler:
                     default_retry_policy=self.default_retry_policy,
                 )
                 missed = self._record_missed(work, [by_rule[rule.id] for rule in kept.rules])
+                if self.on_run_started is not None:
+                    self.on_run_started(work, run)
         except StrongroomError as error:
             if error.retryable:
                 raise  # the catalog is unreachable or busy: the next tick tries again
