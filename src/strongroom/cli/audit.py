@@ -100,13 +100,33 @@ def list_entries(
     print_result(output, lambda: rows, for_people)
 
 
-@app.command()
-def verify(ctx: typer.Context, output: OutputOption = OutputFormat.table) -> None:
-    """Check the hash chain of the whole trail; exit 6 naming every edited, deleted or
-    reordered entry."""
-    from strongroom.services.audit.service import AuditService, check_json
+PublicKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Public key that signs the anchors (default: HOME/keys/report-signing.pub).",
+        show_default=False,
+    ),
+]
 
-    check = AuditService(app_context(ctx)).verify()
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    public_key: PublicKeyOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Check the hash chain of the whole trail and compare it with the newest anchor of
+    each vault; exit 6 naming every edited, deleted or reordered entry and every anchored
+    entry removed."""
+    from strongroom.services.audit.service import AuditService, check_json
+    from strongroom.services.reports.anchors import AnchorService
+    from strongroom.services.reports.signing import default_key_path, public_key_path
+
+    context = app_context(ctx)
+    check = AuditService(context).verify()
+    key = public_key or public_key_path(default_key_path(context.home))
+    anchors = AnchorService(context).newest(public_key=key) if key.exists() else []
+    check = AnchorService(context).compare(check, anchors)
 
     def for_people() -> None:
         if check.intact:
@@ -116,8 +136,19 @@ def verify(ctx: typer.Context, output: OutputOption = OutputFormat.table) -> Non
             )
         for problem in check.problems:
             stdout.print(f"{problem.kind}: {problem.message}")
+        if not key.exists():
+            stdout.print(f"anchors not compared: no public key at {key}")
+        for anchor in anchors:
+            stdout.print(
+                f"anchor {anchor.name} of vault {anchor.vault}: head {anchor.head_seq}, "
+                f"{anchor.entries} entries, written {anchor.at}"
+            )
 
-    print_result(output, lambda: check_json(check), for_people)
+    print_result(
+        output,
+        lambda: check_json(check) | {"anchors": [anchor.to_json() for anchor in anchors]},
+        for_people,
+    )
     if not check.intact:
         raise IntegrityError(
             f"the audit trail was altered: {len(check.problems)} problem(s) in "
@@ -147,3 +178,32 @@ def export(
     with to.open("w", encoding="utf-8") as handle:
         for line in lines:
             handle.write(line + "\n")
+
+
+@app.command()
+def anchor(
+    ctx: typer.Context,
+    vault: Annotated[str, typer.Option(help="The vault to write the anchor into.")],
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ed25519 signing key (default: HOME/keys/report-signing.key).",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Write a signed checkpoint of the trail's head (seq, hash, entry count, time) into a
+    vault, under its lock where it has one; 'audit verify' compares with the newest."""
+    from strongroom.services.reports.anchors import AnchorService
+
+    written = AnchorService(app_context(ctx), signing_key=signing_key).write(vault)
+    print_result(
+        output,
+        lambda: written.to_json(),
+        lambda: stdout.print(
+            f"anchored head {written.head_seq} ({written.entries} entries) in vault "
+            f"{written.vault} as {written.name}",
+            highlight=False,
+        ),
+    )

@@ -66,6 +66,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    audit_anchor_vault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--audit-anchor-vault",
+            help="At every lifecycle pass, write a signed anchor of the audit trail's head "
+            "into this vault when the head moved (repeat for more; needs the report signing "
+            "key). See docs/audit.md.",
+            show_default=False,
+        ),
+    ] = None,
     metrics_address: Annotated[
         str | None,
         typer.Option(
@@ -130,7 +140,9 @@ def serve(
             api_address, allow_remote=allow_remote, tls_cert=tls_cert_file, tls_key=tls_key_file
         )
     context = app_context(ctx)
-    daemon = open_daemon(context, settings, history_days=history_days)
+    daemon = open_daemon(
+        context, settings, history_days=history_days, anchor_vaults=audit_anchor_vault or ()
+    )
     endpoint = None
     if metrics_address is not None:
         from strongroom.daemon.metrics import open_registry

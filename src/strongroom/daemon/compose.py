@@ -12,6 +12,7 @@ API server will too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -22,9 +23,11 @@ from strongroom.engine.daemon import Daemon, DaemonSettings, LifecycleHook
 from strongroom.engine.events import EventBus
 from strongroom.engine.states import JobStateMachine
 from strongroom.errors import ConfigError
+from strongroom.services.audit.scheduled import audit_scheduled_runs
 from strongroom.services.context import AppContext
 from strongroom.services.jobs.handlers import handlers
 from strongroom.services.jobs.history import HistoryService
+from strongroom.services.reports.anchors import AnchorService
 from strongroom.services.retention.lifecycle import LifecycleService
 
 PLANNED_KINDS: Final = frozenset({JobKind.DELETE})
@@ -38,10 +41,16 @@ def job_handlers(context: AppContext) -> dict[JobKind, Handler]:
     return handlers(context)
 
 
-def lifecycle_hook(context: AppContext, *, history_days: int | None = None) -> LifecycleHook:
+def lifecycle_hook(
+    context: AppContext,
+    *,
+    history_days: int | None = None,
+    anchor_vaults: Sequence[str] = (),
+) -> LifecycleHook:
     """Return the daemon's lifecycle hook: run the lifecycle of every vault, then, with
     ``history_days``, prune the job history older than that many days at most once per
-    day of clock time.
+    day of clock time, then write an audit anchor into each of ``anchor_vaults`` whose
+    newest anchor is behind the trail's head (``services/reports/anchors.py``).
 
     Raises ConfigError for ``history_days`` below one.
     """
@@ -56,26 +65,41 @@ def lifecycle_hook(context: AppContext, *, history_days: int | None = None) -> L
             if not last_pruned or now - last_pruned[0] >= timedelta(days=1):
                 last_pruned[:] = [now]
                 HistoryService(context).prune(older_than_days=history_days)
+        for vault in anchor_vaults:
+            AnchorService(context).write_if_moved(vault)
         return report
 
     return hook
 
 
 def open_daemon(
-    context: AppContext, settings: DaemonSettings, *, history_days: int | None = None
+    context: AppContext,
+    settings: DaemonSettings,
+    *,
+    history_days: int | None = None,
+    anchor_vaults: Sequence[str] = (),
 ) -> Daemon:
     """Build the daemon of ``strongroom serve`` over the context's catalog and clock.
 
     With ``history_days``, its lifecycle hook also prunes the job history older than that
-    many days (:mod:`strongroom.services.jobs.history`), at most once a day. Raises
-    ConfigError for ``history_days`` below one.
+    many days (:mod:`strongroom.services.jobs.history`), at most once a day; with
+    ``anchor_vaults``, it anchors the audit trail's head in those vaults. The jobs its
+    scheduler starts are audit entries (:mod:`strongroom.services.audit.scheduled`).
+    Raises ConfigError for ``history_days`` below one.
     """
     bus = EventBus(context.catalog, context.clock)
     machine = JobStateMachine(context.catalog, bus, context.clock)
-    lifecycle = lifecycle_hook(context, history_days=history_days)
+    lifecycle = lifecycle_hook(context, history_days=history_days, anchor_vaults=anchor_vaults)
     outbox = open_outbox(context, bus)
 
     def deliver(leading: bool) -> object:
         return outbox.run_pass(fan_out=leading)
 
-    return Daemon(machine, job_handlers(context), settings, lifecycle=lifecycle, outbox=deliver)
+    return Daemon(
+        machine,
+        job_handlers(context),
+        settings,
+        lifecycle=lifecycle,
+        outbox=deliver,
+        on_run_started=audit_scheduled_runs(),
+    )

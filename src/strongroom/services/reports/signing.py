@@ -13,10 +13,11 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -169,3 +170,41 @@ def verify_file(path: Path, trusted: Ed25519PublicKey) -> Verified:
             hint="Generate the report again from the catalog.",
         ) from error
     return Verified(path, signer, hashlib.sha256(data).hexdigest(), str(document.get("signed_at")))
+
+
+def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
+    """The bytes a signed document's signature covers: its JSON with sorted keys, no spaces."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_document(fields: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Return ``fields`` with a ``signature`` member over their canonical bytes (an anchor)."""
+    public = key.public_key()
+    return {
+        **fields,
+        "signature": {
+            "algorithm": ALGORITHM,
+            "key_fingerprint": fingerprint(public),
+            "value": base64.b64encode(key.sign(canonical_bytes(fields))).decode(),
+        },
+    }
+
+
+def verify_document(document: Mapping[str, Any], trusted: Ed25519PublicKey) -> dict[str, Any]:
+    """Return the signed fields of ``document`` (without ``signature``) once its signature
+    checks out with the ``trusted`` key; raises ``IntegrityError`` otherwise (another key,
+    a changed field, no signature)."""
+    signature = document.get("signature")
+    fields = {name: value for name, value in document.items() if name != "signature"}
+    if not isinstance(signature, Mapping) or signature.get("algorithm") != ALGORITHM:
+        raise IntegrityError("the document carries no Ed25519 signature")
+    signer = fingerprint(trusted)
+    if signature.get("key_fingerprint") != signer:
+        raise IntegrityError(
+            f"signed by key {signature.get('key_fingerprint')}, not by the trusted key {signer}"
+        )
+    try:
+        trusted.verify(base64.b64decode(str(signature.get("value"))), canonical_bytes(fields))
+    except (InvalidSignature, ValueError) as error:
+        raise IntegrityError("the document was changed after it was signed") from error
+    return fields
