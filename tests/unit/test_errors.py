@@ -167,6 +167,7 @@ CONFLICT_FAMILY = {
 CONFLICT_SITES: set[tuple[str, str, bool]] = {
     ("ConflictError", "erasure request {request.id} is {request.state}, not open", False),
     ("ConflictError", "erasure request prefix {request_id!r} is ambiguous", False),
+    ("ConflictError", "the audit trail is empty: nothing to anchor", False),
     ("BusyError", "a backup of {resource!r} is already {other.state.value}: ", True),
     ("BusyError", "another daemon schedules this catalog: {self.leadership.d", False),
     ("BusyError", "another {('lease' if holding.kind == 'exclusive' else 'ex", True),
