@@ -7,7 +7,8 @@ missed), a failed restore test, and an audit entry deleted behind strongroom's b
 CLI's ``report compliance`` must then name exactly those failures, with their evidence,
 in every framework, plus the one true finding of the seed's setup (its production vault
 has no lock); ``audit verify`` catches the deletion; ``report verify`` accepts the signed
-PDF and rejects one edited byte; the PDF opens in pdftoppm.
+PDF and rejects one edited byte; the PDF opens in pdftoppm; the HTML renders in headless Chromium (Playwright over Debian's
+browser) with the failures readable and the missed day red in the coverage calendar.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.e2e.test_production_story import (  # the seed's setup on a manual cl
     world,
 )
 from tests.support.cli import strongroom, text
+from tests.support.services import ChromiumService
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +83,40 @@ def failing(report: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def test_each_framework_names_exactly_the_planted_failures(world: World, tmp_path: Path) -> None:
+def rendered_in_chromium(chromium: ChromiumService, page: Path) -> dict[str, Any]:
+    """Open ``page`` in headless Chromium; return what a reader sees: the visible text,
+    the computed colours of the coverage calendar's cells by their title, the status
+    badges' labels and colours, the page's size and a full-page screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = chromium.connect(playwright)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 800})
+            tab.goto(page.as_uri())
+            return {
+                "text": tab.inner_text("body"),
+                "cells": tab.eval_on_selector_all(
+                    ".calendar tr",
+                    "rows => Object.fromEntries(rows.map(row => [row.cells[0].innerText,"
+                    " Array.from(row.cells).slice(1).map(cell =>"
+                    " [cell.title, getComputedStyle(cell).backgroundColor])]))",
+                ),
+                "badges": tab.eval_on_selector_all(
+                    "h1 .status, h2 .status",
+                    "spans => spans.map(span => [span.innerText,"
+                    " getComputedStyle(span).backgroundColor])",
+                ),
+                "size": tab.evaluate("[document.body.scrollWidth, document.body.scrollHeight]"),
+                "png": tab.screenshot(full_page=True),
+            }
+        finally:
+            browser.close()
+
+
+def test_each_framework_names_exactly_the_planted_failures(
+    world: World, tmp_path: Path, chromium_service: ChromiumService
+) -> None:
     run_the_week(world)
     with world.context.catalog.session() as session:  # plant: a failed restore test
         uploads = [
@@ -150,6 +185,28 @@ def test_each_framework_names_exactly_the_planted_failures(world: World, tmp_pat
     assert pdftoppm is not None, "dev/bootstrap --dev installs poppler-utils"
     subprocess.run([pdftoppm, "-r", "20", "-png", str(pdf), str(tmp_path / "page")], check=True)
     assert (tmp_path / "page-1.png").stat().st_size > 0
+    # The HTML as a browser renders it: the failures readable, the missed day red.
+    page = tmp_path / "soc2.html"
+    cli(
+        world, "report", "compliance", "--framework", "soc2", "--period", f"{DAYS}d",
+        "--until", UNTIL.isoformat(), "--format", "html", "--to", str(page),
+    )  # fmt: skip
+    seen = rendered_in_chromium(chromium_service, page)
+    for finding in [*missed, *restore, *deleted]:
+        assert finding in seen["text"], finding
+    assert "ALTERED" in seen["text"]
+    red, green = "rgb(207, 34, 46)", "rgb(45, 164, 78)"
+    for resource in ("ecommerce-orders-db", "ecommerce-uploads"):
+        colours = dict(seen["cells"][resource])
+        assert colours["2030-01-09: 0"] == red, colours  # the day the daemon was down
+        backed_up = [title for title in colours if not title.endswith((": 0", ": None"))]
+        assert len(backed_up) == DAYS - 1 and {colours[title] for title in backed_up} == {green}
+    assert seen["badges"][0] == ["FAIL", red]  # the report's own verdict, first
+    assert "SOC 2 TYPE II" in seen["text"].upper()
+    width, height = seen["size"]
+    assert width <= 1280 and height > 800  # laid out in the window's width, several screens
+    assert seen["png"].startswith(b"\x89PNG")
+
     edited = bytearray(pdf.read_bytes())
     edited[len(edited) // 3] ^= 0x01
     pdf.write_bytes(bytes(edited))
