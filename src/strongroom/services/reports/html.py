@@ -27,6 +27,7 @@ body { font-family: sans-serif; font-size: 10pt; margin: 1.5em; color: #1f2328; 
 h1 { font-size: 16pt; } h2 { font-size: 13pt; margin-top: 1.6em; } h3 { font-size: 11pt; }
 table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; } /* ids and hashes wrap: a page fits the reader's window */
 .status { color: white; font-weight: bold; padding: 1px 6px; border-radius: 3px; }
 .calendar td { width: 10px; height: 12px; padding: 0; font-size: 7pt; text-align: center; }
 .ok { background: #2da44e; } .missed { background: #cf222e; } .none { background: #eaeef2; }
