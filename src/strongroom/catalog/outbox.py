@@ -30,6 +30,8 @@ METRICS: Final = "metrics"
 """The ``settings`` row holding the declared metrics section (storage prices)."""
 MONITOR: Final = "monitor"
 """The ``settings`` row holding the declared monitor section (thresholds)."""
+REPORTS: Final = "reports"
+"""The ``settings`` row holding the declared reports section (scheduled reports)."""
 CURSOR: Final = "outbox_cursor"
 """The ``settings`` row holding the id of the last event the rules were matched against."""
 

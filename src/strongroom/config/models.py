@@ -19,7 +19,8 @@ The tree (details in the section modules)::
     ├── notifications  NotificationsConfig          (notifications.py)
     │                  channels (apprise, email, pagerduty, webhook), event rules
     ├── metrics        MetricsConfig                (notifications.py): storage prices
-    └── monitor        MonitorConfig                (notifications.py): alert thresholds
+    ├── monitor        MonitorConfig                (notifications.py): alert thresholds
+    └── reports        ReportsConfig                (reports.py): scheduled compliance reports
 
 Validating a :class:`StrongroomConfig` also runs :func:`~strongroom.config.checks.check_references`
 (unless the validation context sets :data:`SKIP_REFERENCE_CHECKS`, which the file loader does
@@ -47,6 +48,7 @@ from strongroom.config.plans import (
     TagConditions,
     TagPair,
 )
+from strongroom.config.reports import ReportsConfig
 from strongroom.config.resources import (
     FilesResource,
     KafkaResource,
@@ -182,6 +184,35 @@ class StrongroomConfig(ConfigModel):
         default_factory=MonitorConfig,
         description="Thresholds of `strongroom monitor` (docs/monitor.md).",
     )
+    reports: ReportsConfig = Field(
+        default_factory=ReportsConfig,
+        description="Compliance reports the daemon generates on a schedule and delivers "
+        "through the notification channels (docs/compliance.md).",
+    )
+
+    @model_validator(mode="after")
+    def _report_channels(self) -> StrongroomConfig:
+        problems: list[Problem] = []
+        for index, rule in enumerate(self.reports.rules):
+            for position, name in enumerate(rule.channels):
+                channel = self.notifications.channels.get(name)
+                where = ("reports", "rules", index, "channels", position)
+                if channel is None:
+                    known = ", ".join(sorted(self.notifications.channels)) or "none are declared"
+                    problems.append(
+                        Problem(where, "unknown_channel", f"no channel named {name!r} ({known})")
+                    )
+                elif channel.type == "pagerduty":
+                    problems.append(
+                        Problem(
+                            where,
+                            "channel_type",
+                            f"channel {name!r} pages PagerDuty; a report goes to an email, "
+                            "apprise or webhook channel",
+                        )
+                    )
+        raise_problems("StrongroomConfig", problems)
+        return self
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> StrongroomConfig:

@@ -28,6 +28,7 @@ from strongroom.services.context import AppContext
 from strongroom.services.jobs.handlers import handlers
 from strongroom.services.jobs.history import HistoryService
 from strongroom.services.reports.anchors import AnchorService
+from strongroom.services.reports.scheduled import ScheduledReports
 from strongroom.services.retention.lifecycle import LifecycleService
 
 PLANNED_KINDS: Final = frozenset({JobKind.DELETE})
@@ -83,7 +84,9 @@ def open_daemon(
 
     With ``history_days``, its lifecycle hook also prunes the job history older than that
     many days (:mod:`strongroom.services.jobs.history`), at most once a day; with
-    ``anchor_vaults``, it anchors the audit trail's head in those vaults. The jobs its
+    ``anchor_vaults``, it anchors the audit trail's head in those vaults. The leader makes
+    and delivers the scheduled compliance reports at each event-delivery pass
+    (:mod:`strongroom.services.reports.scheduled`). The jobs its
     scheduler starts are audit entries (:mod:`strongroom.services.audit.scheduled`).
     Raises ConfigError for ``history_days`` below one.
     """
@@ -92,8 +95,13 @@ def open_daemon(
     lifecycle = lifecycle_hook(context, history_days=history_days, anchor_vaults=anchor_vaults)
     outbox = open_outbox(context, bus)
 
+    reports = ScheduledReports(context)
+
     def deliver(leading: bool) -> object:
-        return outbox.run_pass(fan_out=leading)
+        delivered = outbox.run_pass(fan_out=leading)
+        if leading:  # one daemon makes each scheduled report
+            reports.run_due()
+        return delivered
 
     return Daemon(
         machine,

@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalog.jobs import list_jobs
 from strongroom.catalog.models import Resource, Vault
-from strongroom.catalog.outbox import METRICS, MONITOR, NOTIFICATIONS, read_section
+from strongroom.catalog.outbox import METRICS, MONITOR, NOTIFICATIONS, REPORTS, read_section
 from strongroom.catalog.points import list_recovery_points
 from strongroom.catalog.resources import list_plans, list_resources, list_vaults
 from strongroom.catalog.settings import ConcurrencyLimits, read_concurrency_limits
 from strongroom.config.models import StrongroomConfig
 from strongroom.config.notifications import MetricsConfig, MonitorConfig, NotificationsConfig
 from strongroom.config.plans import PlanConfig, RetryPolicy
+from strongroom.config.reports import ReportsConfig
 from strongroom.config.vaults import VaultConfig
 from strongroom.errors import ConfigError
 from strongroom.services.declare.records import (
@@ -73,6 +74,7 @@ class Declared:
     notifications: Mapping[str, Any] | None = None
     metrics: Mapping[str, Any] | None = None
     monitor: Mapping[str, Any] | None = None
+    reports: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, config: StrongroomConfig) -> Declared:
@@ -90,6 +92,7 @@ class Declared:
             notifications=config.notifications.model_dump(mode="json"),
             metrics=config.metrics.model_dump(mode="json"),
             monitor=config.monitor.model_dump(mode="json"),
+            reports=config.reports.model_dump(mode="json"),
         )
 
     @classmethod
@@ -225,6 +228,7 @@ def _settings_changes(session: Session, declared: Declared, changes: Changes) ->
         (NOTIFICATIONS, declared.notifications, NotificationsConfig),
         (METRICS, declared.metrics, MetricsConfig),
         (MONITOR, declared.monitor, MonitorConfig),
+        (REPORTS, declared.reports, ReportsConfig),
     )
     for name, section, model in sections:
         if section is None:

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalog.models import JSONObject
 from strongroom.catalog.models import Plan as PlanRow
-from strongroom.catalog.outbox import METRICS, MONITOR, write_notifications, write_section
+from strongroom.catalog.outbox import (
+    METRICS,
+    MONITOR,
+    REPORTS,
+    write_notifications,
+    write_section,
+)
 from strongroom.catalog.resources import (
     get_resource,
     get_rule,
@@ -69,7 +75,12 @@ def write_changes(session: Session, declared: Declared, changes: Changes, at: da
         write_limits(session, declared.concurrency, at)
     if declared.notifications is not None:
         write_notifications(session, declared.notifications, at=at)
-    for name, section in ((METRICS, declared.metrics), (MONITOR, declared.monitor)):
+    sections = (
+        (METRICS, declared.metrics),
+        (MONITOR, declared.monitor),
+        (REPORTS, declared.reports),
+    )
+    for name, section in sections:
         if section is not None:
             write_section(session, name, section, at=at)
     for change in changes.of("create", "update"):
