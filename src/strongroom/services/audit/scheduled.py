@@ -9,10 +9,6 @@ hook), so a job exists exactly when its entry does.
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
-
 from sqlalchemy import select
 
 from strongroom.catalog.models import Job
@@ -20,21 +16,15 @@ from strongroom.engine.runs import StartedRun
 from strongroom.engine.scheduler import RunHook
 from strongroom.engine.states import Work
 from strongroom.services.audit.trail import record
-from strongroom.services.context import Actor
+from strongroom.services.context import Actor, local_actor
 
 
 def scheduler_actor() -> Actor:
     """The daemon's scheduler as an actor: ``strongroom-scheduler@HOST``, its origin the
-    daemon process and the user it runs as."""
-    host = socket.gethostname()
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for the uid (containers): keep the number
-        user = f"uid{os.getuid()}"
-    return Actor(
-        name=f"strongroom-scheduler@{host}",
-        origin=f"daemon on {host} pid {os.getpid()} as {user}",
-    )
+    daemon process and the user it runs as (``daemon on HOST pid N as USER``)."""
+    daemon = local_actor("daemon")
+    user, _, host = daemon.name.rpartition("@")
+    return Actor(name=f"strongroom-scheduler@{host}", origin=f"{daemon.origin} as {user}")
 
 
 def audit_scheduled_runs(actor: Actor | None = None) -> RunHook:
