@@ -23,9 +23,9 @@ from typing import Any, Final, cast
 from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult, Result
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
-from strongroom.catalog.models import Job, JobTransition, Resource, Vault
+from strongroom.catalog.models import Job, JobTransition, Resource, Rule, Vault
 from strongroom.catalog.settings import ConcurrencyLimits as ConcurrencyLimits
 from strongroom.catalog.settings import read_concurrency_limits
 from strongroom.catalog.types import JobKind, JobState
@@ -512,8 +512,9 @@ def list_jobs(
     statement = select(Job)
     if after is not None:
         created_at, job_id = after
+        # The range on created_at alone lets the database seek its index.
         statement = statement.where(
-            or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id))
+            Job.created_at <= created_at, or_(Job.created_at < created_at, Job.id < job_id)
         )
     if states is not None:
         statement = statement.where(Job.state.in_(list(states)))
@@ -534,6 +535,10 @@ def list_jobs(
     statement = statement.order_by(Job.created_at.desc(), Job.id.desc())
     if limit is not None:
         statement = statement.limit(limit)
+    # A job's view names its resource, vault and plan/rule: one query, not one per job.
+    statement = statement.options(
+        joinedload(Job.resource), joinedload(Job.vault), joinedload(Job.rule).joinedload(Rule.plan)
+    )
     return list(session.scalars(statement))
 
 

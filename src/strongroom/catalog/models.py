@@ -237,6 +237,7 @@ class Job(Base):
         Index("ix_jobs_state_next_attempt_at", "state", "next_attempt_at"),
         Index("ix_jobs_state_lease_expires_at", "state", "lease_expires_at"),
         Index("ix_jobs_resource_id_state", "resource_id", "state"),
+        Index("ix_jobs_resource_id_created_at", "resource_id", "created_at"),
         Index("ix_jobs_vault_id_state", "vault_id", "state"),
         Index("ix_jobs_created_at", "created_at"),
         Index("ix_jobs_run_id", "run_id"),
@@ -322,6 +323,7 @@ class RecoveryPoint(Base):
 
     __tablename__ = "recovery_points"
     __table_args__ = (
+        Index("ix_recovery_points_created_at", "created_at"),
         Index("ix_recovery_points_vault_id_created_at", "vault_id", "created_at"),
         Index("ix_recovery_points_resource_id_created_at", "resource_id", "created_at"),
         Index("ix_recovery_points_state_delete_at", "state", "delete_at"),

@@ -11,8 +11,8 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from strongroom.catalog.models import RecoveryPoint, Resource, Vault
 from strongroom.catalog.types import PointState, Tier
@@ -90,11 +90,10 @@ def list_recovery_points(
     statement = select(RecoveryPoint)
     if after is not None:
         created_at, point_id = after
+        # The range on created_at alone lets the database seek its index.
         statement = statement.where(
-            or_(
-                RecoveryPoint.created_at < created_at,
-                and_(RecoveryPoint.created_at == created_at, RecoveryPoint.id > point_id),
-            )
+            RecoveryPoint.created_at <= created_at,
+            or_(RecoveryPoint.created_at < created_at, RecoveryPoint.id > point_id),
         )
     if vault is not None:
         statement = statement.join(Vault, RecoveryPoint.vault_id == Vault.id).where(
@@ -113,7 +112,30 @@ def list_recovery_points(
     statement = statement.order_by(RecoveryPoint.created_at.desc(), RecoveryPoint.id)
     if limit is not None:
         statement = statement.limit(limit)
+    # Each point names its vault and resource: load them in the same query, not one by one.
+    statement = statement.options(
+        joinedload(RecoveryPoint.vault), joinedload(RecoveryPoint.resource)
+    )
     return list(session.scalars(statement))
+
+
+def newest_points(session: Session, *, states: Collection[PointState]) -> dict[int, RecoveryPoint]:
+    """The newest recovery point in ``states`` of every resource that has one, by resource
+    id: one query (an index seek per resource), not one query per resource."""
+    newest = (
+        select(RecoveryPoint.id)
+        .where(RecoveryPoint.resource_id == Resource.id, RecoveryPoint.state.in_(list(states)))
+        .order_by(RecoveryPoint.created_at.desc(), RecoveryPoint.id)
+        .limit(1)
+        .correlate(Resource)
+        .scalar_subquery()
+    )
+    statement = (
+        select(RecoveryPoint)
+        .where(RecoveryPoint.id.in_(select(newest).select_from(Resource)))
+        .options(joinedload(RecoveryPoint.vault))
+    )
+    return {row.resource_id: row for row in session.scalars(statement)}
 
 
 def list_due_for_cold(session: Session, *, now: datetime) -> list[RecoveryPoint]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -139,3 +140,16 @@ def most_running_at_once(catalog: Catalog, job_ids: Collection[str] | None = Non
                 running -= 1
             peak = max(peak, running)
     return peak
+
+
+def ids_page_by_page(fetch: Callable[[tuple[datetime, str] | None], list[Any]]) -> list[str]:
+    """The ids of every row ``fetch`` lists in pages of 3, each page asked for ``after``
+    the last row of the previous one (keyset paging): in the order the pages gave them."""
+    ids: list[str] = []
+    after = None
+    while True:
+        page = fetch(after)
+        ids += [row.id for row in page]
+        if len(page) < 3:
+            return ids
+        after = (page[-1].created_at, page[-1].id)

@@ -9,7 +9,7 @@ from strongroom.catalog import jobs as catalog_jobs
 from strongroom.catalog.jobs import JobGuard
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.errors import ConflictError, NotFoundError
-from tests.support.catalog import CatalogFixtures, Seeds, add_pending, later
+from tests.support.catalog import CatalogFixtures, Seeds, add_pending, ids_page_by_page, later
 
 
 class JobSuite(CatalogFixtures):
@@ -214,13 +214,8 @@ class JobSuite(CatalogFixtures):
                 )
         with catalog.session(readonly=True) as session:
             everything = [job.id for job in catalog_jobs.list_jobs(session)]
-            paged: list[str] = []
-            after = None
-            while True:
-                page = catalog_jobs.list_jobs(session, limit=3, after=after)
-                paged += [job.id for job in page]
-                if len(page) < 3:
-                    break
-                after = (page[-1].created_at, page[-1].id)
+            paged = ids_page_by_page(
+                lambda after: catalog_jobs.list_jobs(session, limit=3, after=after)
+            )
         assert len(everything) == 7
         assert paged == everything

@@ -10,7 +10,7 @@ from strongroom.catalog import Catalog, failures, open_catalog, points, resource
 from strongroom.catalog import events as catalog_events
 from strongroom.catalog.types import PointState, Tier
 from strongroom.errors import ConflictError, NotFoundError
-from tests.support.catalog import CatalogFixtures, Seeds, later
+from tests.support.catalog import CatalogFixtures, Seeds, ids_page_by_page, later
 
 
 def add_point(catalog: Catalog, point_id: str, vault: int, resource: int, seconds: float) -> None:
@@ -249,13 +249,8 @@ class RecordSuite(CatalogFixtures):
             add_point(catalog, f"p-{number}", seeds.main, seeds.orders_db, number // 2)
         with catalog.session(readonly=True) as session:
             everything = [point.id for point in points.list_recovery_points(session)]
-            paged: list[str] = []
-            after = None
-            while True:
-                page = points.list_recovery_points(session, limit=3, after=after)
-                paged += [point.id for point in page]
-                if len(page) < 3:
-                    break
-                after = (page[-1].created_at, page[-1].id)
+            paged = ids_page_by_page(
+                lambda after: points.list_recovery_points(session, limit=3, after=after)
+            )
         assert len(everything) == 7
         assert paged == everything

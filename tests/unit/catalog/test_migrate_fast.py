@@ -36,7 +36,7 @@ def test_a_catalog_at_0003_gains_the_settings_table_and_is_current_again(tmp_pat
         migrate.upgrade(engine)
 
         assert migrate.is_current(engine)
-        assert migrate.packaged_head() == "0010"
+        assert migrate.packaged_head() == "0011"
         assert inspect(engine).has_table("settings")
     finally:
         engine.dispose()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from strongroom.api.auth import Caller, api_state, permit
 from strongroom.api.errors import error_body, status_of
-from strongroom.api.paging import CursorPage, decode_cursor, keyset_page
+from strongroom.api.paging import CursorPage, decode_cursor, keyset_page, list_response
 from strongroom.catalog.types import JobKind, JobState
 from strongroom.engine.retry import attempts_in_all
 from strongroom.engine.views import JobView, description_document, job_document
@@ -212,7 +212,7 @@ def list_jobs(
     resource: Annotated[str | None, Query(description="Only this resource.")] = None,
     vault: Annotated[str | None, Query(description="Only this vault.")] = None,
     since: Annotated[str | None, Query(description="24h, 7d or an ISO 8601 time.")] = None,
-) -> list[dict[str, Any]]:
+) -> JSONResponse:
     """Jobs newest first (as ``list-backups --output json``, any kind)."""
     context = caller.context
     jobs = OperationsService(context).list_jobs(
@@ -225,7 +225,7 @@ def list_jobs(
         after=decode_cursor(page.cursor),
     )
     shown = keyset_page(request, response, page, jobs, lambda job: (job.created_at, job.id))
-    return [job_document(job) for job in shown]
+    return list_response([job_document(job) for job in shown], response)
 
 
 @router.get("/jobs/{job_id}")
@@ -259,7 +259,7 @@ def job_events(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 100,
     after: Annotated[int | None, Query(ge=0, description="Only events after this id.")] = None,
-) -> list[dict[str, Any]]:
+) -> JSONResponse:
     """The job's events, oldest first; page with ``after`` (the X-Next-Cursor)."""
     events = JobFeedService(caller.context).events(job_id, after_id=after, limit=limit + 1)
     shown = events[:limit]
@@ -268,4 +268,4 @@ def job_events(
         next_url = request.url.include_query_params(after=cursor, limit=limit)
         response.headers["Link"] = f'<{next_url}>; rel="next"'
         response.headers["X-Next-Cursor"] = cursor
-    return shown
+    return list_response(shown, response)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from strongroom.api.auth import Caller, permit
-from strongroom.api.paging import CursorPage, decode_cursor, keyset_page
+from strongroom.api.paging import CursorPage, decode_cursor, keyset_page, list_response
 from strongroom.catalog.types import PointState
 from strongroom.services.access.roles import Permission
 from strongroom.services.jobs.operations import OperationsService
@@ -27,7 +28,7 @@ def list_recovery_points(
     vault: Annotated[str | None, Query(description="Only this vault.")] = None,
     resource: Annotated[str | None, Query(description="Only this resource.")] = None,
     state: Annotated[list[PointState] | None, Query(description="Only these states.")] = None,
-) -> list[dict[str, Any]]:
+) -> JSONResponse:
     """Recovery points newest first, with their evidence (verify, restore test)."""
     points = OperationsService(caller.context).list_recovery_points(
         vault=vault,
@@ -37,7 +38,7 @@ def list_recovery_points(
         after=decode_cursor(page.cursor),
     )
     shown = keyset_page(request, response, page, points, lambda point: (point.created_at, point.id))
-    return [point_json(point, with_metadata=True) for point in shown]
+    return list_response([point_json(point, with_metadata=True) for point in shown], response)
 
 
 @router.get("/recovery-points/{point_id}")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from strongroom.catalog.points import list_recovery_points
+from strongroom.catalog.points import newest_points
 from strongroom.catalog.resources import list_plans, list_resources
 from strongroom.catalog.types import PointState
 from strongroom.services.context import AppContext
@@ -117,23 +117,14 @@ class ListingService:
         context = self.context
         with context.catalog.session(readonly=True) as session:
             selections = {plan.name: selection_models(plan) for plan in list_plans(session)}
+            newest = newest_points(session, states=(PointState.AVAILABLE, PointState.PARTIAL))
             views = []
             for row in list_resources(session, type=type):
                 tags = {str(key): str(value) for key, value in row.tags.items()}
-                points = list_recovery_points(
-                    session,
-                    resource=row.name,
-                    states=(PointState.AVAILABLE, PointState.PARTIAL),
-                    limit=1,
-                )
+                point = newest.get(row.id)
                 last = (
-                    PointSummary(
-                        points[0].id,
-                        points[0].vault.name,
-                        points[0].created_at,
-                        points[0].state.value,
-                    )
-                    if points
+                    PointSummary(point.id, point.vault.name, point.created_at, point.state.value)
+                    if point is not None
                     else None
                 )
                 plans = [
