@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.support.api import secret_of
+from tests.support.api import secret_of, served_process
 from tests.support.cli import strongroom, text
-from tests.support.peers import free_port
-from tests.support.waiting import wait_for
-
-
-def _answers(url: str) -> bool:
-    try:
-        httpx.get(url, timeout=5)
-    except httpx.HTTPError:
-        return False
-    return True
 
 
 def test_a_token_made_by_the_cli_opens_the_served_api_until_revoked(tmp_path: Path) -> None:
@@ -40,17 +27,7 @@ def test_a_token_made_by_the_cli_opens_the_served_api_until_revoked(tmp_path: Pa
     assert (row["name"], row["role"], row["state"]) == ("evidence", "auditor", "active")
     assert secret_of(token) not in listed.stdout.decode()
 
-    address = f"127.0.0.1:{free_port()}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "strongroom", "serve", "--tick", "1", "--api-address", address],
-        env={**os.environ, "STRONGROOM_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://{address}/api/v1"
-        wait_for(lambda: _answers(f"{base}/openapi.json") or process.poll() is not None)
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+    with served_process(home) as (base, process):
         headers = {"Authorization": f"Bearer {token}"}
         whoami = httpx.get(f"{base}/whoami", headers=headers, timeout=30)
         assert whoami.status_code == 200
@@ -59,11 +36,10 @@ def test_a_token_made_by_the_cli_opens_the_served_api_until_revoked(tmp_path: Pa
         revoked = strongroom(home, "token", "revoke", row["id"])
         assert revoked.returncode == 0, text(revoked)
         assert httpx.get(f"{base}/whoami", headers=headers, timeout=30).status_code == 401
-    finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=120)
     assert process.returncode == 0, errors.decode()
-    assert f"API at http://{address}/api/v1" in errors.decode()
+    assert f"API at {base}" in errors.decode()
     assert secret_of(token) not in errors.decode()
 
 

@@ -8,10 +8,7 @@ over HTTP run by the daemon's workers and followed by polling and by the event s
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +20,8 @@ import pytest
 from strongroom.services.access.roles import Role
 from strongroom.services.access.tokens import TokenService
 from strongroom.services.context import AppContext
+from tests.support.api import served_process
 from tests.support.cli import strongroom, text
-from tests.support.peers import free_port
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +45,6 @@ class Served:
         return json.loads(result.stdout)
 
 
-def _answers(url: str) -> bool:
-    try:
-        httpx.get(url, timeout=5)
-    except httpx.HTTPError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("api") / "home"
@@ -68,21 +56,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         tokens = {role: service.create(role, name=f"e2e-{role.value}").token for role in Role}
     finally:
         context.close()
-    address = f"127.0.0.1:{free_port()}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "strongroom", "serve", "--tick", "1", "--api-address", address],
-        env={**os.environ, "STRONGROOM_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://{address}/api/v1"
-        wait_for(lambda: _answers(f"{base}/openapi.json") or process.poll() is not None)
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+    with served_process(home) as (base, _):
         yield Served(home, base, tokens)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=120)
 
 
 def test_lists_answer_with_the_clis_json(served: Served) -> None:
@@ -183,3 +158,85 @@ def test_an_auditor_reads_the_audit_trail_and_a_viewer_may_not(served: Served) -
         assert any(entry["actor"].startswith("token:e2e-operator:") for entry in entries)
     with served.client(Role.VIEWER) as client:
         assert client.get("/audit").status_code == 403
+
+
+def remote(served: Served, role: Role, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return strongroom(
+        served.home,
+        "--server",
+        served.base.removesuffix("/api/v1"),
+        *args,
+        env={"STRONGROOM_TOKEN": served.tokens[role]},
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list-backups"],
+        ["list-recovery-points"],
+        ["report", "detailed", "--since", "30d"],
+        ["report", "summary", "--since", "30d"],
+    ],
+)
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_the_cli_as_a_client_prints_what_it_prints_locally(
+    served: Served, command: list[str], output: str
+) -> None:
+    local = strongroom(served.home, *command, "--output", output)
+    far = remote(served, Role.VIEWER, *command, "--output", output)
+    assert far.returncode == local.returncode == 0, text(far)
+    if command[-1] == "30d" and command[1] == "summary":
+        # The report's period ends "now": compare everything but the moment it was made.
+        near, away = json.loads(local.stdout) if output == "json" else {}, {}
+        if output == "json":
+            away = json.loads(far.stdout)
+            near.pop("period"), away.pop("period")
+            for item in [*near["resources"], *away["resources"]]:
+                item.pop("age_seconds")
+            assert away == near
+        return
+    assert far.stdout == local.stdout
+
+
+def test_the_cli_as_a_client_starts_and_follows_a_backup(served: Served) -> None:
+    resource = served.cli_json("list-resources")[0]["name"]
+    started = remote(
+        served,
+        Role.OPERATOR,
+        "start-backup",
+        resource,
+        "--vault",
+        "default",
+        "--wait",
+        "--output",
+        "json",
+    )
+    assert started.returncode == 0, text(started)
+    job = json.loads(started.stdout)
+    assert job["state"] == "COMPLETED"
+    assert job == served.cli_json("describe-job", job["id"])
+    described = remote(served, Role.VIEWER, "describe-job", job["id"][:8], "--output", "json")
+    assert json.loads(described.stdout) == job
+    waited = remote(served, Role.VIEWER, "wait-job", job["id"])
+    assert waited.returncode == 0, text(waited)
+
+
+def test_the_cli_as_a_client_exits_as_locally_on_a_refusal(served: Served) -> None:
+    point = served.cli_json("list-recovery-points")[0]["id"]
+    refused = remote(served, Role.VIEWER, "verify", point)
+    assert refused.returncode == 4, text(refused)  # AccessDeniedError's exit code
+    assert "may not verify.start" in text(refused)
+    database = served.home / "restore" / "shop.db"
+    sqlite_point = next(
+        item["id"]
+        for item in served.cli_json("list-recovery-points")
+        if item["resource_type"] == "sqlite"
+    )
+    conflict = remote(
+        served, Role.RESTORER, "restore", sqlite_point, "--target", f"path={database}", "--wait"
+    )
+    assert conflict.returncode == 7, text(conflict)  # ConflictError's exit code
+    no_token = strongroom(served.home, "--server", "http://127.0.0.1:9", "list-backups")
+    assert no_token.returncode == 2
+    assert "STRONGROOM_TOKEN" in text(no_token)

@@ -127,9 +127,27 @@ def root(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STRONGROOM_SERVER",
+            help="Act as a client of this server (https://host:port), with the token in "
+            "STRONGROOM_TOKEN or --token-file; for the commands docs/api.md lists.",
+            show_default=False,
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the API token for --server.", show_default=False),
+    ] = None,
 ) -> None:
     """Self-hosted backup automation: plans, encrypted deduplicated vaults, proven restores."""
     logs.configure("debug" if debug else log_level, json_lines=log_json)
+    from strongroom.cli.remote import refuse_unsupported, remember_server
+
+    remember_server(ctx, server, token_file)
+    if ctx.invoked_subcommand not in (None, "report"):  # report: its group checks the verb
+        refuse_unsupported(ctx, ctx.invoked_subcommand)
     ctx.obj = AppContext(home=resolve_home(home), catalog_url=catalog)
     ctx.call_on_close(ctx.obj.close)
 

@@ -23,7 +23,9 @@ from typing import Final
 from strongroom.config.home import cache_dir, resolve_home
 from strongroom.keys.derive import start_from_hint
 
-_ROOT_OPTIONS_WITH_VALUE: Final = frozenset({"--home", "--catalog", "--log-level"})
+_ROOT_OPTIONS_WITH_VALUE: Final = frozenset(
+    {"--home", "--catalog", "--log-level", "--server", "--token-file"}
+)
 _ROOT_FLAGS: Final = frozenset({"--log-json", "--debug"})
 
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from strongroom.cli.common import OutputOption, app_context
 from strongroom.cli.plain import human_size
+from strongroom.cli.remote import remote_client
 from strongroom.cli.render import (
     OutputFormat,
     attempts_text,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from strongroom.catalog.types import JobKind, JobState
+    from strongroom.cli.remote import RemoteClient
     from strongroom.engine.views import JobView
     from strongroom.services.jobs.operations import OperationsService
 
@@ -217,9 +219,10 @@ class JobFollower:
 
 
 def start_and_follow(
-    service: OperationsService, job: JobView, *, wait: bool, output: OutputFormat
+    service: OperationsService | None, job: JobView, *, wait: bool, output: OutputFormat
 ) -> None:
-    """Queue-and-return, or (``--wait``) run the job here and exit with its outcome."""
+    """Queue-and-return, or (``--wait``) run the job here and exit with its outcome
+    (``service`` may be None only without ``wait``)."""
     from strongroom.engine.views import job_document
 
     if not wait:
@@ -231,10 +234,38 @@ def start_and_follow(
         )
         print_result(output, lambda: job_document(job), lambda: typer.echo(job.id))
         return
+    if service is None:
+        raise RuntimeError("--wait runs the job here: it needs the operations service")
     label = f"{job.kind.value} {job.resource or job.vault or ''}".strip()
     with JobFollower(label) as follower:
         final = service.run(job.id, on_update=follower)
     print_result(output, lambda: _described(service, final.id), lambda: render_job(final))
+    finish(final)
+
+
+def start_and_follow_remote(
+    client: RemoteClient, document: dict[str, Any], *, wait: bool, output: OutputFormat
+) -> None:
+    """:func:`start_and_follow` against a server: the server's workers run the job, this
+    follows it (``/jobs/{id}/wait``) and prints and exits as the local command does."""
+    from strongroom.engine.views import job_view_of_document
+
+    job = job_view_of_document(document)
+    if not wait:
+        start_and_follow(None, job, wait=False, output=output)
+        return
+    follow_remote(client, job, output)
+
+
+def follow_remote(client: RemoteClient, job: JobView, output: OutputFormat) -> None:
+    """Follow a job on a server to its end; print it and exit with its outcome."""
+    from strongroom.engine.views import job_view_of_document
+
+    label = f"{job.kind.value} {job.resource or job.vault or ''}".strip()
+    with JobFollower(label) as follower:
+        described = client.wait(job.id, lambda update: follower(job_view_of_document(update)))
+    final = job_view_of_document(described)
+    print_result(output, lambda: described, lambda: render_job(final))
     finish(final)
 
 
@@ -288,9 +319,21 @@ def describe_job(
     ctx: typer.Context, job_id: JobArgument, output: OutputOption = OutputFormat.table
 ) -> None:
     """Show a job: state, attempts, times, result or error, and every state change."""
-    from strongroom.engine.views import description_document
+    from strongroom.engine.views import (
+        description_document,
+        job_view_of_document,
+        transitions_of_document,
+    )
+    from strongroom.services.jobs.views import JobDescription
 
-    description = operations(ctx).describe_job(job_id)
+    client = remote_client(ctx)
+    if client is not None:
+        document = client.get(f"/jobs/{job_id}")
+        description = JobDescription(
+            job_view_of_document(document), transitions_of_document(document)
+        )
+    else:
+        description = operations(ctx).describe_job(job_id)
 
     def for_people() -> None:
         render_job(description.job)
@@ -322,6 +365,12 @@ def wait_job(
     The same as giving --wait when the job was started (see 'start-backup --help').
     """
 
+    client = remote_client(ctx)
+    if client is not None:
+        from strongroom.engine.views import job_view_of_document
+
+        follow_remote(client, job_view_of_document(client.get(f"/jobs/{job_id}")), output)
+        return
     service = operations(ctx)
     job = service.describe_job(job_id).job
     if job.is_terminal:

@@ -15,16 +15,27 @@ from typer.core import TyperCommand
 from strongroom.cli import jobs
 from strongroom.cli.common import OutputOption, app_context
 from strongroom.cli.plain import human_size
+from strongroom.cli.remote import remote_client
 from strongroom.cli.render import OutputFormat, attempts_text, print_result, print_table
 from strongroom.errors import ConfigError
 
 if TYPE_CHECKING:
-    from strongroom.services.reports.summary import Summary
+    pass
 
 report_app = typer.Typer(
     help="What the jobs of a period did, and how fresh each resource's backup is.",
     no_args_is_help=True,
 )
+
+
+@report_app.callback()
+def _report(ctx: typer.Context) -> None:
+    """What the jobs of a period did, and how fresh each resource's backup is."""
+    from strongroom.cli.remote import refuse_unsupported
+
+    if ctx.invoked_subcommand is not None:
+        refuse_unsupported(ctx, f"report {ctx.invoked_subcommand}")
+
 
 SinceOption = Annotated[
     str | None,
@@ -77,6 +88,13 @@ def start_backup(
     several do, name one). The job id is printed on stdout. A resource never has two backups at once: while one
     is queued or running, this refuses (exit code 7) and names it.
     """
+    client = remote_client(ctx)
+    if client is not None:
+        body = {"resource": resource, "vault": vault, "rule": rule}
+        body |= _retry_body(max_attempts, retry_interval)
+        document = client.post("/jobs/backup", body)
+        jobs.start_and_follow_remote(client, document, wait=wait, output=output)
+        return
     service = jobs.operations(ctx)
     job = service.start_backup(
         resource, vault, rule, retry=jobs.retry_overrides(max_attempts, retry_interval)
@@ -136,6 +154,12 @@ def restore(
     Nothing existing is replaced unless the target says overwrite=true; the source
     checks what it restored against what the backup recorded.
     """
+    client = remote_client(ctx)
+    if client is not None:
+        body = {"point": point, "target": parse_target(target or [])}
+        document = client.post("/jobs/restore", body | _retry_body(max_attempts, retry_interval))
+        jobs.start_and_follow_remote(client, document, wait=wait, output=output)
+        return
     service = jobs.operations(ctx)
     job = service.start_restore(
         point,
@@ -174,6 +198,13 @@ def verify(
     The result is kept as evidence on each recovery point. Damage or a failed check fails
     the job naming the point and the checks (exit code 6 with --wait).
     """
+    client = remote_client(ctx)
+    if client is not None:
+        body = {"point": point, "vault": vault, "read_data": read_data}
+        body |= {"restore_test": restore_test} | _retry_body(max_attempts, retry_interval)
+        document = client.post("/jobs/verify", body)
+        jobs.start_and_follow_remote(client, document, wait=wait, output=output)
+        return
     service = jobs.operations(ctx)
     job = service.start_verify(
         point,
@@ -197,16 +228,24 @@ def list_backups(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List backup jobs, newest first."""
-    from strongroom.engine.views import duration_seconds, job_document
+    from strongroom.engine.views import duration_seconds, job_document, job_view_of_document
     from strongroom.services.retention.periods import parse_since
 
-    context = app_context(ctx)
-    found = jobs.operations(ctx).list_backups(
-        states=jobs.job_states(state),
-        resource=resource,
-        since=parse_since(since, context.now()) if since else None,
-        limit=limit,
-    )
+    client = remote_client(ctx)
+    if client is not None:
+        params: dict[str, Any] = {"kind": "backup"}
+        params["state"] = [choice.value for choice in state or []]
+        params |= {"resource": resource, "since": since}
+        documents = client.get_list("/jobs", _present(params), limit)
+        found = [job_view_of_document(document) for document in documents]
+    else:
+        context = app_context(ctx)
+        found = jobs.operations(ctx).list_backups(
+            states=jobs.job_states(state),
+            resource=resource,
+            since=parse_since(since, context.now()) if since else None,
+            limit=limit,
+        )
 
     def for_people() -> None:
         rows: list[list[Any]] = []
@@ -256,9 +295,19 @@ def list_recovery_points(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List the recovery points the catalog records, newest first, with their evidence."""
+    from datetime import datetime
+
     from strongroom.services.jobs.views import point_json
 
-    found = jobs.operations(ctx).list_recovery_points(vault=vault, resource=resource, limit=limit)
+    client = remote_client(ctx)
+    if client is not None:
+        params = _present({"vault": vault, "resource": resource})
+        found = client.get_list("/recovery-points", params, limit)
+    else:
+        points = jobs.operations(ctx).list_recovery_points(
+            vault=vault, resource=resource, limit=limit
+        )
+        found = [point_json(point, with_metadata=True) for point in points]
 
     def for_people() -> None:
 
@@ -281,25 +330,22 @@ def list_recovery_points(
             ],
             [
                 [
-                    point.id[:16],
-                    point.resource,
-                    point.vault,
-                    point.state.value,
-                    point.created_at.isoformat(timespec="seconds"),
-                    human_size(point.logical_size),
-                    human_size(point.stored_size),
+                    data["id"][:16],
+                    data["resource"],
+                    data["vault"],
+                    data["state"],
+                    datetime.fromisoformat(data["created_at"]).isoformat(timespec="seconds"),
+                    human_size(data["logical_size"]),
+                    human_size(data["stored_size"]),
                     verdict(data["verification_ok"]),
                     verdict(data["restore_test_ok"]),
-                    point.delete_at.date().isoformat() if point.delete_at else "-",
+                    data["delete_at"][:10] if data["delete_at"] else "-",
                 ]
-                for point in found
-                for data in [point_json(point)]
+                for data in found
             ],
         )
 
-    print_result(
-        output, lambda: [point_json(point, with_metadata=True) for point in found], for_people
-    )
+    print_result(output, lambda: found, for_people)
 
 
 @report_app.command("summary")
@@ -319,16 +365,21 @@ def report_summary(
     from strongroom.services.reports.summary import DEFAULT_MAX_AGE, ReportService
     from strongroom.services.retention.periods import parse_duration, parse_since
 
-    context = app_context(ctx)
-    summary = ReportService(context).summary(
-        parse_since(since, context.now()) if since else None,
-        max_age=parse_duration(max_age) if max_age else DEFAULT_MAX_AGE,
-    )
+    client = remote_client(ctx)
+    if client is not None:
+        data = client.get("/reports/summary", _present({"since": since, "max_age": max_age}))
+    else:
+        context = app_context(ctx)
+        data = (
+            ReportService(context)
+            .summary(
+                parse_since(since, context.now()) if since else None,
+                max_age=parse_duration(max_age) if max_age else DEFAULT_MAX_AGE,
+            )
+            .as_json()
+        )
 
-    def for_people() -> None:
-        _render_summary(summary)
-
-    print_result(output, lambda: summary.as_json(), for_people)
+    print_result(output, lambda: data, lambda: _render_summary(data))
 
 
 @report_app.command("detailed")
@@ -345,10 +396,15 @@ def report_detailed(
     from strongroom.services.reports.summary import ReportService
     from strongroom.services.retention.periods import parse_since
 
-    context = app_context(ctx)
-    rows = ReportService(context).detailed(
-        parse_since(since, context.now()) if since else None, kinds=jobs.job_kinds(kind)
-    )
+    client = remote_client(ctx)
+    if client is not None:
+        kinds = [choice.value for choice in kind or []]
+        rows = client.get("/reports/detailed", _present({"since": since, "kind": kinds}))
+    else:
+        context = app_context(ctx)
+        rows = ReportService(context).detailed(
+            parse_since(since, context.now()) if since else None, kinds=jobs.job_kinds(kind)
+        )
 
     def for_people() -> None:
         print_table(
@@ -379,8 +435,7 @@ def report_detailed(
     print_result(output, lambda: rows, for_people)
 
 
-def _render_summary(summary: Summary) -> None:
-    data = summary.as_json()
+def _render_summary(data: dict[str, Any]) -> None:
     backups = data["backups"]
     rate = backups["success_rate"]
     durations = backups["duration_seconds"]
@@ -409,35 +464,51 @@ def _render_summary(summary: Summary) -> None:
         ["resource", "type", "newest backup", "age", "stale", "backups", "failed"],
         [
             [
-                item.resource,
-                item.type,
-                item.last_backup_at.isoformat(timespec="seconds")
-                if item.last_backup_at
-                else "never",
-                _age(item.age_seconds),
-                "STALE" if item.stale else "ok",
-                item.backups_in_period,
-                item.failed_in_period,
+                item["resource"],
+                item["type"],
+                _seconds(item["last_backup_at"]) if item["last_backup_at"] else "never",
+                _age(item["age_seconds"]),
+                "STALE" if item["stale"] else "ok",
+                item["backups_in_period"],
+                item["failed_in_period"],
             ]
-            for item in summary.resources
+            for item in data["resources"]
         ],
     )
-    if summary.failures:
+    if data["failures"]:
         print_table(
             "failures",
             ["job", "kind", "resource", "state", "attempts", "error"],
             [
                 [
-                    item.job_id[:8],
-                    item.kind,
-                    item.resource or item.vault or "-",
-                    item.state,
-                    item.attempts,
-                    f"{item.error_code}: {item.error_message}"[:100] if item.error_code else "",
+                    item["job_id"][:8],
+                    item["kind"],
+                    item["resource"] or item["vault"] or "-",
+                    item["state"],
+                    item["attempts"],
+                    f"{item['error_code']}: {item['error_message']}"[:100]
+                    if item["error_code"]
+                    else "",
                 ]
-                for item in summary.failures
+                for item in data["failures"]
             ],
         )
+
+
+def _seconds(moment: str) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(moment).isoformat(timespec="seconds")
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters without the options not given."""
+    return {key: value for key, value in params.items() if value not in (None, [])}
+
+
+def _retry_body(max_attempts: int | None, retry_interval: float | None) -> dict[str, Any]:
+    """The retry fields of a start request (as the options name them)."""
+    return _present({"max_attempts": max_attempts, "retry_interval": retry_interval})
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -233,3 +233,56 @@ def job_event_payload(
         failing_since=failing_since,
     )
     return payload.model_dump(mode="json", by_alias=True)
+
+
+def job_view_of_document(document: Mapping[str, Any]) -> JobView:
+    """Read a job back from its JSON shape (what an API client receives), so a remote
+    client renders it as the local CLI does. Raises pydantic's ValidationError for a
+    document that is not a job."""
+    shape = JobShape.model_validate(
+        {key: document[key] for key in document if key != "transitions"}
+    )
+    error = shape.error
+    return JobView(
+        id=shape.id,
+        kind=shape.kind,
+        state=shape.state,
+        resource=shape.resource,
+        resource_type=shape.resource_type,
+        vault=shape.vault,
+        rule=shape.rule,
+        run_id=shape.run_id,
+        attempt=shape.attempt,
+        max_attempts=shape.max_attempts,
+        retry_interval_seconds=shape.retry_interval_seconds,
+        retry_backoff_rate=shape.retry_backoff_rate,
+        allow_partial=shape.allow_partial,
+        created_at=shape.created_at,
+        updated_at=shape.updated_at,
+        params=dict(shape.params),
+        next_attempt_at=shape.next_attempt_at,
+        start_by=shape.start_by,
+        complete_by=shape.complete_by,
+        started_at=shape.started_at,
+        finished_at=shape.finished_at,
+        error=JobError(error.code, error.message, error.retryable) if error is not None else None,
+        result=dict(shape.result) if shape.result is not None else None,
+        progress=dict(shape.progress) if shape.progress is not None else None,
+        cancel_requested=shape.cancel_requested,
+        cancel_reason=shape.cancel_reason,
+        lease_owner=shape.worker,
+    )
+
+
+def transitions_of_document(document: Mapping[str, Any]) -> list[TransitionView]:
+    """Read the transitions of a ``describe-job`` document back."""
+    return [
+        TransitionView(
+            from_state=shape.from_,
+            to_state=shape.to,
+            at=shape.at,
+            reason=shape.reason,
+            attempt=shape.attempt,
+        )
+        for shape in (TransitionShape.model_validate(item) for item in document["transitions"])
+    ]

@@ -20,13 +20,6 @@ from tests.support.api import secret_of
 
 
 @pytest.fixture
-def context(tmp_path: Path) -> Iterator[AppContext]:
-    context = AppContext(home=tmp_path / "home")
-    yield context
-    context.close()
-
-
-@pytest.fixture
 def served(context: AppContext) -> Iterator[ApiServer]:
     logs.configure("info")  # uvicorn's loggers follow strongroom's handler and level
     server = serve_api(create_app(context, max_body_bytes=1024), "127.0.0.1:0")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +19,6 @@ from strongroom.services.access.roles import Role
 from strongroom.services.access.tokens import TokenService
 from strongroom.services.context import AppContext
 from tests.support.waiting import wait_for
-
-
-@pytest.fixture
-def context(tmp_path: Path) -> Iterator[AppContext]:
-    context = AppContext(home=tmp_path / "home")
-    yield context
-    context.close()
 
 
 @pytest.fixture
