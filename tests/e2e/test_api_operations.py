@@ -68,6 +68,8 @@ def test_lists_answer_with_the_clis_json(served: Served) -> None:
             ("/recovery-points", ["list-recovery-points"]),
             ("/legal-holds", ["legal-hold", "list"]),
             ("/lifecycle/preview", ["lifecycle", "preview"]),
+            ("/vaults/default", ["vault", "describe", "default"]),
+            ("/vaults/default/lock", ["vault", "lock-status", "default"]),
         ]
         for path, command in pairs:
             response = client.get(path)

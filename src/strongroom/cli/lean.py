@@ -81,6 +81,8 @@ class LeanCommand:
 def parse(argv: Sequence[str], environment: Mapping[str, str]) -> LeanCommand | None:
     """Return the command ``argv`` asks for, or None when the lean path does not take it
     (the Typer path then parses it)."""
+    if environment.get("STRONGROOM_SERVER"):  # a client of a server: the full CLI refuses it
+        return None
     root: dict[str, str] = {}
     flags: set[str] = set()
     index = _take_root_options(argv, root, flags)

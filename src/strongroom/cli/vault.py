@@ -238,23 +238,9 @@ def describe(
     key_file: KeyFileOption = None,
 ) -> None:
     """Show the vault's format, settings, keys, number of points and index size."""
-    service = _service(ctx)
-    description = service.describe(name, _key(passphrase_env, key_file))
-    data = {
-        "name": name,
-        "vault_id": description.vault_id,
-        "url": description.url,
-        "format_version": description.format_version,
-        "created": description.created.isoformat(),
-        "points": description.points,
-        "index_chunks": description.index_chunks,
-        "index_packs": description.index_packs,
-        "key_generations": list(description.key_generations),
-        "keys": [_key_json(info) for info in description.keys],
-        "settings": description.config.model_dump(mode="json", exclude={"id_key", "vault_id"}),
-        "damaged_objects": description.damaged_objects,
-        "lock_enforced_by": service.lock_enforcement(name),
-    }
+    from strongroom.services.vaults.documents import describe_vault
+
+    data = describe_vault(_service(ctx), name, _key(passphrase_env, key_file))
 
     def for_people() -> None:
         print_table(
@@ -284,7 +270,9 @@ def key_list(
             [[info.key_id, info.kind, info.label, info.created.isoformat()] for info in keys],
         )
 
-    print_result(output, lambda: [_key_json(info) for info in keys], for_people)
+    from strongroom.services.vaults.documents import key_document
+
+    print_result(output, lambda: [key_document(info) for info in keys], for_people)
 
 
 @key_app.command("add")
@@ -509,12 +497,6 @@ def _age(age: timedelta) -> str:
     if seconds < 7200:
         return f"{seconds // 60} min"
     return f"{seconds // 3600} h"
-
-
-def _key_json(info: Any) -> dict[str, Any]:
-    data = asdict(info)
-    data["created"] = info.created.isoformat()
-    return data
 
 
 def _render_verify(name: str, report: VerifyReport, output: OutputFormat) -> None:

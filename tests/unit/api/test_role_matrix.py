@@ -23,6 +23,7 @@ ENDPOINTS: list[tuple[str, str, Permission, dict[str, Any] | None]] = [
     ("GET", "/api/v1/jobs/0123abcd/events/stream", Permission.READ, None),
     ("GET", "/api/v1/recovery-points", Permission.READ, None),
     ("GET", "/api/v1/recovery-points/0123abcd", Permission.READ, None),
+    ("GET", "/api/v1/vaults/main", Permission.READ, None),
     ("GET", "/api/v1/vaults/main/lock", Permission.READ, None),
     ("GET", "/api/v1/legal-holds", Permission.READ, None),
     ("GET", "/api/v1/reports/summary", Permission.READ, None),

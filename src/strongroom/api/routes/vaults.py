@@ -15,6 +15,8 @@ from strongroom.api.auth import Caller, permit
 from strongroom.services.access.roles import Permission, authorize_privileged
 from strongroom.services.retention.legal_hold import LegalHoldService
 from strongroom.services.retention.lock import LockChange, VaultLockService, parse_lock
+from strongroom.services.vaults.documents import describe_vault
+from strongroom.services.vaults.service import VaultService
 
 router = APIRouter(tags=["vaults"])
 Reader = Annotated[Caller, Depends(permit(Permission.READ))]
@@ -58,6 +60,13 @@ def change_json(change: LockChange) -> dict[str, Any]:
         "after": change.after.to_json(),
         "warnings": list(change.warnings),
     }
+
+
+@router.get("/vaults/{name}")
+def describe(name: VaultName, caller: Reader) -> dict[str, Any]:
+    """The vault's format, settings, keys (never the key), points, index size, damage and
+    lock (``vault describe --output json``), opened with its declared key."""
+    return describe_vault(VaultService(caller.context), name)
 
 
 @router.get("/vaults/{name}/lock")
