@@ -30,6 +30,8 @@ ROOT_OPTIONS: Final[Mapping[str, str]] = {
     "--home": "home",
     "--catalog": "catalog",
     "--log-level": "log_level",
+    "--server": "server",
+    "--token-file": "token_file",
 }
 """The root options with a value the lean path takes, and where each goes."""
 ROOT_FLAGS: Final[Mapping[str, str]] = {"--log-json": "log_json", "--debug": "debug"}
@@ -37,6 +39,7 @@ ROOT_ENVIRONMENT: Final[Mapping[str, str]] = {
     "home": "STRONGROOM_HOME",
     "catalog": "STRONGROOM_CATALOG_URL",
     "log_level": "STRONGROOM_LOG_LEVEL",
+    "server": "STRONGROOM_SERVER",
 }
 """The variables a root option falls back to (as Typer's ``envvar``: an empty one is unset)."""
 LOG_LEVELS: Final = frozenset({"debug", "info", "warning", "error", "critical"})
@@ -81,8 +84,6 @@ class LeanCommand:
 def parse(argv: Sequence[str], environment: Mapping[str, str]) -> LeanCommand | None:
     """Return the command ``argv`` asks for, or None when the lean path does not take it
     (the Typer path then parses it)."""
-    if environment.get("STRONGROOM_SERVER"):  # a client of a server: the full CLI refuses it
-        return None
     root: dict[str, str] = {}
     flags: set[str] = set()
     index = _take_root_options(argv, root, flags)
@@ -98,6 +99,8 @@ def parse(argv: Sequence[str], environment: Mapping[str, str]) -> LeanCommand | 
         if destination not in root and environment.get(variable):
             root[destination] = environment[variable]
     if root.get("log_level", "warning").lower() not in LOG_LEVELS:
+        return None
+    if "server" in root or "token_file" in root:  # a client of a server: the full CLI refuses
         return None
     return LeanCommand(
         verb=argv[index + 1],
