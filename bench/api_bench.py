@@ -13,14 +13,16 @@ first page and a deep page (a cursor half way down) of recovery points and jobs,
 lists, a job's events and the other lists. Prints p50/p95/p99 and the server's resident
 set (now and at its peak), with the load average; the target is p95 < 100 ms.
 
-The console's overview page is timed too when the server serves one (the
-``console_scenarios`` hook below).
+Then the web console, logged in through its login form (``console_scenarios``): the
+overview page (target < 300 ms) and two long lists, each render with its whole
+server-side work (session, token check, queries, template).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +49,15 @@ from strongroom.services.access.tokens import TokenService
 from strongroom.services.context import AppContext
 
 RESOURCES = 100
+CONSOLE_TARGET_MS = 300.0
+CONSOLE_PAGES = (
+    ("overview", "/console/"),
+    ("a resource and its points", "/console/resources/db-042"),
+    ("jobs: FAILED backups", "/console/jobs?kind=backup&state=FAILED"),
+)
+"""The web console's pages timed after the API's lists: the overview (target < 300 ms)
+and two long lists. A vault's page is left out: the generated vaults are catalog rows
+without a real vault's settings, whose lifecycle preview cannot be computed."""
 BATCH = 10_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -212,10 +223,17 @@ def scenarios(context: AppContext, points: int) -> list[Scenario]:
     ]
 
 
-def console_scenarios(base: str) -> list[Scenario]:
-    """The console's pages, timed when the server serves them (the console adds its own
-    here: each path is relative to the server's root, e.g. the overview at ``/``)."""
-    return []
+def console_scenarios(client: httpx.Client, token: str) -> list[Scenario]:
+    """Log ``client`` in to the web console through its login form (CSRF pair, session
+    cookie) with ``token``; return the console's pages to time (paths from the root)."""
+    form = client.get("/console/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    if found is None:
+        raise SystemExit("the console's login page has no CSRF field")
+    response = client.post("/console/login", data={"token": token, "csrf": found.group(1)})
+    if response.status_code != 303:
+        raise SystemExit(f"console login refused: {response.status_code} {response.text[:300]}")
+    return [Scenario(name, path) for name, path in CONSOLE_PAGES]
 
 
 def time_requests(
@@ -271,6 +289,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     rows: list[list[str]] = []
+    console_rows: list[list[str]] = []
     try:
         base = f"http://{address}"
         headers = {"Authorization": f"Bearer {token}"}
@@ -292,9 +311,9 @@ def main() -> None:
             for scenario in chosen:
                 timing = time_requests(client, f"/api/v1{scenario.path}", arguments.requests, ok)
                 rows.append(row(scenario.name, timing))
-            for scenario in console_scenarios(base):
+            for scenario in console_scenarios(client, token):
                 timing = time_requests(client, scenario.path, arguments.requests, ok)
-                rows.append(row(scenario.name, timing))
+                console_rows.append(row(scenario.name, timing, target=CONSOLE_TARGET_MS))
             rss, peak = resident_mib(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -311,12 +330,20 @@ def main() -> None:
         )
     )
     print(
+        table(
+            f"Console page render time (session, token check, queries, template), "
+            f"{arguments.requests} requests each, same catalog, load average {load_average()}",
+            ["page", "p50 ms", "p95 ms", "p99 ms", "max ms", "p95 < 300 ms"],
+            console_rows,
+        )
+    )
+    print(
         f"server resident set: {idle_rss:.0f} MiB idle after start, {rss:.0f} MiB after the "
         f"runs, {peak:.0f} MiB peak"
     )
 
 
-def row(name: str, timing: Timing) -> list[str]:
+def row(name: str, timing: Timing, *, target: float = 100.0) -> list[str]:
     p95 = timing.percentile(0.95)
     return [
         name,
@@ -324,7 +351,7 @@ def row(name: str, timing: Timing) -> list[str]:
         f"{p95:.1f}",
         f"{timing.percentile(0.99):.1f}",
         f"{max(timing.milliseconds):.1f}",
-        "yes" if p95 < 100 else "NO",
+        "yes" if p95 < target else "NO",
     ]
 
 
