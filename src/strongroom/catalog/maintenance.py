@@ -1,13 +1,17 @@
 """When the lifecycle runner and each vault's garbage collection last ran, and when each
 vault last lost a recovery point: what the monitor's overdue checks and the metrics read.
 
-The run times live in one ``settings`` row (``maintenance``: ISO 8601 times), written by
-the runs themselves (``services/retention/lifecycle.py``, ``services/vaults/service.py``);
-the deletions are the ``recovery_point.deleted`` events of the feed.
+Each run time lives in a ``settings`` row of its own (``maintenance.lifecycle_run_at``,
+``maintenance.gc_at:VAULT``; values ``{"at": ISO 8601}``, plus ``"vault"`` in the latter), written by the runs themselves
+(``services/retention/lifecycle.py``, ``services/vaults/service.py``): two vaults collected
+at once by two processes write two rows, so neither time is lost (one shared row was a
+read-modify-write that could drop the other vault's time). The deletions are the
+``recovery_point.deleted`` events of the feed.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -15,12 +19,16 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from strongroom.catalog.models import EventRecord, RecoveryPoint, Vault
+from strongroom.catalog.models import EventRecord, RecoveryPoint, Setting, Vault
 from strongroom.catalog.outbox import read_section, write_section
 from strongroom.catalog.types import PointState
 
-MAINTENANCE: Final = "maintenance"
-"""The ``settings`` row: ``{"lifecycle_run_at": ISO, "gc_at": {vault: ISO}}``."""
+LIFECYCLE_RUN: Final = "maintenance.lifecycle_run_at"
+"""The ``settings`` row of the last full lifecycle run: ``{"at": ISO}``."""
+GC_PREFIX: Final = "maintenance.gc_at:"
+"""The prefix of each vault's ``settings`` row of its last garbage collection."""
+SETTING_NAME_LENGTH: Final = 100
+"""The length of ``settings.name`` (catalog/models.py)."""
 POINT_DELETED: Final = "recovery_point.deleted"
 
 
@@ -35,26 +43,33 @@ class MaintenanceTimes:
 
 def read_times(session: Session) -> MaintenanceTimes:
     """Return the recorded run times."""
-    stored = read_section(session, MAINTENANCE) or {}
-    lifecycle = stored.get("lifecycle_run_at")
-    gc: dict[str, Any] = stored.get("gc_at") or {}
-    return MaintenanceTimes(
-        lifecycle_run_at=datetime.fromisoformat(lifecycle) if lifecycle else None,
-        gc_at={vault: datetime.fromisoformat(at) for vault, at in gc.items()},
-    )
+    lifecycle = read_section(session, LIFECYCLE_RUN) or {}
+    rows = session.execute(select(Setting.value).where(Setting.name.startswith(GC_PREFIX)))
+    gc: dict[str, datetime] = {}
+    for value in rows.scalars():
+        if isinstance(value, dict) and value.get("at") and value.get("vault"):
+            gc[str(value["vault"])] = datetime.fromisoformat(value["at"])
+    at: Any = lifecycle.get("at")
+    return MaintenanceTimes(lifecycle_run_at=datetime.fromisoformat(at) if at else None, gc_at=gc)
 
 
 def record_lifecycle_run(session: Session, *, at: datetime) -> None:
     """Record that a lifecycle run over every vault finished at ``at``."""
-    stored = read_section(session, MAINTENANCE) or {}
-    write_section(session, MAINTENANCE, {**stored, "lifecycle_run_at": at.isoformat()}, at=at)
+    write_section(session, LIFECYCLE_RUN, {"at": at.isoformat()}, at=at)
 
 
 def record_gc(session: Session, vault: str, *, at: datetime) -> None:
-    """Record that vault ``vault``'s garbage collection finished at ``at``."""
-    stored = read_section(session, MAINTENANCE) or {}
-    gc = {**(stored.get("gc_at") or {}), vault: at.isoformat()}
-    write_section(session, MAINTENANCE, {**stored, "gc_at": gc}, at=at)
+    """Record that vault ``vault``'s garbage collection finished at ``at`` (its own row)."""
+    write_section(session, _gc_row(vault), {"vault": vault, "at": at.isoformat()}, at=at)
+
+
+def _gc_row(vault: str) -> str:
+    """The settings row of ``vault``'s GC time: the name, or its digest when too long for
+    the 100-character key (the row's value names the vault either way)."""
+    row = GC_PREFIX + vault
+    if len(row) <= SETTING_NAME_LENGTH:
+        return row
+    return GC_PREFIX + hashlib.sha256(vault.encode()).hexdigest()
 
 
 def last_deletions(session: Session) -> dict[str, datetime]:
